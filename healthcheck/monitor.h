@@ -1,0 +1,111 @@
+// The healthcheck module's whole interface: probe every cluster (HTTP(S), TCP, DNS),
+// keep rise/fall state and drains, and publish an immutable HealthView on change.
+//
+// Knows nothing of DNS wire format or of GeoIP. Cluster ids are the indices of the
+// vector handed to the Monitor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace prometheus { class Registry; }
+
+namespace gslb::health {
+
+using Millis = std::chrono::milliseconds;
+
+struct HttpCheck {
+  std::string url;                 // http:// or https://
+  std::vector<long> expect{200};   // accepted status codes
+  std::string body;                // optional substring the body must contain
+  std::string host;                // optional Host header
+  bool tls_verify = true;
+  std::string ca_file;             // optional CA bundle for verification
+};
+struct TcpCheck {
+  std::string address;             // "host:port" or "[v6]:port"
+};
+struct DnsCheck {
+  std::string server;              // "ip" or "ip:port" or "[v6]:port"; default port 53
+  std::string name;                // name to query
+  std::string qtype = "A";
+  std::string expect_rcode = "NOERROR";
+  std::string expect_address;      // optional: one answer must equal it
+};
+
+struct CheckSpec {
+  enum class Kind : uint8_t { http, tcp, dns } kind = Kind::http;
+  HttpCheck http;
+  TcpCheck tcp;
+  DnsCheck dns;
+  Millis interval{2000};
+  Millis timeout{1000};
+  unsigned rise = 2;
+  unsigned fall = 3;
+  // A human-readable identity, e.g. "http http://127.0.0.1:8081/healthz"; checks whose
+  // identity is unchanged across a reload keep their state.
+  std::string describe() const;
+};
+
+enum class InitialState : uint8_t { probe, up, down };
+
+struct ClusterSpec {
+  std::string name;
+  std::vector<CheckSpec> checks;   // none: always up (unless drained)
+  bool require_any = false;        // up when any check is up (default: all)
+  // probe: run every check once before reporting ready (default); up/down: start so.
+  InitialState initial_state = InitialState::probe;
+};
+
+// Immutable snapshot, shared by DNS workers. Cheap to read per query.
+struct HealthView {
+  std::vector<uint8_t> up;            // per cluster: 1 = answerable (up and not drained)
+  std::vector<uint8_t> transitioning; // per cluster: 1 = failing-but-not-down or recovering
+  uint64_t config_epoch = 0;          // the epoch passed to Monitor::configure()
+};
+
+struct MonitorOptions {
+  std::string state_file;   // drain state, kept across restarts; empty: not kept
+};
+
+// Owns the probe thread. Public methods are safe to call from any thread.
+class Monitor {
+ public:
+  using Publish = std::function<void(std::shared_ptr<const HealthView>)>;
+
+  // `publish` is called from the probe thread whenever the view changes, within
+  // 100 ms of the state change. `registry` gets the health metrics families.
+  Monitor(MonitorOptions options, Publish publish, prometheus::Registry& registry);
+  ~Monitor();
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  // Replaces the cluster set (at start and on reload). Clusters and checks whose
+  // name/identity did not change keep their state and counters. Returns the first
+  // view for this set synchronously (for atomically publishing with a new config);
+  // clusters with initial_state probe that are new are reported down until probed.
+  std::shared_ptr<const HealthView> configure(std::vector<ClusterSpec> clusters, uint64_t epoch);
+
+  // Blocks until every new check with initial_state probe has completed one probe,
+  // or the deadline passes. Returns the view then.
+  std::shared_ptr<const HealthView> wait_initial(std::chrono::steady_clock::time_point deadline);
+
+  // Drain by name; false when no such cluster. Persisted to the state file.
+  bool set_drained(const std::string& cluster, bool drained);
+
+  // JSON for GET /status: every cluster, drained, up, each check's last result,
+  // latency and reason.
+  std::string status_json() const;
+
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gslb::health
