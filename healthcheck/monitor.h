@@ -66,6 +66,9 @@ struct HealthView {
   std::vector<uint8_t> up;            // per cluster: 1 = answerable (up and not drained)
   std::vector<uint8_t> transitioning; // per cluster: 1 = failing-but-not-down or recovering
   uint64_t config_epoch = 0;          // the epoch passed to Monitor::configure()
+  // Increases with every view the Monitor hands out (published or returned), so a
+  // holder that receives views from two paths can keep the newest.
+  uint64_t generation = 0;
 };
 
 struct MonitorOptions {

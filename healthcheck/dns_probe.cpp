@@ -1,0 +1,170 @@
+#include "healthcheck/dns_probe.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <strings.h>
+
+#include <boost/asio/post.hpp>
+
+#include <array>
+#include <cstring>
+
+namespace gslb::health {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr int kClassIn = 1;
+constexpr int kTypeA = 1;
+constexpr int kTypeAaaa = 28;
+constexpr std::size_t kHeaderSize = 12;
+
+}  // namespace
+
+std::optional<int> qtype_number(const std::string& qtype) {
+  static constexpr std::pair<const char*, int> kTypes[] = {
+      {"A", 1},    {"NS", 2},   {"CNAME", 5}, {"SOA", 6},    {"PTR", 12},  {"MX", 15},
+      {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {"SVCB", 64}, {"HTTPS", 65}, {"CAA", 257}};
+  for (const auto& [name, number] : kTypes)
+    if (strcasecmp(qtype.c_str(), name) == 0) return number;
+  if (qtype.size() > 4 && strncasecmp(qtype.c_str(), "TYPE", 4) == 0 &&
+      qtype.find_first_not_of("0123456789", 4) == std::string::npos && qtype.size() <= 9) {
+    const unsigned long n = std::stoul(qtype.substr(4));
+    if (n <= 65535) return static_cast<int>(n);
+  }
+  return std::nullopt;
+}
+
+std::string rcode_name(int rcode) {
+  static constexpr const char* kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                           "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                           "NXRRSET", "NOTAUTH", "NOTZONE"};
+  if (rcode >= 0 && rcode < static_cast<int>(std::size(kNames))) return kNames[rcode];
+  return "RCODE" + std::to_string(rcode);
+}
+
+DnsProbe::DnsProbe(asio::io_context& io, DnsCheck check, Millis timeout)
+    : io_(io),
+      check_(std::move(check)),
+      timeout_(timeout),
+      qtype_(qtype_number(check_.qtype)),
+      fds_(io,
+           [this](int fd, bool readable, bool writable) {
+             ares_process_fd(channel_, readable ? fd : ARES_SOCKET_BAD,
+                             writable ? fd : ARES_SOCKET_BAD);
+           }),
+      timer_(io) {
+  if (!qtype_) {
+    setup_error_ = "unknown qtype '" + check_.qtype + "'";
+    return;
+  }
+  ares_options options{};
+  // Without NOCHECKRESP c-ares hides SERVFAIL/REFUSED answers behind a retry, and
+  // the rcode is exactly what this check reports.
+  options.flags = ARES_FLAG_NOCHECKRESP;
+  options.timeout = static_cast<int>(timeout_.count());
+  options.tries = 1;
+  options.sock_state_cb = &DnsProbe::on_sock_state;
+  options.sock_state_cb_data = this;
+  const int optmask =
+      ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
+  int rc = ares_init_options(&channel_, &options, optmask);
+  if (rc != ARES_SUCCESS) {
+    channel_ = nullptr;
+    setup_error_ = std::string("c-ares init: ") + ares_strerror(rc);
+    return;
+  }
+  rc = ares_set_servers_ports_csv(channel_, check_.server.c_str());
+  if (rc != ARES_SUCCESS) setup_error_ = "bad server '" + check_.server + "': " + ares_strerror(rc);
+}
+
+DnsProbe::~DnsProbe() {
+  // ares_destroy calls back pending queries with ARES_EDESTRUCTION; they must not
+  // report anything from a probe that is going away.
+  destroying_ = true;
+  if (channel_ != nullptr) ares_destroy(channel_);
+}
+
+std::chrono::nanoseconds DnsProbe::elapsed() const {
+  return std::chrono::steady_clock::now() - started_;
+}
+
+void DnsProbe::start(Done done) {
+  done_ = std::move(done);
+  timed_out_ = false;
+  started_ = std::chrono::steady_clock::now();
+  const auto alive = lifetime_.token();
+  if (!setup_error_.empty()) {
+    asio::post(io_, [this, alive] {
+      if (!alive.expired()) finish(probe_failed(setup_error_, elapsed()));
+    });
+    return;
+  }
+  timer_.expires_after(timeout_);
+  timer_.async_wait([this, alive](const boost::system::error_code& ec) {
+    if (ec || alive.expired() || !done_) return;
+    timed_out_ = true;
+    ares_cancel(channel_);   // calls on_answer with ARES_ECANCELLED
+  });
+  // ares_query sends from inside this call; a failure to send is reported through
+  // on_answer synchronously, which finish() defers so `done` never runs in start().
+  ares_query(channel_, check_.name.c_str(), kClassIn, *qtype_, &DnsProbe::on_answer, this);
+}
+
+void DnsProbe::on_sock_state(void* self, ares_socket_t fd, int readable, int writable) {
+  static_cast<DnsProbe*>(self)->fds_.watch(fd, readable != 0, writable != 0);
+}
+
+void DnsProbe::on_answer(void* self, int status, int, unsigned char* abuf, int alen) {
+  auto* me = static_cast<DnsProbe*>(self);
+  if (me->destroying_ || !me->done_) return;
+  me->finish(me->evaluate(status, abuf, alen));
+}
+
+ProbeResult DnsProbe::evaluate(int status, const unsigned char* abuf, int alen) const {
+  const auto latency = elapsed();
+  if (timed_out_ || status == ARES_ETIMEOUT)
+    return probe_failed(timeout_reason(timeout_), latency);
+  if (abuf == nullptr || alen < static_cast<int>(kHeaderSize)) {
+    if (status == ARES_ECONNREFUSED) return probe_failed("connection refused", latency);
+    return probe_failed(std::string("query failed: ") + ares_strerror(status), latency);
+  }
+  const std::string rcode = rcode_name(abuf[3] & 0x0f);
+  if (strcasecmp(rcode.c_str(), check_.expect_rcode.c_str()) != 0)
+    return probe_failed("rcode " + rcode, latency);
+  if (check_.expect_address.empty()) return probe_ok(latency);
+
+  std::array<unsigned char, 16> want{};
+  int count = 32;
+  if (*qtype_ == kTypeA && inet_pton(AF_INET, check_.expect_address.c_str(), want.data()) == 1) {
+    std::array<ares_addrttl, 32> found{};
+    if (ares_parse_a_reply(abuf, alen, nullptr, found.data(), &count) == ARES_SUCCESS)
+      for (int i = 0; i < count; ++i)
+        if (std::memcmp(&found[i].ipaddr, want.data(), 4) == 0) return probe_ok(latency);
+  } else if (*qtype_ == kTypeAaaa &&
+             inet_pton(AF_INET6, check_.expect_address.c_str(), want.data()) == 1) {
+    std::array<ares_addr6ttl, 32> found{};
+    if (ares_parse_aaaa_reply(abuf, alen, nullptr, found.data(), &count) == ARES_SUCCESS)
+      for (int i = 0; i < count; ++i)
+        if (std::memcmp(&found[i].ip6addr, want.data(), 16) == 0) return probe_ok(latency);
+  } else {
+    return probe_failed("expect_address '" + check_.expect_address +
+                            "' needs qtype A or AAAA and an address of that family",
+                        latency);
+  }
+  return probe_failed("answer missing " + check_.expect_address, latency);
+}
+
+void DnsProbe::finish(ProbeResult result) {
+  timer_.cancel();
+  // Deferred: on_answer can run inside ares_query() (called from start()) or inside
+  // ares_process_fd(), where re-entering c-ares from `done` is not allowed.
+  asio::post(io_, [this, alive = lifetime_.token(), done = std::move(done_),
+                   result = std::move(result)]() mutable {
+    if (!alive.expired()) done(std::move(result));
+  });
+  done_ = nullptr;
+}
+
+}  // namespace gslb::health

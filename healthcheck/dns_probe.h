@@ -1,0 +1,59 @@
+// DNS check through c-ares: one query to the check's own server, expecting an rcode
+// and optionally an address among the answers. Each probe has its own c-ares
+// channel (the server differs per check) whose sockets Asio watches through
+// ARES_OPT_SOCK_STATE_CB, so a silent server costs a timer, not a thread.
+//
+// Probe thread only.
+#pragma once
+
+#include <ares.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <optional>
+#include <string>
+
+#include "healthcheck/fd_watch.h"
+#include "healthcheck/monitor.h"
+#include "healthcheck/probe.h"
+
+namespace gslb::health {
+
+// "A", "AAAA", "TYPE65", ... -> type number; nullopt when unknown.
+std::optional<int> qtype_number(const std::string& qtype);
+// 2 -> "SERVFAIL"; unnamed codes as "RCODE<n>".
+std::string rcode_name(int rcode);
+
+class DnsProbe final : public Probe {
+ public:
+  DnsProbe(boost::asio::io_context& io, DnsCheck check, Millis timeout);
+  ~DnsProbe() override;
+  DnsProbe(const DnsProbe&) = delete;
+  DnsProbe& operator=(const DnsProbe&) = delete;
+
+  void start(Done done) override;
+
+ private:
+  static void on_sock_state(void* self, ares_socket_t fd, int readable, int writable);
+  static void on_answer(void* self, int status, int timeouts, unsigned char* abuf, int alen);
+  ProbeResult evaluate(int status, const unsigned char* abuf, int alen) const;
+  void finish(ProbeResult result);
+  std::chrono::nanoseconds elapsed() const;
+
+  boost::asio::io_context& io_;
+  DnsCheck check_;
+  Millis timeout_;
+  std::optional<int> qtype_;
+  FdWatch fds_;
+  boost::asio::steady_timer timer_;
+  ares_channel channel_ = nullptr;
+  std::string setup_error_;      // why the channel could not be made; every probe fails with it
+  Done done_;
+  bool timed_out_ = false;
+  bool destroying_ = false;
+  std::chrono::steady_clock::time_point started_;
+  Lifetime lifetime_;
+};
+
+}  // namespace gslb::health

@@ -1,0 +1,96 @@
+#include "healthcheck/http_probe.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace gslb::health {
+
+namespace {
+
+// The body check looks for a short marker near the top of a health page; keeping
+// more of a misbehaving endpoint's output would only cost memory.
+constexpr std::size_t kMaxBody = 64 * 1024;
+
+}  // namespace
+
+HttpProbe::HttpProbe(CurlMulti& multi, HttpCheck check, Millis timeout)
+    : multi_(multi), check_(std::move(check)), timeout_(timeout), easy_(curl_easy_init()) {
+  curl_easy_setopt(easy_, CURLOPT_URL, check_.url.c_str());
+  curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+  // Signals would be delivered to whatever thread runs the resolver.
+  curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+  curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
+  // Each probe must test that the target accepts new connections, which a kept-alive
+  // connection would hide; and an HTTP proxy from the environment must not stand in
+  // for the cluster.
+  curl_easy_setopt(easy_, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(easy_, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(easy_, CURLOPT_PROXY, "");
+  curl_easy_setopt(easy_, CURLOPT_USERAGENT, "gslbd-healthcheck");
+  curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_);
+  curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &HttpProbe::on_body);
+  curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
+  curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYPEER, check_.tls_verify ? 1L : 0L);
+  curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYHOST, check_.tls_verify ? 2L : 0L);
+  if (!check_.ca_file.empty()) curl_easy_setopt(easy_, CURLOPT_CAINFO, check_.ca_file.c_str());
+  if (!check_.host.empty()) {
+    headers_ = curl_slist_append(headers_, ("Host: " + check_.host).c_str());
+    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers_);
+  }
+}
+
+HttpProbe::~HttpProbe() {
+  multi_.remove(easy_);
+  curl_easy_cleanup(easy_);
+  curl_slist_free_all(headers_);
+}
+
+void HttpProbe::start(Done done) {
+  body_.clear();
+  error_[0] = '\0';
+  const auto started = std::chrono::steady_clock::now();
+  multi_.add(easy_, [this, started, done = std::move(done)](CURLcode code) {
+    done(evaluate(code, std::chrono::steady_clock::now() - started));
+  });
+}
+
+size_t HttpProbe::on_body(char* data, size_t size, size_t count, void* self) {
+  auto* me = static_cast<HttpProbe*>(self);
+  const size_t n = size * count;
+  if (!me->check_.body.empty() && me->body_.size() < kMaxBody)
+    me->body_.append(data, std::min(n, kMaxBody - me->body_.size()));
+  return n;
+}
+
+ProbeResult HttpProbe::evaluate(CURLcode code, std::chrono::nanoseconds latency) const {
+  const auto curl_error = [&] {
+    return std::string(error_[0] != '\0' ? error_ : curl_easy_strerror(code));
+  };
+  switch (code) {
+    case CURLE_OK: break;
+    case CURLE_OPERATION_TIMEDOUT: return probe_failed(timeout_reason(timeout_), latency);
+    case CURLE_COULDNT_CONNECT: {
+      long os_errno = 0;
+      curl_easy_getinfo(easy_, CURLINFO_OS_ERRNO, &os_errno);
+      if (os_errno == ECONNREFUSED) return probe_failed("connection refused", latency);
+      return probe_failed("connect failed: " + curl_error(), latency);
+    }
+    case CURLE_GOT_NOTHING:
+      return probe_failed("connection closed without a response", latency);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return probe_failed("TLS verification failed: " + curl_error(), latency);
+    default: return probe_failed(curl_error(), latency);
+  }
+  long status = 0;
+  curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
+  if (std::find(check_.expect.begin(), check_.expect.end(), status) == check_.expect.end())
+    return probe_failed("HTTP " + std::to_string(status), latency);
+  if (!check_.body.empty() && body_.find(check_.body) == std::string::npos)
+    return probe_failed("body missing '" + check_.body + "'", latency);
+  return probe_ok(latency);
+}
+
+}  // namespace gslb::health

@@ -1,0 +1,350 @@
+#include "healthcheck/monitor.h"
+
+#include <ares.h>
+#include <curl/curl.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "healthcheck/check_runner.h"
+#include "healthcheck/curl_multi.h"
+#include "healthcheck/dns_probe.h"
+#include "healthcheck/http_probe.h"
+#include "healthcheck/metrics.h"
+#include "healthcheck/state.h"
+#include "healthcheck/state_file.h"
+#include "healthcheck/tcp_probe.h"
+
+namespace gslb::health {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Views are published at most this long after the change, and at most once per
+// this period, so a flapping fleet costs the DNS workers a bounded re-fetch rate.
+constexpr auto kPublishPeriod = std::chrono::milliseconds(100);
+// Results arriving together (a whole region failing) are gathered into one view.
+constexpr auto kCoalesce = std::chrono::milliseconds(10);
+
+void log_line(const std::string& line) {
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+// libcurl and c-ares global state must be set up once, before any handle exists.
+void init_libraries() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    ares_library_init(ARES_LIB_INIT_ALL);
+  });
+}
+
+std::vector<ClusterDef> state_defs(const std::vector<ClusterSpec>& specs) {
+  std::vector<ClusterDef> defs;
+  for (const auto& spec : specs) {
+    ClusterDef def{spec.name, {}, spec.require_any, spec.initial_state};
+    for (const auto& check : spec.checks)
+      def.checks.push_back({check.describe(), std::max(1u, check.rise), std::max(1u, check.fall)});
+    defs.push_back(std::move(def));
+  }
+  return defs;
+}
+
+void json_string(std::ostringstream& out, const std::string& s) {
+  out << '"';
+  for (const unsigned char ch : s) {
+    switch (ch) {
+      case '"': out << "\\\""; break;
+      case '\\': out << "\\\\"; break;
+      case '\n': out << "\\n"; break;
+      case '\r': out << "\\r"; break;
+      case '\t': out << "\\t"; break;
+      default:
+        if (ch < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+          out << buf;
+        } else {
+          out << ch;
+        }
+    }
+  }
+  out << '"';
+}
+
+}  // namespace
+
+struct Monitor::Impl {
+  Impl(MonitorOptions opts, Publish pub, prometheus::Registry& registry);
+
+  // Any thread, mu held: a new view of the current state with the next generation.
+  std::shared_ptr<const HealthView> make_view_locked();
+
+  // Probe thread.
+  void rebuild_runners(uint64_t gen, const std::vector<ClusterSpec>& specs,
+                       const std::vector<std::vector<bool>>& first_now);
+  std::unique_ptr<Probe> make_probe(const CheckSpec& spec);
+  void on_result(uint64_t gen, std::size_t cluster, std::size_t check, const ProbeResult& r);
+  void schedule_publish();
+  void publish_now();
+  void shutdown();
+
+  MonitorOptions options;
+  Publish publish;
+
+  // Lock order: file_mu, then publish_mu, then mu.
+  std::mutex file_mu;      // serializes drain-file writers so the last change is written last
+  std::mutex publish_mu;   // a view handed out by configure() is never overtaken by an older one
+  mutable std::mutex mu;   // guards state ... stopped
+  std::condition_variable first_results;
+  HealthState state;
+  Metrics metrics;
+  uint64_t epoch = 0;
+  uint64_t config_gen = 0;     // results of runners from an older configure() are dropped
+  uint64_t view_generation = 0;
+  std::vector<uint8_t> last_up;            // of the last view published or handed out
+  std::vector<uint8_t> last_transitioning;
+  bool stopped = false;
+
+  // Probe thread only (constructed before the thread starts, torn down on it).
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::unique_ptr<CurlMulti> curl;
+  std::mt19937 rng{std::random_device{}()};
+  std::vector<std::unique_ptr<CheckRunner>> runners;
+  asio::steady_timer publish_timer{io};
+  bool publish_scheduled = false;
+  Clock::time_point last_publish{};
+  std::thread thread;
+};
+
+Monitor::Impl::Impl(MonitorOptions opts, Publish pub, prometheus::Registry& registry)
+    : options(std::move(opts)), publish(std::move(pub)), metrics(registry) {
+  init_libraries();
+  if (!options.state_file.empty()) {
+    DrainFile file = read_drain_file(options.state_file);
+    if (!file.error.empty())
+      log_line("healthcheck: ignoring drain state file: " + file.error);
+    for (const auto& name : file.drained) log_line("cluster " + name + " drained (state file)");
+    state.restore_drained(std::move(file.drained));
+  }
+  curl = std::make_unique<CurlMulti>(io);
+  thread = std::thread([this] { io.run(); });
+}
+
+std::shared_ptr<const HealthView> Monitor::Impl::make_view_locked() {
+  auto view = std::make_shared<HealthView>();
+  view->up = state.up_vector();
+  view->transitioning = state.transitioning_vector();
+  view->config_epoch = epoch;
+  view->generation = ++view_generation;
+  return view;
+}
+
+std::unique_ptr<Probe> Monitor::Impl::make_probe(const CheckSpec& spec) {
+  switch (spec.kind) {
+    case CheckSpec::Kind::http: return std::make_unique<HttpProbe>(*curl, spec.http, spec.timeout);
+    case CheckSpec::Kind::tcp: return std::make_unique<TcpProbe>(io, spec.tcp, spec.timeout);
+    case CheckSpec::Kind::dns: return std::make_unique<DnsProbe>(io, spec.dns, spec.timeout);
+  }
+  return nullptr;
+}
+
+void Monitor::Impl::rebuild_runners(uint64_t gen, const std::vector<ClusterSpec>& new_specs,
+                                    const std::vector<std::vector<bool>>& first_now) {
+  runners.clear();
+  for (std::size_t c = 0; c < new_specs.size(); ++c) {
+    for (std::size_t k = 0; k < new_specs[c].checks.size(); ++k) {
+      const CheckSpec& spec = new_specs[c].checks[k];
+      const auto interval = std::max(spec.interval, Millis(1));
+      // Checks that readiness waits for go at once; the others spread over one
+      // interval so a reload does not probe everything in the same millisecond.
+      Millis first{0};
+      if (!first_now[c][k])
+        first = Millis(std::uniform_int_distribution<Millis::rep>(0, interval.count() - 1)(rng));
+      runners.push_back(std::make_unique<CheckRunner>(
+          io, make_probe(spec), interval, first, rng,
+          [this, gen, c, k](const ProbeResult& r) { on_result(gen, c, k, r); }));
+    }
+  }
+}
+
+void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t check,
+                              const ProbeResult& r) {
+  std::optional<ClusterChange> change;
+  bool view_changed = false;
+  {
+    std::lock_guard lock(mu);
+    if (gen != config_gen) return;
+    metrics.probe_result(cluster, check, r);
+    change = state.record(cluster, check, r, Clock::now());
+    if (change) metrics.state_change(change->cluster, change->up);
+    view_changed = state.up_vector() != last_up ||
+                   state.transitioning_vector() != last_transitioning;
+    if (state.initial_done()) first_results.notify_all();
+  }
+  if (change) log_line(change->log_line);
+  if (view_changed) schedule_publish();
+}
+
+void Monitor::Impl::schedule_publish() {
+  if (publish_scheduled) return;
+  publish_scheduled = true;
+  const auto now = Clock::now();
+  auto at = std::max(now + kCoalesce, last_publish + kPublishPeriod);
+  publish_timer.expires_at(std::min(at, now + kPublishPeriod));
+  publish_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) publish_now();
+  });
+}
+
+void Monitor::Impl::publish_now() {
+  publish_scheduled = false;
+  last_publish = Clock::now();
+  std::lock_guard publishing(publish_mu);
+  std::shared_ptr<const HealthView> view;
+  {
+    std::lock_guard lock(mu);
+    const auto up = state.up_vector();
+    const auto transitioning = state.transitioning_vector();
+    if (up == last_up && transitioning == last_transitioning) return;
+    view = make_view_locked();
+    last_up = view->up;
+    last_transitioning = view->transitioning;
+  }
+  if (publish) publish(view);
+}
+
+void Monitor::Impl::shutdown() {
+  runners.clear();
+  curl.reset();
+  publish_timer.cancel();
+  // A getaddrinfo() stuck in Asio's resolver thread would otherwise hold run() open.
+  io.stop();
+}
+
+Monitor::Monitor(MonitorOptions options, Publish publish, prometheus::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(publish), registry)) {}
+
+Monitor::~Monitor() { stop(); }
+
+std::shared_ptr<const HealthView> Monitor::configure(std::vector<ClusterSpec> clusters,
+                                                     uint64_t epoch) {
+  std::lock_guard publishing(impl_->publish_mu);
+  std::shared_ptr<const HealthView> view;
+  uint64_t gen = 0;
+  std::vector<std::vector<bool>> first_now;
+  {
+    std::lock_guard lock(impl_->mu);
+    gen = ++impl_->config_gen;
+    impl_->epoch = epoch;
+    impl_->state.configure(state_defs(clusters), Clock::now());
+    impl_->metrics.configure(clusters);
+    for (std::size_t c = 0; c < clusters.size(); ++c) {
+      impl_->metrics.cluster_up(c, impl_->state.answerable(c));
+      std::vector<bool> row;
+      for (std::size_t k = 0; k < clusters[c].checks.size(); ++k)
+        row.push_back(impl_->state.check(c, k).awaiting_first);
+      first_now.push_back(std::move(row));
+    }
+    view = impl_->make_view_locked();
+    impl_->last_up = view->up;
+    impl_->last_transitioning = view->transitioning;
+    if (impl_->state.initial_done()) impl_->first_results.notify_all();
+  }
+  asio::post(impl_->io, [impl = impl_.get(), gen, specs = std::move(clusters),
+                         first_now = std::move(first_now)] {
+    impl->rebuild_runners(gen, specs, first_now);
+  });
+  return view;
+}
+
+std::shared_ptr<const HealthView> Monitor::wait_initial(Clock::time_point deadline) {
+  {
+    std::unique_lock lock(impl_->mu);
+    impl_->first_results.wait_until(lock, deadline, [&] { return impl_->state.initial_done(); });
+  }
+  std::lock_guard publishing(impl_->publish_mu);
+  std::lock_guard lock(impl_->mu);
+  return impl_->make_view_locked();
+}
+
+bool Monitor::set_drained(const std::string& cluster, bool drained) {
+  std::lock_guard writing(impl_->file_mu);
+  HealthState::DrainResult result;
+  std::set<std::string> names;
+  {
+    std::lock_guard lock(impl_->mu);
+    result = impl_->state.set_drained(cluster, drained);
+    if (!result.found) return false;
+    if (!result.change) return true;
+    impl_->metrics.state_change(result.change->cluster, result.change->up);
+    names = impl_->state.drained();
+  }
+  log_line(result.change->log_line);
+  if (!impl_->options.state_file.empty()) {
+    const std::string error = write_drain_file(impl_->options.state_file, names);
+    if (!error.empty()) log_line("healthcheck: drain state not saved: " + error);
+  }
+  asio::post(impl_->io, [impl = impl_.get()] { impl->schedule_publish(); });
+  return true;
+}
+
+std::string Monitor::status_json() const {
+  std::lock_guard lock(impl_->mu);
+  const HealthState& state = impl_->state;
+  std::ostringstream out;
+  out << "{\"clusters\":[";
+  for (std::size_t c = 0; c < state.size(); ++c) {
+    if (c > 0) out << ',';
+    out << "{\"name\":";
+    json_string(out, state.def(c).name);
+    out << ",\"up\":" << (state.answerable(c) ? "true" : "false")
+        << ",\"drained\":" << (state.is_drained(c) ? "true" : "false")
+        << ",\"health\":\"" << to_string(state.health(c)) << "\""
+        << ",\"checks\":[";
+    for (std::size_t k = 0; k < state.def(c).checks.size(); ++k) {
+      const CheckState& cs = state.check(c, k);
+      if (k > 0) out << ',';
+      out << "{\"check\":";
+      json_string(out, state.def(c).checks[k].identity);
+      out << ",\"up\":" << (cs.status == Status::up ? "true" : "false")
+          << ",\"state\":\"" << to_string(cs.status) << "\",\"last_result\":";
+      if (cs.has_result) {
+        json_string(out, cs.last_reason);
+        out << ",\"latency_ms\":"
+            << std::chrono::duration<double, std::milli>(cs.last_latency).count();
+      } else {
+        out << "null,\"latency_ms\":null";
+      }
+      out << ",\"consecutive\":" << cs.consecutive << '}';
+    }
+    out << "]}";
+  }
+  out << "]}";
+  return out.str();
+}
+
+void Monitor::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+  }
+  asio::post(impl_->io, [impl = impl_.get()] { impl->shutdown(); });
+  impl_->work.reset();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace gslb::health
