@@ -1,1 +1,290 @@
+// The real Monitor against stub targets on 127.0.0.1. Every wait polls a condition
+// with a deadline; nothing sleeps for a fixed time to synchronise.
 #include <doctest/doctest.h>
+
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "healthcheck/monitor.h"
+#include "test_servers.h"
+
+namespace gslb::health {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using test::DnsResponder;
+using test::HttpServer;
+
+constexpr auto kPatience = 10s;
+
+// Collects published views; waits for one that satisfies a predicate.
+struct Views {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::shared_ptr<const HealthView> latest;
+  int count = 0;
+
+  Monitor::Publish callback() {
+    return [this](std::shared_ptr<const HealthView> v) {
+      std::lock_guard lock(mu);
+      if (latest && v->generation <= latest->generation) return;
+      latest = std::move(v);
+      ++count;
+      cv.notify_all();
+    };
+  }
+  void offer(std::shared_ptr<const HealthView> v) { callback()(std::move(v)); }
+  bool wait(const std::function<bool(const HealthView&)>& pred) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, kPatience, [&] { return latest && pred(*latest); });
+  }
+  bool wait_up(std::size_t cluster, bool up) {
+    return wait([&](const HealthView& v) { return cluster < v.up.size() && v.up[cluster] == up; });
+  }
+};
+
+bool eventually(const std::function<bool()>& pred) {
+  const auto deadline = Clock::now() + kPatience;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(5ms);   // polling interval, not synchronisation
+  }
+  return pred();
+}
+
+CheckSpec fast(CheckSpec spec) {
+  spec.interval = 100ms;
+  spec.timeout = 300ms;
+  spec.rise = 2;
+  spec.fall = 3;
+  return spec;
+}
+CheckSpec http_check(const std::string& url) {
+  CheckSpec spec;
+  spec.kind = CheckSpec::Kind::http;
+  spec.http.url = url;
+  return fast(spec);
+}
+CheckSpec tcp_check(const std::string& address) {
+  CheckSpec spec;
+  spec.kind = CheckSpec::Kind::tcp;
+  spec.tcp.address = address;
+  return fast(spec);
+}
+CheckSpec dns_check(const std::string& server) {
+  CheckSpec spec;
+  spec.kind = CheckSpec::Kind::dns;
+  spec.dns.server = server;
+  spec.dns.name = "app.example.";
+  return fast(spec);
+}
+ClusterSpec cluster(std::string name, std::vector<CheckSpec> checks) {
+  return ClusterSpec{std::move(name), std::move(checks), false, InitialState::probe};
+}
+
+struct Harness {
+  prometheus::Registry registry;
+  Views views;
+  Monitor monitor;
+  explicit Harness(MonitorOptions options = {})
+      : monitor(std::move(options), views.callback(), registry) {}
+
+  void start(std::vector<ClusterSpec> clusters, uint64_t epoch = 1) {
+    views.offer(monitor.configure(std::move(clusters), epoch));
+    views.offer(monitor.wait_initial(Clock::now() + kPatience));
+  }
+  bool status_has(const std::string& text) {
+    return eventually([&] { return monitor.status_json().find(text) != std::string::npos; });
+  }
+  std::string metrics() {
+    return prometheus::TextSerializer().Serialize(registry.Collect());
+  }
+};
+
+TEST_CASE("HTTP: 200 is up, 503 goes down after fall probes, recovers after rise") {
+  HttpServer server;
+  Harness h;
+  h.start({cluster("eu-west", {http_check(server.url())})});
+  REQUIRE(h.views.latest->up == std::vector<uint8_t>{1});
+  CHECK(h.views.latest->config_epoch == 1);
+
+  server.set_mode(HttpServer::Mode::fail);
+  const auto failed_at = Clock::now();
+  REQUIRE(h.views.wait_up(0, false));
+  const auto detection = Clock::now() - failed_at;
+  MESSAGE("failure detected after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(detection).count()
+          << " ms; fall x interval (+10% jitter) + publish delay = 3 x 110 + 100 ms");
+  CHECK(detection < 3 * 110ms + 110ms + 100ms);
+  CHECK(h.monitor.status_json().find("\"last_result\":\"HTTP 503\"") != std::string::npos);
+
+  server.set_mode(HttpServer::Mode::ok);
+  REQUIRE(h.views.wait_up(0, true));
+  const std::string m = h.metrics();
+  CHECK(m.find("gslb_cluster_up{cluster=\"eu-west\"} 1") != std::string::npos);
+  CHECK(m.find("gslb_cluster_state_changes_total{cluster=\"eu-west\",state=\"down\"} 1") !=
+        std::string::npos);
+  CHECK(m.find("result=\"failure\"") != std::string::npos);
+  CHECK(m.find("gslb_probe_duration_seconds_count{cluster=\"eu-west\",kind=\"http\"}") !=
+        std::string::npos);
+}
+
+TEST_CASE("HTTP: a hanging server fails by timeout, a closing one by its reason") {
+  HttpServer hanging, closing, wrong_body;
+  hanging.set_mode(HttpServer::Mode::hang);
+  closing.set_mode(HttpServer::Mode::close);
+  CheckSpec body = http_check(wrong_body.url());
+  body.http.body = "healthy";
+  Harness h;
+  h.start({cluster("hang", {http_check(hanging.url())}),
+           cluster("close", {http_check(closing.url())}),
+           cluster("body", {body})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{0, 0, 0});
+  const std::string status = h.monitor.status_json();
+  CHECK(status.find("\"last_result\":\"timeout after 300ms\"") != std::string::npos);
+  CHECK(status.find("\"last_result\":\"connection closed without a response\"") !=
+        std::string::npos);
+  CHECK(status.find("\"last_result\":\"body missing 'healthy'\"") != std::string::npos);
+}
+
+TEST_CASE("wait_initial returns once the first probes are in, well before the interval") {
+  HttpServer server;
+  Harness h;
+  CheckSpec slow = http_check(server.url());
+  slow.interval = 60s;
+  const auto started = Clock::now();
+  h.start({cluster("eu-west", {slow})});
+  CHECK(Clock::now() - started < 5s);
+  CHECK(h.views.latest->up == std::vector<uint8_t>{1});
+  CHECK(server.requests() == 1);
+}
+
+TEST_CASE("TCP: open port up, closed port refused") {
+  HttpServer server;
+  Harness h;
+  const std::string closed = "127.0.0.1:" + std::to_string(test::closed_port());
+  h.start({cluster("open", {tcp_check("127.0.0.1:" + std::to_string(server.port()))}),
+           cluster("closed", {tcp_check(closed)}),
+           cluster("v6-bracketed-bad", {tcp_check("[::1")})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0, 0});
+  const std::string status = h.monitor.status_json();
+  CHECK(status.find("\"last_result\":\"connection refused\"") != std::string::npos);
+  CHECK(status.find("\"last_result\":\"bad address '[::1'\"") != std::string::npos);
+}
+
+TEST_CASE("DNS: answer, expected address, SERVFAIL, silence") {
+  DnsResponder good, failing, silent;
+  failing.set_mode(DnsResponder::Mode::servfail);
+  silent.set_mode(DnsResponder::Mode::silent);
+  CheckSpec with_address = dns_check(good.server());
+  with_address.dns.expect_address = "192.0.2.1";
+  CheckSpec wrong_address = dns_check(good.server());
+  wrong_address.dns.expect_address = "192.0.2.99";
+  Harness h;
+  h.start({cluster("good", {dns_check(good.server()), with_address}),
+           cluster("wrong", {wrong_address}),
+           cluster("servfail", {dns_check(failing.server())}),
+           cluster("silent", {dns_check(silent.server())})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0, 0, 0});
+  const std::string status = h.monitor.status_json();
+  CHECK(status.find("\"last_result\":\"answer missing 192.0.2.99\"") != std::string::npos);
+  CHECK(status.find("\"last_result\":\"rcode SERVFAIL\"") != std::string::npos);
+  CHECK(status.find("\"last_result\":\"timeout after 300ms\"") != std::string::npos);
+
+  // A responder that recovers is taken back after `rise` good answers.
+  failing.set_mode(DnsResponder::Mode::answer);
+  CHECK(h.views.wait_up(2, true));
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/gslb-health-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+TEST_CASE("drain: published at once, persisted, restored at startup") {
+  TempDir dir;
+  const std::string state_file = dir.path + "/drain";
+  std::vector<ClusterSpec> clusters = {cluster("eu-west", {}), cluster("us-east", {})};
+  {
+    Harness h({state_file});
+    h.start(clusters);
+    CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
+    CHECK(h.monitor.set_drained("us-east", true));
+    CHECK_FALSE(h.monitor.set_drained("nowhere", true));
+    CHECK(h.views.wait_up(1, false));
+    CHECK(h.monitor.status_json() ==
+          "{\"clusters\":[{\"name\":\"eu-west\",\"up\":true,\"drained\":false,\"health\":\"up\","
+          "\"checks\":[]},{\"name\":\"us-east\",\"up\":false,\"drained\":true,\"health\":\"up\","
+          "\"checks\":[]}]}");
+  }
+  {
+    Harness h({state_file});
+    h.start(clusters);
+    CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0});
+    CHECK(h.monitor.set_drained("us-east", false));
+    CHECK(h.views.wait_up(1, true));
+  }
+  {
+    std::ofstream(state_file) << "garbage\n";
+    Harness h({state_file});   // reported on stderr, not fatal
+    h.start(clusters);
+    CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
+  }
+}
+
+TEST_CASE("reconfigure keeps state by identity and drops metrics of clusters that left") {
+  HttpServer server;
+  server.set_mode(HttpServer::Mode::fail);
+  Harness h;
+  h.start({cluster("eu-west", {http_check(server.url())}),
+           cluster("us-east", {http_check(server.url())})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{0, 0});
+  CHECK(h.metrics().find("cluster=\"us-east\"") != std::string::npos);
+
+  // eu-west moves to index 1 and keeps its "down"; ap-south is new and starts up.
+  ClusterSpec ap = cluster("ap-south", {});
+  const auto view = h.monitor.configure({ap, cluster("eu-west", {http_check(server.url())})}, 2);
+  CHECK(view->up == std::vector<uint8_t>{1, 0});
+  CHECK(view->config_epoch == 2);
+  h.views.offer(view);
+  CHECK(h.metrics().find("cluster=\"us-east\"") == std::string::npos);
+
+  server.set_mode(HttpServer::Mode::ok);
+  CHECK(h.views.wait([](const HealthView& v) {
+    return v.config_epoch == 2 && v.up == std::vector<uint8_t>{1, 1};
+  }));
+}
+
+TEST_CASE("hundreds of checks against hanging targets run concurrently") {
+  HttpServer hanging;
+  hanging.set_mode(HttpServer::Mode::hang);
+  std::vector<ClusterSpec> clusters;
+  for (int i = 0; i < 200; ++i) {
+    CheckSpec spec = http_check(hanging.url("/c" + std::to_string(i)));
+    spec.timeout = 500ms;
+    clusters.push_back(cluster("c" + std::to_string(i), {spec}));
+  }
+  Harness h;
+  const auto started = Clock::now();
+  h.start(std::move(clusters));
+  // Serially this would take 200 x 500 ms.
+  CHECK(Clock::now() - started < 5s);
+  CHECK(h.views.latest->up == std::vector<uint8_t>(200, 0));
+}
+
+}  // namespace
+}  // namespace gslb::health

@@ -1,0 +1,142 @@
+// Stub targets for the Monitor's integration tests, each on its own thread and an
+// ephemeral port on 127.0.0.1: an HTTP server whose behaviour can be flipped, a UDP
+// DNS responder, and a port that refuses connections.
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace gslb::health::test {
+
+class HttpServer {
+ public:
+  enum class Mode { ok, fail, hang, close };
+
+  HttpServer() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~HttpServer() {
+    io_.stop();
+    thread_.join();
+  }
+  uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  std::string url(const std::string& path = "/healthz") const {
+    return "http://127.0.0.1:" + std::to_string(port()) + path;
+  }
+  void set_mode(Mode m) { mode_ = m; }
+  void set_body(std::string body) {
+    boost::asio::post(io_, [this, body = std::move(body)] { body_ = body; });
+  }
+  int requests() const { return requests_; }
+
+ private:
+  using Socket = boost::asio::ip::tcp::socket;
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, Socket socket) {
+      if (ec) return;
+      serve(std::make_shared<Socket>(std::move(socket)));
+      accept();
+    });
+  }
+  void serve(std::shared_ptr<Socket> socket) {
+    auto buffer = std::make_shared<boost::asio::streambuf>();
+    boost::asio::async_read_until(
+        *socket, *buffer, "\r\n\r\n",
+        [this, socket, buffer](boost::system::error_code ec, std::size_t) {
+          if (ec) return;
+          ++requests_;
+          switch (mode_.load()) {
+            case Mode::hang: held_.push_back(socket); return;
+            case Mode::close: socket->close(); return;
+            case Mode::ok: reply(socket, "200 OK", body_); return;
+            case Mode::fail: reply(socket, "503 Service Unavailable", "down"); return;
+          }
+        });
+  }
+  void reply(std::shared_ptr<Socket> socket, const std::string& status, const std::string& body) {
+    auto text = std::make_shared<std::string>("HTTP/1.1 " + status +
+                                              "\r\nContent-Length: " + std::to_string(body.size()) +
+                                              "\r\nConnection: close\r\n\r\n" + body);
+    boost::asio::async_write(*socket, boost::asio::buffer(*text),
+                             [socket, text](boost::system::error_code, std::size_t) {
+                               boost::system::error_code ignored;
+                               socket->shutdown(Socket::shutdown_both, ignored);
+                             });
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<Mode> mode_{Mode::ok};
+  std::atomic<int> requests_{0};
+  std::string body_ = "ok";
+  std::list<std::shared_ptr<Socket>> held_;
+  std::thread thread_;
+};
+
+// Answers A queries for any name with 192.0.2.1, or SERVFAIL, or not at all.
+class DnsResponder {
+ public:
+  enum class Mode { answer, servfail, silent };
+
+  DnsResponder() : socket_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    receive();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~DnsResponder() {
+    io_.stop();
+    thread_.join();
+  }
+  std::string server() const {
+    return "127.0.0.1:" + std::to_string(socket_.local_endpoint().port());
+  }
+  void set_mode(Mode m) { mode_ = m; }
+
+ private:
+  void receive() {
+    socket_.async_receive_from(
+        boost::asio::buffer(query_), peer_, [this](boost::system::error_code ec, std::size_t n) {
+          if (ec) return;
+          if (n >= 12 && mode_ != Mode::silent) respond(n);
+          receive();
+        });
+  }
+  void respond(std::size_t n) {
+    // Header + the question as received (one question, no EDNS from c-ares).
+    std::string out(reinterpret_cast<const char*>(query_.data()), n);
+    const bool fail = mode_ == Mode::servfail;
+    out[2] = static_cast<char>(0x84 | (query_[2] & 0x01));   // QR, AA, RD copied
+    out[3] = static_cast<char>(fail ? 0x02 : 0x00);
+    out[6] = 0;
+    out[7] = fail ? 0 : 1;   // ANCOUNT
+    out[8] = out[9] = out[10] = out[11] = 0;
+    if (!fail) {
+      const unsigned char answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1};
+      out.append(reinterpret_cast<const char*>(answer), sizeof answer);
+    }
+    socket_.send_to(boost::asio::buffer(out), peer_);
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::udp::socket socket_;
+  boost::asio::ip::udp::endpoint peer_;
+  std::array<unsigned char, 512> query_{};
+  std::atomic<Mode> mode_{Mode::answer};
+  std::thread thread_;
+};
+
+// A loopback port nothing listens on: bound once to get a free number, then closed.
+inline uint16_t closed_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+}  // namespace gslb::health::test
