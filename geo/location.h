@@ -59,7 +59,6 @@ class Countries {
   static Place continent(std::string_view upper_code);
   static bool is_continent(std::string_view upper_code) noexcept;
 
-  bool empty() const noexcept { return by_code_.empty(); }
   bool contains(std::string_view code) const { return by_code_.count(std::string(code)) != 0; }
 
  private:

@@ -220,6 +220,8 @@ LatencyTable load_latency(const std::string& path, const ClusterIds& cluster_ids
       auto [it, fresh] = cidr_keys.emplace(std::tuple{cidr->family, cidr->lo, cidr->len}, uint32_t(t.keys.size()));
       if (fresh) t.cidrs.push_back({*cidr, it->second});
       key = it->second;
+    } else if (f[0].find(':') != std::string_view::npos || parse_ipv4(f[0])) {
+      file.fail("client: expected a CIDR (address/length), got \"" + std::string(f[0]) + "\"");
     } else {
       const bool country = f[0].size() == 2 && to_upper(f[0]) == f[0];
       auto [it, fresh] = t.by_name.emplace(country ? std::string(f[0]) : to_lower(f[0]), uint32_t(t.keys.size()));

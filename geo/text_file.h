@@ -36,12 +36,15 @@ inline std::vector<std::string_view> split_csv(std::string_view line) {
 class TextFile {
  public:
   explicit TextFile(std::string path) : path_(std::move(path)) {
-    std::ifstream in(path_, std::ios::binary);
+    std::ifstream in(path_, std::ios::binary | std::ios::ate);
     if (!in) throw LoadError(path_ + ": cannot open: " + std::strerror(errno));
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    if (in.bad()) throw LoadError(path_ + ": read error");
-    text_ = std::move(buf).str();
+    // One read into a buffer of the file's size: the tor-geoipdb files are tens of
+    // megabytes, and growing a stream buffer copies them several times over.
+    const auto size = in.tellg();
+    if (size < 0) throw LoadError(path_ + ": cannot read: " + std::strerror(errno));
+    text_.resize(size_t(size));
+    in.seekg(0);
+    if (!in.read(text_.data(), size)) throw LoadError(path_ + ": read error");
     rest_ = text_;
   }
 
@@ -71,9 +74,6 @@ class TextFile {
       fail(std::string(what) + ": " + std::string(text) + " is out of range [" + fmt(min) + ", " + fmt(max) + "]");
     return v;
   }
-
-  const std::string& path() const noexcept { return path_; }
-  size_t line() const noexcept { return line_; }
 
  private:
   static std::string fmt(double v) {

@@ -111,6 +111,11 @@ TEST_CASE_FIXTURE(Errors, "latency: bad client CIDR") {
   checkLoadError(w, at("latency.csv", "2: client: host bits set in \"10.0.0.1/8\""));
 }
 
+TEST_CASE_FIXTURE(Errors, "latency: client address without a length") {
+  latency("client,cluster,rtt_ms\n198.51.100.7,eu-west,3\n");
+  checkLoadError(w, at("latency.csv", "2: client: expected a CIDR (address/length), got \"198.51.100.7\""));
+}
+
 TEST_CASE_FIXTURE(Errors, "latency: duplicate measurement") {
   latency("client,cluster,rtt_ms\neu,eu-west,3\nEU,eu-west,4\nEu,eu-west,5\n");
   checkLoadError(w, at("latency.csv", "4: duplicate measurement for client \"Eu\" and cluster \"eu-west\""));
