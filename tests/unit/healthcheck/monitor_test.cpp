@@ -16,6 +16,7 @@
 
 #include "healthcheck/monitor.h"
 #include "test_servers.h"
+#include "tls_server.h"
 
 namespace gslb::health {
 namespace {
@@ -92,6 +93,15 @@ ClusterSpec cluster(std::string name, std::vector<CheckSpec> checks) {
   return ClusterSpec{std::move(name), std::move(checks), false, InitialState::probe};
 }
 
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/gslb-health-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
 struct Harness {
   prometheus::Registry registry;
   Views views;
@@ -130,9 +140,23 @@ TEST_CASE("HTTP: 200 is up, 503 goes down after fall probes, recovers after rise
 
   server.set_mode(HttpServer::Mode::ok);
   REQUIRE(h.views.wait_up(0, true));
+
+  // A hanging target: every probe costs the full timeout before it counts.
+  server.set_mode(HttpServer::Mode::hang);
+  const auto hung_at = Clock::now();
+  REQUIRE(h.views.wait_up(0, false));
+  const auto hang_detection = Clock::now() - hung_at;
+  MESSAGE("hang detected after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(hang_detection).count()
+          << " ms; fall x timeout (probes run back to back when timeout > interval)"
+             " + interval + publish delay = 3 x 300 + 110 + 100 ms");
+  CHECK(hang_detection < 3 * 300ms + 110ms + 100ms + 100ms);
+  server.set_mode(HttpServer::Mode::ok);
+  REQUIRE(h.views.wait_up(0, true));
+
   const std::string m = h.metrics();
   CHECK(m.find("gslb_cluster_up{cluster=\"eu-west\"} 1") != std::string::npos);
-  CHECK(m.find("gslb_cluster_state_changes_total{cluster=\"eu-west\",state=\"down\"} 1") !=
+  CHECK(m.find("gslb_cluster_state_changes_total{cluster=\"eu-west\",state=\"down\"} 2") !=
         std::string::npos);
   CHECK(m.find("result=\"failure\"") != std::string::npos);
   CHECK(m.find("gslb_probe_duration_seconds_count{cluster=\"eu-west\",kind=\"http\"}") !=
@@ -155,6 +179,26 @@ TEST_CASE("HTTP: a hanging server fails by timeout, a closing one by its reason"
   CHECK(status.find("\"last_result\":\"connection closed without a response\"") !=
         std::string::npos);
   CHECK(status.find("\"last_result\":\"body missing 'healthy'\"") != std::string::npos);
+}
+
+TEST_CASE("HTTPS: verification on by default, passes with the right CA, or off") {
+  TempDir dir;
+  test::TlsServer server(dir.path);
+  if (!server.ok()) {
+    MESSAGE("openssl or python3 unavailable: HTTPS test skipped");
+    return;
+  }
+  CheckSpec verified = http_check(server.url());
+  CheckSpec with_ca = http_check(server.url());
+  with_ca.http.ca_file = server.ca_file();
+  CheckSpec unverified = http_check(server.url());
+  unverified.http.tls_verify = false;
+  Harness h;
+  h.start({cluster("verify", {verified}), cluster("ca", {with_ca}),
+           cluster("noverify", {unverified})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{0, 1, 1});
+  CHECK(h.monitor.status_json().find("\"last_result\":\"TLS verification failed: ") !=
+        std::string::npos);
 }
 
 TEST_CASE("wait_initial returns once the first probes are in, well before the interval") {
@@ -205,15 +249,6 @@ TEST_CASE("DNS: answer, expected address, SERVFAIL, silence") {
   failing.set_mode(DnsResponder::Mode::answer);
   CHECK(h.views.wait_up(2, true));
 }
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/gslb-health-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 TEST_CASE("drain: published at once, persisted, restored at startup") {
   TempDir dir;
