@@ -75,6 +75,8 @@ DnsProbe::DnsProbe(asio::io_context& io, DnsCheck check, Millis timeout)
     setup_error_ = std::string("c-ares init: ") + ares_strerror(rc);
     return;
   }
+  // No server: the host's resolvers from /etc/resolv.conf, as ares_init_options read them.
+  if (check_.server.empty()) return;
   rc = ares_set_servers_ports_csv(channel_, check_.server.c_str());
   if (rc != ARES_SUCCESS) setup_error_ = "bad server '" + check_.server + "': " + ares_strerror(rc);
 }

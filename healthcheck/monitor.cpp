@@ -85,6 +85,8 @@ void json_string(std::ostringstream& out, const std::string& s) {
 
 }  // namespace
 
+// Shared by the callers' threads, which touch it under the mutexes below, and the
+// probe thread, which alone runs the io_context and owns everything after `stopped`.
 struct Monitor::Impl {
   Impl(MonitorOptions opts, Publish pub, prometheus::Registry& registry);
 

@@ -81,7 +81,8 @@ class Monitor {
   using Publish = std::function<void(std::shared_ptr<const HealthView>)>;
 
   // `publish` is called from the probe thread whenever the view changes, within
-  // 100 ms of the state change. `registry` gets the health metrics families.
+  // 100 ms of the state change; it must not call configure() or wait_initial().
+  // `registry` gets the health metrics families.
   Monitor(MonitorOptions options, Publish publish, prometheus::Registry& registry);
   ~Monitor();
   Monitor(const Monitor&) = delete;

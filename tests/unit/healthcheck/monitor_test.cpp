@@ -213,14 +213,18 @@ TEST_CASE("wait_initial returns once the first probes are in, well before the in
   CHECK(server.requests() == 1);
 }
 
-TEST_CASE("TCP: open port up, closed port refused") {
+TEST_CASE("TCP: open port up (v4 and v6), closed port refused") {
   HttpServer server;
+  // A listening socket completes handshakes from its backlog without accept().
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor v6(io, {boost::asio::ip::make_address("::1"), 0});
   Harness h;
   const std::string closed = "127.0.0.1:" + std::to_string(test::closed_port());
   h.start({cluster("open", {tcp_check("127.0.0.1:" + std::to_string(server.port()))}),
            cluster("closed", {tcp_check(closed)}),
-           cluster("v6-bracketed-bad", {tcp_check("[::1")})});
-  CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0, 0});
+           cluster("v6-bracketed-bad", {tcp_check("[::1")}),
+           cluster("v6", {tcp_check("[::1]:" + std::to_string(v6.local_endpoint().port()))})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0, 0, 1});
   const std::string status = h.monitor.status_json();
   CHECK(status.find("\"last_result\":\"connection refused\"") != std::string::npos);
   CHECK(status.find("\"last_result\":\"bad address '[::1'\"") != std::string::npos);
