@@ -24,6 +24,18 @@ uint32_t load_v4(const ClientAddress& c) noexcept {
   return uint32_t(c.bytes[0]) << 24 | uint32_t(c.bytes[1]) << 16 | uint32_t(c.bytes[2]) << 8 | c.bytes[3];
 }
 
+// ::ffff:a.b.c.d -> a.b.c.d in `out`; false for any other address.
+bool unmap(const ClientAddress& c, ClientAddress& out) noexcept {
+  if (c.family != 6) return false;
+  for (int i = 0; i < 10; ++i)
+    if (c.bytes[i]) return false;
+  if (c.bytes[10] != 0xff || c.bytes[11] != 0xff) return false;
+  out.family = 4;
+  out.source_prefix = uint8_t(c.source_prefix > 96 ? c.source_prefix - 96 : 0);
+  for (int i = 0; i < 4; ++i) out.bytes[i] = c.bytes[12 + i];
+  return true;
+}
+
 U128 load_v6(const ClientAddress& c) noexcept {
   U128 v = 0;
   for (const auto b : c.bytes) v = (v << 8) | b;
@@ -60,16 +72,22 @@ class Table final : public RoutingTable {
     std::vector<ClusterId> weighted;  // weighted: kWeightedSlots orders back to back
   };
 
-  Route route(ServiceId sid, const ClientAddress& c) const noexcept override {
+  Route route(ServiceId sid, const ClientAddress& client) const noexcept override {
     if (sid >= services_.size()) return {};
     const auto& s = services_[sid];
     const size_t n = s.fixed.size();
-    if (s.constant || (c.family != 4 && c.family != 6)) return {s.fixed, 0};
+    if (s.constant || (client.family != 4 && client.family != 6)) return {s.fixed, 0};
+    // An IPv4 client seen through a dual-stack socket is located as IPv4; its
+    // scope, counted in IPv6 bits, includes the 96 bits of ::ffff:0:0/96.
+    ClientAddress unmapped;
+    const ClientAddress& c = unmap(client, unmapped) ? unmapped : client;
+    const uint8_t scope_offset = &c == &unmapped ? 96 : 0;
     if (s.input.policy == Policy::weighted) {
       const uint64_t subnet = c.family == 4 ? uint64_t(load_v4(c) >> (32 - kWeightedScope4))
                                             : uint64_t(load_v6(c) >> (128 - kWeightedScope6)) | (uint64_t(1) << 63);
       const size_t slot = mix64(subnet ^ s.salt) & (kWeightedSlots - 1);
-      return {std::span(s.weighted.data() + slot * n, n), c.family == 4 ? kWeightedScope4 : kWeightedScope6};
+      return {std::span(s.weighted.data() + slot * n, n),
+              uint8_t(scope_offset + (c.family == 4 ? kWeightedScope4 : kWeightedScope6))};
     }
     uint32_t rid;
     uint8_t scope;
@@ -84,7 +102,7 @@ class Table final : public RoutingTable {
       rid = ranking6_.value(i);
       scope = scope_of(ranking6_.start(i), ranking6_.end(i), a);
     }
-    return {std::span(orders_.data() + size_t(rid) * stride_ + s.offset, n), scope};
+    return {std::span(orders_.data() + size_t(rid) * stride_ + s.offset, n), uint8_t(scope_offset + scope)};
   }
 
   std::string explain_json(ServiceId sid, const ClientAddress& c) const override;
@@ -106,15 +124,20 @@ class Table final : public RoutingTable {
   LatencyTable latency_;
 };
 
-std::string Table::explain_json(ServiceId sid, const ClientAddress& c) const {
+std::string Table::explain_json(ServiceId sid, const ClientAddress& client) const {
   std::string out = "{";
-  if (sid >= services_.size() || (c.family != 4 && c.family != 6)) {
+  if (sid >= services_.size() || (client.family != 4 && client.family != 6)) {
     json::key(out, "error");
     json::string(out, sid >= services_.size() ? "unknown service" : "unknown address family");
     return out + "}";
   }
   const auto& s = services_[sid];
-  const auto route_now = route(sid, c);
+  const auto route_now = route(sid, client);
+  // A mapped IPv4 client is explained as the IPv4 client it is (prefix in IPv4
+  // notation); the scope stays the one route() gives, in IPv6 bits.
+  ClientAddress unmapped;
+  const ClientAddress& c = unmap(client, unmapped) ? unmapped : client;
+  const int scope_offset = &c == &unmapped ? 96 : 0;
 
   uint32_t location = 0;
   U128 lo = 0, hi = 0;
@@ -135,7 +158,8 @@ std::string Table::explain_json(ServiceId sid, const ClientAddress& c) const {
   // come from the location table.
   if (s.constant || s.input.policy == Policy::weighted) {
     const U128 addr = c.family == 4 ? U128(load_v4(c)) : load_v6(c);
-    const U128 host = c.family == 4 ? U128(host_mask<uint32_t>(route_now.scope)) : host_mask<U128>(route_now.scope);
+    const int scope = std::max(0, route_now.scope - scope_offset);
+    const U128 host = c.family == 4 ? U128(host_mask<uint32_t>(scope)) : host_mask<U128>(scope);
     lo = addr & ~host & (c.family == 4 ? U128(kMaxAddress<uint32_t>) : kMaxAddress<U128>);
     hi = lo | host;
   }

@@ -34,10 +34,11 @@ TEST_CASE_FIXTURE(MmdbFixture, "mmdb: city coordinates, else country, else conti
   checkRoute(w, *t, app, "2001:db8:1:2::3", {"eu-central", "eu-west", "us-east", "ap-tokyo"}, 48);
   checkRoute(w, *t, app, "8.8.8.8", {"eu-west", "eu-central", "us-east", "ap-tokyo"}, 1);
 
-  // The IPv4 aliases in IPv6 space are not copied: only the /48 and its gaps, so
-  // these answer for the largest blocks that avoid 2001:db8:1::/48.
-  checkRoute(w, *t, app, "::ffff:192.0.2.1", {"eu-west", "eu-central", "us-east", "ap-tokyo"}, 3);
+  // The IPv4 aliases in IPv6 space are not copied: IPv6 holds only the /48 and its
+  // gaps, so a 6to4 address answers for the largest block that avoids the /48.
   checkRoute(w, *t, app, "2002:c000:201::1", {"eu-west", "eu-central", "us-east", "ap-tokyo"}, 15);
+  // A mapped address is the IPv4 client itself (route() unmaps it).
+  checkRoute(w, *t, app, "::ffff:192.0.2.1", {"ap-tokyo", "eu-central", "eu-west", "us-east"}, 96 + 24);
   CHECK(t->prefix_count() == 7 + 3);
 
   const auto e = t->explain_json(app, addr("198.51.100.7"));

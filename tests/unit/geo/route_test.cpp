@@ -91,6 +91,18 @@ TEST_CASE_FIXTURE(Fixture, "nearest over IPv6") {
   checkRoute(w, *t, app, "2001:db9::1", {"eu-west", "eu-central", "us-east", "ap-tokyo"}, 32);
 }
 
+TEST_CASE_FIXTURE(Fixture, "an IPv4-mapped IPv6 client is located as IPv4, scope in IPv6 bits") {
+  const auto t = w.compile();
+  checkRoute(w, *t, app, "::ffff:192.0.2.1", {"eu-central", "eu-west", "us-east", "ap-tokyo"}, 96 + 25);
+  checkRoute(w, *t, app, "::ffff:198.51.100.1", {"eu-central", "eu-west", "us-east", "ap-tokyo"}, 96 + 24);
+  checkRoute(w, *t, fo, "::ffff:192.0.2.1", {"us-east", "eu-west"}, 0);
+  CHECK(t->route(wt, addr("::ffff:192.0.2.1")).scope == 96 + 24);
+  CHECK(w.names(t->route(wt, addr("::ffff:192.0.2.1")).order) == w.names(t->route(wt, addr("192.0.2.77")).order));
+  const auto e = t->explain_json(app, addr("::ffff:192.0.2.1"));
+  INFO(e);
+  CHECK(e.find(R"("prefix":"192.0.2.0/25","scope":121,"source":"networks")") != std::string::npos);
+}
+
 TEST_CASE_FIXTURE(Fixture, "failover: the written order for every client, scope 0") {
   const auto t = w.compile();
   for (const char* c : {"192.0.2.1", "192.0.2.200", "10.20.0.1", "8.8.8.8", "2400:cb00::1", "2001:db8::1"})
