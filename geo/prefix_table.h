@@ -33,8 +33,25 @@ class Partition {
   uint32_t value(size_t i) const noexcept { return values_[i]; }
 
   // Index of the range holding `a`. starts_[0] is 0, so there always is one.
+  // With the index built, the search is confined to the ranges that meet a's
+  // /kIndexBits block, a few cache lines instead of the whole table.
   size_t find(A a) const noexcept {
-    return size_t(std::upper_bound(starts_.begin(), starts_.end(), a) - starts_.begin()) - 1;
+    auto first = starts_.begin(), last = starts_.end();
+    if (!index_.empty()) {
+      const size_t block = size_t(a >> (kBits<A> - kIndexBits));
+      first += index_[block];
+      last = starts_.begin() + index_[block + 1] + 1;
+    }
+    return size_t(std::upper_bound(first, last, a) - starts_.begin()) - 1;
+  }
+
+  // index_[b]: the range holding the first address of block b; index_[2^bits] is
+  // the last range. 256 KiB, worth it for the tables route() searches.
+  void build_index() {
+    std::vector<uint32_t> index((size_t(1) << kIndexBits) + 1);
+    for (size_t b = 0; b + 1 < index.size(); ++b) index[b] = uint32_t(find(A(A(b) << (kBits<A> - kIndexBits))));
+    index.back() = uint32_t(size() - 1);
+    index_ = std::move(index);
   }
 
   // From intervals sorted by lo and pairwise disjoint; gaps get value 0.
@@ -112,8 +129,11 @@ class Partition {
     values_.shrink_to_fit();
   }
 
+  static constexpr int kIndexBits = 16;
+
   std::vector<A> starts_;  // strictly increasing, starts_[0] == 0
   std::vector<uint32_t> values_;
+  std::vector<uint32_t> index_;  // empty, or see build_index()
 };
 
 // The shortest prefix length L such that the whole /L block around `addr` lies

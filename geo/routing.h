@@ -24,6 +24,7 @@ struct Location {
   std::optional<double> lat, lon;  // both or neither
   std::string country;             // ISO 3166 alpha-2, upper case
   std::string region;              // free-form operator region name, e.g. "eu"
+                                   // (a continent code means that continent; see geo/rank.h)
 };
 
 struct ClusterInput {

@@ -68,6 +68,29 @@ TEST_CASE("Partition: from_disjoint fills gaps, overlay lets the top win, merges
   CHECK(all.value(all.find(0)) == 5);
 }
 
+TEST_CASE("Partition: the block index finds what the plain search finds") {
+  std::mt19937 rng(11);
+  std::vector<Interval<uint32_t>> ivs;
+  uint32_t at = 0;
+  while (ivs.size() < 50000) {
+    const uint32_t lo = at + rng() % 70000, hi = lo + rng() % 90000;
+    if (hi < lo || hi == ~0u) break;
+    ivs.push_back({lo, hi, uint32_t(ivs.size() + 1)});
+    at = hi + 1;
+  }
+  const auto plain = Partition<uint32_t>::from_disjoint(ivs);
+  auto indexed = plain;
+  indexed.build_index();
+  for (int i = 0; i < 200000; ++i) {
+    const uint32_t a = i < 1000 ? ~0u - uint32_t(i) : uint32_t(rng());
+    REQUIRE(indexed.find(a) == plain.find(a));
+  }
+  for (size_t i = 0; i < plain.size(); ++i) {
+    REQUIRE(indexed.find(plain.start(i)) == i);
+    REQUIRE(indexed.find(plain.end(i)) == i);
+  }
+}
+
 TEST_CASE("Partition::combine merges two partitions pointwise") {
   const auto a = Partition<uint32_t>::from_disjoint({{0, 99, 1}, {100, 199, 2}});
   const auto b = Partition<uint32_t>::from_disjoint({{50, 149, 7}});

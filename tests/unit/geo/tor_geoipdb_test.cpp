@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "test_util.h"
 
@@ -51,6 +52,22 @@ TEST_CASE("tor-geoipdb: the full IPv4 and IPv6 tables") {
   MESSAGE("tor-geoipdb compiled in " << ms << " ms: " << t->prefix_count() << " ranges after merging; RSS +"
                                      << (rss_after - rss_before) << " kB, +" << (rss_trimmed - rss_before)
                                      << " kB after malloc_trim; peak RSS " << status_kb("VmHWM:") << " kB");
+
+  // Not an assertion (the machine is shared): the cost of one route().
+  std::mt19937 rng(3);
+  std::vector<ClientAddress> clients(1 << 16);
+  for (auto& c : clients) {
+    c.family = 4;
+    const uint32_t v = rng();
+    for (int k = 0; k < 4; ++k) c.bytes[k] = uint8_t(v >> (8 * k));
+  }
+  size_t sink = 0;
+  const auto lookups_start = std::chrono::steady_clock::now();
+  constexpr int kRounds = 16;
+  for (int round = 0; round < kRounds; ++round)
+    for (const auto& c : clients) sink += t->route(app, c).scope;
+  const auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - lookups_start).count();
+  MESSAGE("route(): " << ns / (kRounds * double(clients.size())) << " ns per IPv4 lookup (checksum " << sink << ")");
 
   // 133.0.0.0/8 is JP in the file; 46.4.0.0-46.5.255.255 is DE.
   CHECK(w.names(t->route(app, addr("133.0.0.1")).order)[0] == "tokyo");

@@ -1,0 +1,111 @@
+// The RoutingTable implementation: what compile() builds and DNS workers query.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "geo/location.h"
+#include "geo/prefix_table.h"
+#include "geo/rank.h"
+#include "geo/routing.h"
+#include "geo/sources.h"
+
+namespace gslb::geo {
+
+// Weighted services hash the client's /24 (IPv4) or /48 (IPv6) into this many
+// precomputed orders: a power of two so the slot is a mask, and large enough that
+// the split matches the weights to 1/1024 over many subnets.
+constexpr size_t kWeightedSlots = 1024;
+constexpr uint8_t kWeightedScope4 = 24, kWeightedScope6 = 48;
+
+inline uint32_t load_v4(const ClientAddress& c) noexcept {
+  return uint32_t(c.bytes[0]) << 24 | uint32_t(c.bytes[1]) << 16 | uint32_t(c.bytes[2]) << 8 | c.bytes[3];
+}
+
+// ::ffff:a.b.c.d -> a.b.c.d in `out`; false for any other address.
+inline bool unmap(const ClientAddress& c, ClientAddress& out) noexcept {
+  if (c.family != 6) return false;
+  for (int i = 0; i < 10; ++i)
+    if (c.bytes[i]) return false;
+  if (c.bytes[10] != 0xff || c.bytes[11] != 0xff) return false;
+  out.family = 4;
+  out.source_prefix = uint8_t(c.source_prefix > 96 ? c.source_prefix - 96 : 0);
+  for (int i = 0; i < 4; ++i) out.bytes[i] = c.bytes[12 + i];
+  return true;
+}
+
+inline U128 load_v6(const ClientAddress& c) noexcept {
+  U128 v = 0;
+  for (const auto b : c.bytes) v = (v << 8) | b;
+  return v;
+}
+
+// The compiled routing table. compile() fills the members on the control thread;
+// once it returns the table is immutable and shared read-only by every DNS worker.
+class Table final : public RoutingTable {
+ public:
+  struct Service {
+    ServiceInput input;
+    uint32_t offset = 0;  // of this service's order within a ranking's tuple
+    // The order when it is the same for every client (scope 0); else the written
+    // order, served to clients of an unknown family.
+    std::vector<ClusterId> fixed;
+    bool constant = false;
+    uint64_t salt = 0;               // weighted: per-service hash salt
+    std::vector<ClusterId> weighted;  // weighted: kWeightedSlots orders back to back
+  };
+
+  Route route(ServiceId sid, const ClientAddress& client) const noexcept override {
+    if (sid >= services_.size()) return {};
+    const auto& s = services_[sid];
+    const size_t n = s.fixed.size();
+    if (s.constant || (client.family != 4 && client.family != 6)) return {s.fixed, 0};
+    // An IPv4 client seen through a dual-stack socket is located as IPv4; its
+    // scope, counted in IPv6 bits, includes the 96 bits of ::ffff:0:0/96.
+    ClientAddress unmapped;
+    const ClientAddress& c = unmap(client, unmapped) ? unmapped : client;
+    const uint8_t scope_offset = &c == &unmapped ? 96 : 0;
+    if (s.input.policy == Policy::weighted) {
+      const uint64_t subnet = c.family == 4 ? uint64_t(load_v4(c) >> (32 - kWeightedScope4))
+                                            : uint64_t(load_v6(c) >> (128 - kWeightedScope6)) | (uint64_t(1) << 63);
+      const size_t slot = mix64(subnet ^ s.salt) & (kWeightedSlots - 1);
+      return {std::span(s.weighted.data() + slot * n, n),
+              uint8_t(scope_offset + (c.family == 4 ? kWeightedScope4 : kWeightedScope6))};
+    }
+    uint32_t rid;
+    uint8_t scope;
+    if (c.family == 4) {
+      const auto a = load_v4(c);
+      const auto i = ranking4_.find(a);
+      rid = ranking4_.value(i);
+      scope = scope_of(ranking4_.start(i), ranking4_.end(i), a);
+    } else {
+      const auto a = load_v6(c);
+      const auto i = ranking6_.find(a);
+      rid = ranking6_.value(i);
+      scope = scope_of(ranking6_.start(i), ranking6_.end(i), a);
+    }
+    return {std::span(orders_.data() + size_t(rid) * stride_ + s.offset, n), uint8_t(scope_offset + scope)};
+  }
+
+  std::string explain_json(ServiceId sid, const ClientAddress& c) const override;
+
+  size_t prefix_count() const noexcept override { return ranking4_.size() + ranking6_.size(); }
+
+  std::vector<ClusterInput> clusters_;
+  std::vector<Place> places_;
+  std::vector<Service> services_;
+  size_t stride_ = 0;               // sum of the services' cluster counts
+  std::vector<ClusterId> orders_;   // ranking id r: orders_[r * stride_ ...], every service's order
+  Partition<uint32_t> ranking4_;    // address -> ranking id
+  Partition<U128> ranking6_;
+  // For explain only: address -> location id, before rankings merged neighbours.
+  Partition<uint32_t> detail4_;
+  Partition<U128> detail6_;
+  std::vector<std::pair<uint32_t, uint32_t>> locations_;  // location id -> (client entry, latency cidr key)
+  ClientEntries entries_;
+  LatencyTable latency_;
+};
+
+}  // namespace gslb::geo
