@@ -155,10 +155,12 @@ std::shared_ptr<const HealthView> Monitor::Impl::make_view_locked() {
 }
 
 std::unique_ptr<Probe> Monitor::Impl::make_probe(const CheckSpec& spec) {
+  // A zero timeout would mean "none" to libcurl; a probe must always end.
+  const Millis timeout = std::max(spec.timeout, Millis(1));
   switch (spec.kind) {
-    case CheckSpec::Kind::http: return std::make_unique<HttpProbe>(*curl, spec.http, spec.timeout);
-    case CheckSpec::Kind::tcp: return std::make_unique<TcpProbe>(io, spec.tcp, spec.timeout);
-    case CheckSpec::Kind::dns: return std::make_unique<DnsProbe>(io, spec.dns, spec.timeout);
+    case CheckSpec::Kind::http: return std::make_unique<HttpProbe>(*curl, spec.http, timeout);
+    case CheckSpec::Kind::tcp: return std::make_unique<TcpProbe>(io, spec.tcp, timeout);
+    case CheckSpec::Kind::dns: return std::make_unique<DnsProbe>(io, spec.dns, timeout);
   }
   return nullptr;
 }
