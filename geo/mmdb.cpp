@@ -3,12 +3,11 @@
 // prefix spelled by the path to it, /d.
 #include <maxminddb.h>
 
-#include <cerrno>
-#include <cstring>
 #include <memory>
 #include <unordered_map>
 
 #include "geo/sources.h"
+#include "geo/text_file.h"
 
 namespace gslb::geo {
 
@@ -151,14 +150,12 @@ class Walker {
 }  // namespace
 
 FamilyIntervals load_mmdb(const std::string& path, const Countries& countries, ClientEntries& entries) {
+  check_readable(path);  // libmaxminddb's own message does not say why
   std::unique_ptr<MMDB_s, MmdbCloser> db(new MMDB_s{});
   const int rc = MMDB_open(path.c_str(), MMDB_MODE_MMAP, db.get());
   if (rc != MMDB_SUCCESS) {
-    const int saved_errno = errno;
     delete db.release();  // MMDB_open cleans up after itself on failure
-    std::string why = MMDB_strerror(rc);
-    if (rc == MMDB_IO_ERROR) why += std::string(": ") + std::strerror(saved_errno);
-    throw LoadError(path + ": " + why);
+    throw LoadError(path + ": " + MMDB_strerror(rc));
   }
   return Walker(path, *db, countries, entries).walk();
 }

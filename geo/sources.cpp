@@ -146,7 +146,7 @@ Place networks_location(const std::string& path, const YAML::Node& loc, const Co
 
 std::vector<CidrEntry> load_networks(const std::string& path, const Countries& countries,
                                      const ClusterIds& cluster_ids, ClientEntries& entries) {
-  if (!std::ifstream(path)) throw LoadError(path + ": cannot open: " + std::strerror(errno));
+  check_readable(path);
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);

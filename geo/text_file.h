@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -33,18 +34,27 @@ inline std::vector<std::string_view> split_csv(std::string_view line) {
   }
 }
 
+// Throws LoadError naming the path unless it is a file we can open for reading.
+inline void check_readable(const std::string& path) {
+  if (!std::ifstream(path)) throw LoadError(path + ": cannot open: " + std::strerror(errno));
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw LoadError(path + ": is a directory");
+}
+
 class TextFile {
  public:
   explicit TextFile(std::string path) : path_(std::move(path)) {
-    std::ifstream in(path_, std::ios::binary | std::ios::ate);
-    if (!in) throw LoadError(path_ + ": cannot open: " + std::strerror(errno));
-    // One read into a buffer of the file's size: the tor-geoipdb files are tens of
-    // megabytes, and growing a stream buffer copies them several times over.
-    const auto size = in.tellg();
-    if (size < 0) throw LoadError(path_ + ": cannot read: " + std::strerror(errno));
-    text_.resize(size_t(size));
-    in.seekg(0);
-    if (!in.read(text_.data(), size)) throw LoadError(path_ + ": read error");
+    check_readable(path_);
+    std::ifstream in(path_, std::ios::binary);
+    std::error_code ec;
+    // Reserve the file's size, then read in large chunks: the tor-geoipdb files are
+    // tens of megabytes, and growing a stream buffer copies them several times.
+    const auto size = std::filesystem::file_size(path_, ec);
+    if (!ec) text_.reserve(size_t(size));
+    std::vector<char> chunk(1 << 20);
+    while (in.read(chunk.data(), std::streamsize(chunk.size())) || in.gcount() > 0)
+      text_.append(chunk.data(), size_t(in.gcount()));
+    if (in.bad()) throw LoadError(path_ + ": read error");
     rest_ = text_;
   }
 
@@ -62,6 +72,7 @@ class TextFile {
   }
 
   [[noreturn]] void fail(const std::string& reason) const {
+    if (line_ == 0) throw LoadError(path_ + ": empty file: " + reason);
     throw LoadError(path_ + ":" + std::to_string(line_) + ": " + reason);
   }
 

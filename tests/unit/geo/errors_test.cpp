@@ -29,6 +29,19 @@ TEST_CASE_FIXTURE(Errors, "a missing file is named") {
   w.sources.networks.clear();
   w.sources.ranges = {dir.path("nope")};
   checkLoadError(w, dir.path("nope") + ": cannot open: No such file or directory");
+  w.sources.ranges.clear();
+  w.sources.mmdb = dir.path("nope.mmdb");
+  checkLoadError(w, dir.path("nope.mmdb") + ": cannot open: No such file or directory");
+}
+
+TEST_CASE_FIXTURE(Errors, "a directory is not a source file") {
+  w.sources.latency_table = dir.path("");
+  checkLoadError(w, dir.path("") + ": is a directory");
+}
+
+TEST_CASE_FIXTURE(Errors, "an empty table lacks its header") {
+  latency("");
+  checkLoadError(w, dir.path("latency.csv") + ": empty file: expected header \"client,cluster,rtt_ms\"");
 }
 
 TEST_CASE_FIXTURE(Errors, "networks: YAML syntax error") {
