@@ -1,0 +1,430 @@
+#include "dnsd/answer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "dnsd/query.h"
+
+namespace gslb::dns {
+
+namespace {
+
+constexpr unsigned kMaxCnameChain = 8;
+constexpr uint16_t kFlagQR = 0x8000, kFlagAA = 0x0400, kFlagTC = 0x0200, kFlagRD = 0x0100, kFlagCD = 0x0010;
+
+// Bounds-checked output; once a write would pass the limit, `failed` stays set and
+// the caller rolls back to a mark.
+class Writer {
+ public:
+  Writer(uint8_t* buf, size_t limit) : buf_(buf), limit_(limit) {}
+  size_t pos() const { return pos_; }
+  bool failed() const { return failed_; }
+  void rewind(size_t mark) {
+    pos_ = mark;
+    failed_ = false;
+  }
+  void set_limit(size_t limit) { limit_ = limit; }
+  uint8_t* at(size_t offset) { return buf_ + offset; }
+  bool room(size_t n) {
+    if (failed_ || pos_ + n > limit_) {
+      failed_ = true;
+      return false;
+    }
+    return true;
+  }
+  void u8(uint8_t v) {
+    if (room(1)) buf_[pos_++] = v;
+  }
+  void u16(uint16_t v) {
+    if (!room(2)) return;
+    buf_[pos_] = static_cast<uint8_t>(v >> 8);
+    buf_[pos_ + 1] = static_cast<uint8_t>(v);
+    pos_ += 2;
+  }
+  void u32(uint32_t v) {
+    u16(static_cast<uint16_t>(v >> 16));
+    u16(static_cast<uint16_t>(v));
+  }
+  void bytes(const void* p, size_t n) {
+    if (!room(n)) return;
+    std::memcpy(buf_ + pos_, p, n);
+    pos_ += n;
+  }
+  void patch16(size_t offset, uint16_t v) {
+    buf_[offset] = static_cast<uint8_t>(v >> 8);
+    buf_[offset + 1] = static_cast<uint8_t>(v);
+  }
+
+ private:
+  uint8_t* buf_;
+  size_t limit_;
+  size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+// The owner name of records being written: the question's name (a pointer to
+// offset 12), or the leading labels of a zone name followed by a pointer to the
+// origin's place in the question.
+struct Owner {
+  bool is_qname = true;
+  std::string_view prefix;
+  static Owner qname() { return {}; }
+  static Owner zone_name(std::string_view name, size_t origin_size) {
+    return {false, name.substr(0, name.size() - origin_size)};
+  }
+};
+
+class Responder {
+ public:
+  Responder(const Query& q, const ClientInfo& client, const ServingState& serving, const health::HealthView& health,
+            Writer& w, Outcome* outcome)
+      : q_(q), client_(client), serving_(serving), health_(health), w_(w), outcome_(outcome) {}
+
+  // Writes answer, authority and additional sections; returns the header flags
+  // (AA) and rcode to set. Sets `overflow` when the answer or authority did not fit.
+  void answer(const Zone& zone) {
+    zone_ = &zone;
+    origin_pointer_ = static_cast<uint16_t>(0xC000 | (12 + q_.qname.length - zone.origin.size()));
+    const Resolution res = resolve(zone, q_.qname.lower_view(), q_.qname.label_offset, q_.qname.labels);
+    switch (res.kind) {
+      case Resolution::referral:
+        // The parent side of a cut answers DS itself (RFC 4035 section 3.1.4.1).
+        if (q_.qtype == type::DS && res.node->name.size() == q_.qname.length) {
+          aa_ = true;
+          answer_node(*res.node, Owner::qname(), 0);
+        } else {
+          referral(*res.node);
+        }
+        break;
+      case Resolution::exact:
+      case Resolution::wildcard:
+        aa_ = true;
+        answer_node(*res.node, Owner::qname(), 0);
+        break;
+      case Resolution::nxdomain:
+        aa_ = true;
+        negative(rcode::NXDOMAIN);
+        break;
+    }
+  }
+
+  bool aa() const { return aa_; }
+  uint16_t rc() const { return rcode_; }
+  bool overflow() const { return overflow_; }
+  uint8_t ecs_scope() const { return ecs_scope_; }
+  uint16_t ancount = 0, nscount = 0, arcount = 0;
+
+ private:
+  void owner(const Owner& o) {
+    if (o.is_qname) {
+      w_.u16(0xC00C);
+    } else {
+      w_.bytes(o.prefix.data(), o.prefix.size());
+      w_.u16(origin_pointer_);
+    }
+  }
+
+  // Writes a whole RRset or nothing; returns false when it did not fit.
+  bool rrset(const RRset& set, const Owner& o, uint16_t* counter) {
+    const size_t mark = w_.pos();
+    size_t fixup = 0;
+    for (size_t i = 0; i < set.count; ++i) {
+      owner(o);
+      const size_t begin = set.rr_start[i];
+      const size_t end = i + 1 < set.count ? set.rr_start[i + 1] : set.body.size();
+      const size_t base = w_.pos();
+      w_.bytes(set.body.data() + begin, end - begin);
+      if (w_.failed()) break;
+      for (; fixup < set.fixups.size() && set.fixups[fixup] < end; ++fixup)
+        w_.patch16(base + (set.fixups[fixup] - begin), origin_pointer_);
+    }
+    if (w_.failed()) {
+      w_.rewind(mark);
+      return false;
+    }
+    *counter += set.count;
+    return true;
+  }
+
+  void answer_rrset(const RRset& set, const Owner& o) {
+    if (!rrset(set, o, &ancount)) overflow_ = true;
+    for (const Node* host : set.additional) pending_additional(host);
+  }
+
+  void answer_node(const Node& node, const Owner& o, unsigned depth) {
+    if (node.service >= 0) {
+      service(node, o);
+      return;
+    }
+    if (const RRset* cname = node.find(type::CNAME); cname && q_.qtype != type::CNAME) {
+      answer_rrset(*cname, o);
+      if (depth + 1 >= kMaxCnameChain) return;
+      if (node.cname_target) {
+        answer_node(*node.cname_target, Owner::zone_name(node.cname_target_name, zone_->origin.size()), depth + 1);
+      } else if (node.cname_target_missing) {
+        negative(rcode::NXDOMAIN);  // RFC 6604: the rcode of the last name in the chain
+      }
+      return;
+    }
+    if (q_.qtype == type::ANY) {
+      // RFC 8482: answer ANY with one RRset rather than everything at the name.
+      if (!node.rrsets.empty()) {
+        answer_rrset(node.rrsets.front(), o);
+        return;
+      }
+    } else if (const RRset* set = node.find(q_.qtype)) {
+      answer_rrset(*set, o);
+      return;
+    }
+    negative(rcode::NOERROR);
+  }
+
+  void negative(uint16_t rcode) {
+    rcode_ = rcode;
+    if (!rrset(zone_->negative_soa, Owner::zone_name(zone_->origin, zone_->origin.size()), &nscount)) overflow_ = true;
+  }
+
+  void referral(const Node& cut) {
+    const RRset* ns = cut.find(type::NS);
+    if (!rrset(*ns, Owner::zone_name(cut.name, zone_->origin.size()), &nscount)) overflow_ = true;
+    for (const Node* host : ns->additional) pending_additional(host);
+    glue_required_ = true;
+  }
+
+  void pending_additional(const Node* host) {
+    if (additional_count_ < kMaxAdditional) additional_[additional_count_++] = host;
+  }
+
+ public:
+  // Additional-section addresses, after answer and authority are complete. Glue
+  // that does not fit truncates a referral (RFC 9471); other extras are dropped.
+  void write_additional() {
+    for (size_t i = 0; i < additional_count_; ++i) {
+      const Node* host = additional_[i];
+      const Owner o = Owner::zone_name(host->name, zone_->origin.size());
+      for (uint16_t t : {type::A, type::AAAA}) {
+        const RRset* set = host->find(t);
+        if (set && !rrset(*set, o, &arcount)) {
+          if (glue_required_) overflow_ = true;
+          return;
+        }
+      }
+    }
+  }
+
+ private:
+  void service(const Node& node, const Owner& o) {
+    const Service& svc = serving_.services[static_cast<size_t>(node.service)];
+    outcome_->service_slot = svc.metrics_slot;
+    const bool want_v6 = q_.qtype == type::AAAA;
+    if (q_.qtype != type::A && q_.qtype != type::AAAA && q_.qtype != type::ANY) {
+      negative(rcode::NOERROR);
+      return;
+    }
+
+    geo::ClientAddress client;
+    const ClientSubnet& ecs = q_.edns.ecs;
+    if (q_.edns.has_ecs && ecs.source_prefix > 0) {
+      client.family = ecs.family == 2 ? 6 : 4;
+      client.source_prefix = ecs.source_prefix;
+      std::memcpy(client.bytes, ecs.address, sizeof client.bytes);
+    } else {
+      // No subnet, or RFC 7871 7.1.2 SOURCE PREFIX-LENGTH 0: the resolver's own address,
+      // and scope 0 in the reply since the client asked for no location to be used.
+      client.family = client_.v6 ? 6 : 4;
+      client.source_prefix = client_.v6 ? 128 : 32;
+      std::memcpy(client.bytes, client_.address, sizeof client.bytes);
+    }
+    const geo::Route route = serving_.routing->route(svc.geo_id, client);
+    if (q_.edns.has_ecs && ecs.source_prefix > 0) ecs_scope_ = route.scope;
+
+    auto is_up = [&](geo::ClusterId c) { return c >= health_.up.size() || health_.up[c]; };
+    auto changing = [&](geo::ClusterId c) { return c < health_.transitioning.size() && health_.transitioning[c]; };
+    bool any_up = false;
+    for (geo::ClusterId c : svc.clusters) any_up = any_up || is_up(c);
+    if (!any_up && svc.servfail_when_all_down) {
+      rcode_ = rcode::SERVFAIL;
+      aa_ = false;
+      return;
+    }
+
+    // Pick first, then write, so the TTL can shrink when a cluster ranked at or
+    // above a picked one is changing state: resolvers then come back soon.
+    geo::ClusterId picked[Outcome::kMaxPicked];
+    unsigned count = 0;
+    bool transitioning = false;
+    for (geo::ClusterId c : route.order) {
+      if (count >= svc.answers || count >= Outcome::kMaxPicked) break;
+      transitioning = transitioning || changing(c);
+      if (any_up && !is_up(c)) continue;  // all down: fail open, answer in ranked order
+      const ClusterAddresses& addrs = serving_.clusters[c];
+      if (want_v6 ? addrs.ipv6.empty() : addrs.ipv4.empty()) continue;
+      picked[count++] = c;
+    }
+    if (count == 0) {
+      negative(rcode::NOERROR);
+      return;
+    }
+    const uint32_t ttl = transitioning ? svc.transition_ttl : svc.ttl;
+    const size_t mark = w_.pos();
+    uint16_t written = 0;
+    for (unsigned i = 0; i < count; ++i) {
+      const ClusterAddresses& addrs = serving_.clusters[picked[i]];
+      outcome_->cluster_slots[outcome_->picked++] = addrs.metrics_slot;
+      const size_t n = want_v6 ? addrs.ipv6.size() : addrs.ipv4.size();
+      for (size_t k = 0; k < n; ++k) {
+        owner(o);
+        w_.u16(want_v6 ? type::AAAA : type::A);
+        w_.u16(kClassIN);
+        w_.u32(ttl);
+        if (want_v6) {
+          w_.u16(16);
+          w_.bytes(addrs.ipv6[k].data(), 16);
+        } else {
+          w_.u16(4);
+          w_.bytes(addrs.ipv4[k].data(), 4);
+        }
+        ++written;
+      }
+    }
+    if (w_.failed()) {
+      w_.rewind(mark);
+      overflow_ = true;
+      return;
+    }
+    ancount += written;
+  }
+
+  static constexpr size_t kMaxAdditional = 16;
+  const Query& q_;
+  const ClientInfo& client_;
+  const ServingState& serving_;
+  const health::HealthView& health_;
+  Writer& w_;
+  Outcome* outcome_;
+  const Zone* zone_ = nullptr;
+  uint16_t origin_pointer_ = 0xC00C;
+  bool aa_ = false;
+  uint16_t rcode_ = rcode::NOERROR;
+  bool overflow_ = false;
+  bool glue_required_ = false;
+  uint8_t ecs_scope_ = 0;
+  const Node* additional_[kMaxAdditional] = {};
+  size_t additional_count_ = 0;
+};
+
+size_t opt_size(const Query& q, const ServingState& serving, bool with_ecs) {
+  size_t n = 11;
+  if (q.edns.nsid && !serving.nsid.empty()) n += 4 + serving.nsid.size();
+  if (with_ecs) n += 4 + 4 + (q.edns.ecs.source_prefix + 7u) / 8u;
+  return n;
+}
+
+void write_opt(Writer& w, const Query& q, const ServingState& serving, uint16_t rcode, bool with_ecs, uint8_t scope) {
+  w.u8(0);
+  w.u16(type::OPT);
+  w.u16(serving.max_udp_size);
+  w.u8(static_cast<uint8_t>(rcode >> 4));  // extended RCODE, upper 8 bits
+  w.u8(0);                                 // version
+  w.u16(q.edns.dnssec_ok ? 0x8000 : 0);    // DO echoed (RFC 3225)
+  const size_t rdlen_at = w.pos();
+  w.u16(0);
+  if (q.edns.nsid && !serving.nsid.empty()) {
+    w.u16(kEdnsNsid);
+    w.u16(static_cast<uint16_t>(serving.nsid.size()));
+    w.bytes(serving.nsid.data(), serving.nsid.size());
+  }
+  if (with_ecs) {
+    const ClientSubnet& ecs = q.edns.ecs;
+    const size_t addr_len = (ecs.source_prefix + 7u) / 8u;
+    w.u16(kEdnsClientSubnet);
+    w.u16(static_cast<uint16_t>(4 + addr_len));
+    w.u16(ecs.family);
+    w.u8(ecs.source_prefix);
+    w.u8(scope);
+    w.bytes(ecs.address, addr_len);
+  }
+  if (!w.failed()) w.patch16(rdlen_at, static_cast<uint16_t>(w.pos() - rdlen_at - 2));
+}
+
+void write_question(Writer& w, const Query& q) {
+  w.bytes(q.qname.wire, q.qname.length);
+  w.u16(q.qtype);
+  w.u16(q.qclass);
+}
+
+}  // namespace
+
+size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client, const ServingState& serving,
+                    const health::HealthView& health, uint8_t* out, size_t out_capacity, Outcome* outcome) noexcept {
+  Query q;
+  *outcome = Outcome{};
+  const ParseResult parsed = parse_query(packet, size, &q);
+  if (parsed == ParseResult::drop) return 0;
+  if (out_capacity < 512) return 0;
+  outcome->qtype = q.qtype;
+
+  size_t limit = out_capacity;
+  if (!client.tcp) limit = std::min<size_t>(limit, q.edns.present ? std::min<uint16_t>(q.edns.payload, serving.max_udp_size) : 512);
+  Writer w(out, limit);
+  const uint16_t base_flags = static_cast<uint16_t>(kFlagQR | (q.flags & (0x7800 | kFlagRD | kFlagCD)));
+  w.u16(q.id);
+  w.u16(base_flags);
+  w.u16(q.has_question ? 1 : 0);
+  w.u32(0);
+  w.u16(0);
+  if (q.has_question) write_question(w, q);
+
+  auto finish = [&](uint16_t rcode, uint16_t flags, uint16_t an, uint16_t ns, uint16_t ar, bool opt, bool ecs,
+                    uint8_t scope) -> size_t {
+    if (opt) {
+      write_opt(w, q, serving, rcode, ecs, scope);
+      ++ar;
+    }
+    w.patch16(2, static_cast<uint16_t>(base_flags | flags | (rcode & 0xF)));
+    w.patch16(6, an);
+    w.patch16(8, ns);
+    w.patch16(10, ar);
+    outcome->rcode = rcode;
+    outcome->ecs_scope = scope;
+    return w.pos();
+  };
+
+  switch (parsed) {
+    case ParseResult::formerr:
+      return finish(rcode::FORMERR, 0, 0, 0, 0, false, false, 0);
+    case ParseResult::notimp:
+      return finish(rcode::NOTIMP, 0, 0, 0, 0, q.edns.present, false, 0);
+    default:
+      break;
+  }
+  if (q.edns.present && q.edns.version > 0) return finish(rcode::BADVERS, 0, 0, 0, 0, true, false, 0);
+  if (q.ecs_malformed) return finish(rcode::FORMERR, 0, 0, 0, 0, true, false, 0);
+  const bool with_ecs = q.edns.has_ecs;
+  if (q.qclass != kClassIN && q.qclass != kClassANY) return finish(rcode::REFUSED, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
+  if (q.qtype == type::AXFR || q.qtype == type::IXFR) return finish(rcode::REFUSED, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
+  if (q.qtype == type::MAILA || q.qtype == type::MAILB) return finish(rcode::NOTIMP, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
+
+  const Zone* zone = nullptr;
+  for (unsigned skip = 0; skip <= q.qname.labels && zone == nullptr; ++skip) zone = serving.find_zone(q.qname.lower_suffix(skip));
+  if (zone == nullptr) return finish(rcode::REFUSED, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
+  outcome->zone_slot = zone->metrics_slot;
+
+  const size_t opt_reserve = q.edns.present ? opt_size(q, serving, with_ecs) : 0;
+  const size_t sections_at = w.pos();
+  w.set_limit(limit - opt_reserve);
+  Responder r(q, client, serving, health, w, outcome);
+  r.answer(*zone);
+  if (!r.overflow()) r.write_additional();
+  w.set_limit(limit);
+  if (r.overflow()) {
+    // RFC 2181 9: a truncated answer carries no partial RRsets; the client retries over TCP.
+    w.rewind(sections_at);
+    outcome->truncated = true;
+    outcome->picked = 0;
+    return finish(r.rc(), kFlagTC | (r.aa() ? kFlagAA : 0), 0, 0, 0, q.edns.present, with_ecs, r.ecs_scope());
+  }
+  return finish(r.rc(), r.aa() ? kFlagAA : 0, r.ancount, r.nscount, r.arcount, q.edns.present, with_ecs, r.ecs_scope());
+}
+
+}  // namespace gslb::dns

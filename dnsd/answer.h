@@ -1,0 +1,37 @@
+// Answering one query: parse, look up, and assemble the response from pre-encoded
+// data. No allocation, lock, log line or exception on this path.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dnsd/serving_state.h"
+
+namespace gslb::dns {
+
+struct ClientInfo {
+  bool v6 = false;
+  uint8_t address[16] = {};  // the packet's source address
+  bool tcp = false;
+};
+
+// What the answer was, for the worker's counters.
+struct Outcome {
+  static constexpr unsigned kMaxPicked = 16;
+  int zone_slot = -1;            // -1: no zone (refused, malformed)
+  uint16_t qtype = 0;
+  uint16_t rcode = 0;            // including extended (BADVERS = 16)
+  bool truncated = false;
+  uint8_t ecs_scope = 0;         // scope returned in the ECS option
+  int service_slot = -1;
+  uint8_t picked = 0;
+  uint16_t cluster_slots[kMaxPicked] = {};
+};
+
+// Writes the response for `query` into `out` (at most `out_capacity` bytes; UDP
+// responses are further limited by the client's EDNS payload size). Returns the
+// response size, or 0 when the packet gets no answer at all.
+size_t answer_query(const uint8_t* query, size_t size, const ClientInfo& client, const ServingState& serving,
+                    const health::HealthView& health, uint8_t* out, size_t out_capacity, Outcome* outcome) noexcept;
+
+}  // namespace gslb::dns

@@ -1,0 +1,564 @@
+#include "dnsd/config.h"
+
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+
+#include "dnsd/dname.h"
+
+namespace gslb::dns {
+
+std::string SourcePos::describe() const {
+  std::string s = file;
+  if (line > 0) s += ":" + std::to_string(line) + ":" + std::to_string(column);
+  return s;
+}
+
+void fail_at(const SourcePos& pos, const std::string& path, const std::string& reason) {
+  std::string msg = pos.describe() + ": ";
+  if (!path.empty()) msg += path + ": ";
+  throw ConfigError(msg + reason);
+}
+
+bool parse_endpoint(const std::string& text, uint16_t default_port, Endpoint* out) {
+  std::string host = text;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string::npos) return false;
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') return false;
+      port = text.substr(close + 2);
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    host = text.substr(0, text.find(':'));
+    port = text.substr(text.find(':') + 1);
+  }
+  out->text = text;
+  if (inet_pton(AF_INET, host.c_str(), out->address) == 1) {
+    out->v6 = false;
+  } else if (inet_pton(AF_INET6, host.c_str(), out->address) == 1) {
+    out->v6 = true;
+  } else {
+    return false;
+  }
+  if (port.empty()) {
+    if (default_port == 0) return false;
+    out->port = default_port;
+    return true;
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) return false;
+  out->port = static_cast<uint16_t>(value);
+  return true;
+}
+
+namespace {
+
+// Walks the YAML tree with the key path and file at hand, so that every error names
+// where the user wrote the offending text and what was expected there.
+class Reader {
+ public:
+  Reader(std::string file, std::vector<std::string> lines) : file_(std::move(file)), lines_(std::move(lines)) {}
+
+  // Where a scalar's text begins: a block scalar's mark is its indicator ("|" or
+  // ">"), and its text starts on the next line at the block's indentation.
+  SourcePos text_start(const YAML::Node& n) const {
+    SourcePos p = pos(n);
+    const size_t line = static_cast<size_t>(p.line - 1);
+    if (p.line > 0 && line < lines_.size() && static_cast<size_t>(p.column - 1) < lines_[line].size()) {
+      const char c = lines_[line][static_cast<size_t>(p.column - 1)];
+      if (c == '|' || c == '>') {
+        p.line += 1;
+        p.column = 1;
+        if (line + 1 < lines_.size()) p.column = static_cast<int>(lines_[line + 1].find_first_not_of(' ') + 1);
+      }
+    }
+    return p;
+  }
+
+  SourcePos pos(const YAML::Node& n) const {
+    const YAML::Mark m = n.Mark();
+    if (m.is_null()) return {file_, 0, 0};
+    return {file_, m.line + 1, m.column + 1};
+  }
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& path, const std::string& reason) const {
+    fail_at(pos(n), path, reason);
+  }
+
+  void expect_map(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> keys) const {
+    if (!n.IsMap()) fail(n, path, "expected a mapping");
+    for (const auto& kv : n) {
+      const std::string key = kv.first.Scalar();
+      if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; })) {
+        std::string allowed;
+        for (const char* k : keys) allowed += std::string(allowed.empty() ? "" : ", ") + k;
+        fail(kv.first, join(path, key), "unknown key (expected one of: " + allowed + ")");
+      }
+    }
+  }
+  const YAML::Node required(const YAML::Node& map, const std::string& path, const char* key) const {
+    const YAML::Node n = map[key];
+    if (!n) fail(map, path, std::string("missing required key '") + key + "'");
+    return n;
+  }
+
+  std::string string(const YAML::Node& n, const std::string& path) const {
+    if (!n.IsScalar()) fail(n, path, "expected a string");
+    return n.Scalar();
+  }
+  uint64_t integer(const YAML::Node& n, const std::string& path, uint64_t min, uint64_t max) const {
+    if (!n.IsScalar()) fail(n, path, "expected an integer");
+    const std::string& s = n.Scalar();
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec != std::errc() || end != s.data() + s.size())
+      fail(n, path, "expected an integer, got \"" + s + "\"");
+    if (value < min || value > max)
+      fail(n, path, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + s);
+    return value;
+  }
+  double real(const YAML::Node& n, const std::string& path, double min, double max) const {
+    if (!n.IsScalar()) fail(n, path, "expected a number");
+    const std::string& s = n.Scalar();
+    double value = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec != std::errc() || end != s.data() + s.size()) fail(n, path, "expected a number, got \"" + s + "\"");
+    if (value < min || value > max) fail(n, path, "expected a number from " + fmt(min) + " to " + fmt(max) + ", got " + s);
+    return value;
+  }
+  bool boolean(const YAML::Node& n, const std::string& path) const {
+    const std::string s = string(n, path);
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+    fail(n, path, "expected true or false, got \"" + s + "\"");
+  }
+  // "250ms", "2s", "1m"; a TTL-style plain integer only where `plain_unit_ms` is set.
+  std::chrono::milliseconds duration(const YAML::Node& n, const std::string& path, uint64_t plain_unit_ms = 0) const {
+    const std::string s = string(n, path);
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    const std::string unit(end, s.data() + s.size());
+    uint64_t ms = 0;
+    if (ec != std::errc()) {
+      ms = UINT64_MAX;
+    } else if (unit == "ms") {
+      ms = value;
+    } else if (unit == "s") {
+      ms = value * 1000;
+    } else if (unit == "m") {
+      ms = value * 60000;
+    } else if (unit.empty() && plain_unit_ms != 0) {
+      ms = value * plain_unit_ms;
+    } else {
+      ms = UINT64_MAX;
+    }
+    if (ms == UINT64_MAX || ms > 86400000ull * 7)
+      fail(n, path, "expected a duration like \"5s\", \"250ms\" or \"1m\", got \"" + s + "\"");
+    return std::chrono::milliseconds(ms);
+  }
+  std::string dname(const YAML::Node& n, const std::string& path) const {
+    std::string text = string(n, path);
+    std::string wire;
+    if (!name_from_text(text, &wire)) fail(n, path, "expected a domain name, got \"" + text + "\"");
+    if (text.back() != '.') text += '.';
+    return text;
+  }
+  std::string file_path(const YAML::Node& n, const std::string& path, const std::string& config_dir) const {
+    std::string p = string(n, path);
+    if (p.empty()) fail(n, path, "expected a file path");
+    if (p.front() != '/') p = (std::filesystem::path(config_dir) / p).lexically_normal().string();
+    return p;
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+  static std::string index(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+  static std::string fmt(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  }
+
+ private:
+  std::string file_;
+  std::vector<std::string> lines_;
+};
+
+geo::Location read_location(const Reader& r, const YAML::Node& n, const std::string& path) {
+  r.expect_map(n, path, {"lat", "lon", "country", "region"});
+  geo::Location loc;
+  const bool has_coords = n["lat"] || n["lon"];
+  const int forms = int(has_coords) + int(bool(n["country"])) + int(bool(n["region"]));
+  if (forms != 1) r.fail(n, path, "expected exactly one of {lat, lon}, {country} or {region}");
+  if (has_coords) {
+    loc.lat = r.real(r.required(n, path, "lat"), Reader::join(path, "lat"), -90, 90);
+    loc.lon = r.real(r.required(n, path, "lon"), Reader::join(path, "lon"), -180, 180);
+  } else if (n["country"]) {
+    std::string c = r.string(n["country"], Reader::join(path, "country"));
+    if (c.size() != 2 || !std::isalpha(static_cast<unsigned char>(c[0])) || !std::isalpha(static_cast<unsigned char>(c[1])))
+      r.fail(n["country"], Reader::join(path, "country"), "expected a two-letter country code, got \"" + c + "\"");
+    for (char& ch : c) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    loc.country = c;
+  } else {
+    loc.region = r.string(n["region"], Reader::join(path, "region"));
+    if (loc.region.empty()) r.fail(n["region"], Reader::join(path, "region"), "expected a region name");
+  }
+  return loc;
+}
+
+void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
+  const std::string path = "server";
+  r.expect_map(n, path, {"listen", "workers", "http", "http_token", "nsid", "max_udp_size", "tcp_idle_timeout",
+                         "tcp_max_connections", "state_file"});
+  const YAML::Node listen = r.required(n, path, "listen");
+  if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, "server.listen", "expected a list of addresses like \"127.0.0.1:53\"");
+  for (size_t i = 0; i < listen.size(); ++i) {
+    Endpoint e;
+    const std::string p = Reader::index("server.listen", i);
+    if (!parse_endpoint(r.string(listen[i], p), 53, &e))
+      r.fail(listen[i], p, "expected an address like \"127.0.0.1:53\" or \"[::1]:53\", got \"" + listen[i].Scalar() + "\"");
+    for (const Endpoint& other : s->listen)
+      if (other.port == e.port && other.v6 == e.v6 && std::equal(e.address, e.address + 16, other.address))
+        r.fail(listen[i], p, "listed twice");
+    s->listen.push_back(e);
+  }
+  if (n["workers"]) s->workers = static_cast<unsigned>(r.integer(n["workers"], "server.workers", 1, 256));
+  if (n["http"]) {
+    if (!parse_endpoint(r.string(n["http"], "server.http"), 0, &s->http))
+      r.fail(n["http"], "server.http", "expected an address with a port like \"127.0.0.1:9153\", got \"" + n["http"].Scalar() + "\"");
+    s->has_http = true;
+  }
+  if (n["http_token"]) s->http_token = r.string(n["http_token"], "server.http_token");
+  if (n["nsid"]) {
+    s->nsid = r.string(n["nsid"], "server.nsid");
+    if (s->nsid.empty() || s->nsid.size() > 255) r.fail(n["nsid"], "server.nsid", "expected 1 to 255 characters");
+  }
+  if (n["max_udp_size"]) s->max_udp_size = static_cast<uint16_t>(r.integer(n["max_udp_size"], "server.max_udp_size", 512, 4096));
+  if (n["tcp_idle_timeout"]) {
+    s->tcp_idle_timeout = r.duration(n["tcp_idle_timeout"], "server.tcp_idle_timeout");
+    if (s->tcp_idle_timeout.count() < 100) r.fail(n["tcp_idle_timeout"], "server.tcp_idle_timeout", "must be at least 100ms");
+  }
+  if (n["tcp_max_connections"])
+    s->tcp_max_connections = static_cast<unsigned>(r.integer(n["tcp_max_connections"], "server.tcp_max_connections", 1, 100000));
+  if (n["state_file"]) s->state_file = r.file_path(n["state_file"], "server.state_file", config_dir);
+}
+
+void read_geo(const Reader& r, const YAML::Node& n, geo::Sources* g, const std::string& config_dir) {
+  r.expect_map(n, "geo", {"ranges", "mmdb", "networks", "countries"});
+  if (n["ranges"]) {
+    const YAML::Node ranges = n["ranges"];
+    if (ranges.IsScalar()) {
+      g->ranges.push_back(r.file_path(ranges, "geo.ranges", config_dir));
+    } else if (ranges.IsSequence()) {
+      for (size_t i = 0; i < ranges.size(); ++i) g->ranges.push_back(r.file_path(ranges[i], Reader::index("geo.ranges", i), config_dir));
+    } else {
+      r.fail(ranges, "geo.ranges", "expected a file path or a list of them");
+    }
+  }
+  if (n["mmdb"]) g->mmdb = r.file_path(n["mmdb"], "geo.mmdb", config_dir);
+  if (n["networks"]) g->networks = r.file_path(n["networks"], "geo.networks", config_dir);
+  if (n["countries"]) g->countries = r.file_path(n["countries"], "geo.countries", config_dir);
+}
+
+SoaConfig read_soa(const Reader& r, const YAML::Node& n, const std::string& path) {
+  r.expect_map(n, path, {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"});
+  SoaConfig soa;
+  soa.present = true;
+  soa.pos = r.pos(n);
+  soa.mname = r.dname(r.required(n, path, "mname"), Reader::join(path, "mname"));
+  soa.rname = r.dname(r.required(n, path, "rname"), Reader::join(path, "rname"));
+  auto u32 = [&](const char* key, uint32_t* out) {
+    if (n[key]) *out = static_cast<uint32_t>(r.integer(n[key], Reader::join(path, key), 0, UINT32_MAX));
+  };
+  u32("serial", &soa.serial);
+  u32("refresh", &soa.refresh);
+  u32("retry", &soa.retry);
+  u32("expire", &soa.expire);
+  if (n["minimum"]) soa.minimum = static_cast<uint32_t>(r.duration(n["minimum"], Reader::join(path, "minimum"), 1000).count() / 1000);
+  if (n["ttl"]) soa.ttl = static_cast<uint32_t>(r.duration(n["ttl"], Reader::join(path, "ttl"), 1000).count() / 1000);
+  return soa;
+}
+
+ZoneConfig read_zone(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir) {
+  r.expect_map(n, path, {"origin", "soa", "ns", "records", "zonefile"});
+  ZoneConfig z;
+  z.pos = r.pos(n);
+  z.origin = r.dname(r.required(n, path, "origin"), Reader::join(path, "origin"));
+  if (n["soa"]) z.soa = read_soa(r, n["soa"], Reader::join(path, "soa"));
+  if (n["ns"]) {
+    const YAML::Node ns = n["ns"];
+    z.ns_pos = r.pos(ns);
+    if (!ns.IsSequence()) r.fail(ns, Reader::join(path, "ns"), "expected a list of name server names");
+    for (size_t i = 0; i < ns.size(); ++i) z.ns.push_back(r.dname(ns[i], Reader::index(Reader::join(path, "ns"), i)));
+  }
+  if (n["records"]) {
+    const YAML::Node rec = n["records"];
+    z.records = r.string(rec, Reader::join(path, "records"));
+    z.records_pos = r.text_start(rec);
+  }
+  if (n["zonefile"]) {
+    z.zonefile = r.file_path(n["zonefile"], Reader::join(path, "zonefile"), config_dir);
+    z.zonefile_pos = r.pos(n["zonefile"]);
+  }
+  if (!z.soa.present && z.zonefile.empty())
+    r.fail(n, path, "missing required key 'soa' (or a zonefile with an SOA record)");
+  return z;
+}
+
+geo::Policy read_policy(const Reader& r, const YAML::Node& n, const std::string& path) {
+  const std::string s = r.string(n, path);
+  if (s == "nearest") return geo::Policy::nearest;
+  if (s == "latency") return geo::Policy::latency;
+  if (s == "failover") return geo::Policy::failover;
+  if (s == "weighted") return geo::Policy::weighted;
+  r.fail(n, path, "expected one of nearest, latency, failover, weighted, got \"" + s + "\"");
+}
+
+ServiceConfig read_service(const Reader& r, const YAML::Node& n, const std::string& path) {
+  r.expect_map(n, path, {"name", "ttl", "transition_ttl", "policy", "answers", "clusters", "weights", "when_all_down"});
+  ServiceConfig s;
+  s.pos = r.pos(n);
+  s.name = r.dname(r.required(n, path, "name"), Reader::join(path, "name"));
+  if (n["ttl"]) s.ttl = static_cast<uint32_t>(r.duration(n["ttl"], Reader::join(path, "ttl"), 1000).count() / 1000);
+  if (n["transition_ttl"])
+    s.transition_ttl = static_cast<uint32_t>(r.duration(n["transition_ttl"], Reader::join(path, "transition_ttl"), 1000).count() / 1000);
+  if (n["policy"]) s.policy = read_policy(r, n["policy"], Reader::join(path, "policy"));
+  if (n["answers"]) s.answers = static_cast<unsigned>(r.integer(n["answers"], Reader::join(path, "answers"), 1, 64));
+  const YAML::Node clusters = r.required(n, path, "clusters");
+  const std::string cpath = Reader::join(path, "clusters");
+  if (!clusters.IsSequence() || clusters.size() == 0) r.fail(clusters, cpath, "expected a list of cluster names");
+  for (size_t i = 0; i < clusters.size(); ++i) {
+    const std::string c = r.string(clusters[i], Reader::index(cpath, i));
+    if (std::find(s.clusters.begin(), s.clusters.end(), c) != s.clusters.end())
+      r.fail(clusters[i], Reader::index(cpath, i), "cluster \"" + c + "\" listed twice");
+    s.clusters.push_back(c);
+  }
+  if (n["when_all_down"]) {
+    const std::string v = r.string(n["when_all_down"], Reader::join(path, "when_all_down"));
+    if (v == "servfail") {
+      s.servfail_when_all_down = true;
+    } else if (v != "fail_open") {
+      r.fail(n["when_all_down"], Reader::join(path, "when_all_down"), "expected fail_open or servfail, got \"" + v + "\"");
+    }
+  }
+  return s;
+}
+
+health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::string& path) {
+  if (!n.IsMap() || n.size() != 1) r.fail(n, path, "expected one of {http: {...}}, {tcp: {...}}, {dns: {...}}");
+  const std::string kind = n.begin()->first.Scalar();
+  const YAML::Node body = n.begin()->second;
+  const std::string bpath = Reader::join(path, kind);
+  health::CheckSpec c;
+  auto common = [&]() {
+    if (body["interval"]) c.interval = r.duration(body["interval"], Reader::join(bpath, "interval"));
+    if (body["timeout"]) c.timeout = r.duration(body["timeout"], Reader::join(bpath, "timeout"));
+    if (body["rise"]) c.rise = static_cast<unsigned>(r.integer(body["rise"], Reader::join(bpath, "rise"), 1, 100));
+    if (body["fall"]) c.fall = static_cast<unsigned>(r.integer(body["fall"], Reader::join(bpath, "fall"), 1, 100));
+    if (c.interval.count() < 100) r.fail(body["interval"], Reader::join(bpath, "interval"), "must be at least 100ms");
+    if (c.timeout.count() < 10) r.fail(body["timeout"], Reader::join(bpath, "timeout"), "must be at least 10ms");
+    if (c.timeout > c.interval) r.fail(body["timeout"] ? body["timeout"] : body, Reader::join(bpath, "timeout"), "must not exceed the interval");
+  };
+  if (kind == "http" || kind == "https") {
+    r.expect_map(body, bpath, {"url", "expect", "body", "host", "tls_verify", "ca_file", "interval", "timeout", "rise", "fall"});
+    c.kind = health::CheckSpec::Kind::http;
+    c.http.url = r.string(r.required(body, bpath, "url"), Reader::join(bpath, "url"));
+    if (c.http.url.rfind("http://", 0) != 0 && c.http.url.rfind("https://", 0) != 0)
+      r.fail(body["url"], Reader::join(bpath, "url"), "expected an http:// or https:// URL, got \"" + c.http.url + "\"");
+    if (body["expect"]) {
+      const YAML::Node e = body["expect"];
+      c.http.expect.clear();
+      const std::string epath = Reader::join(bpath, "expect");
+      if (e.IsSequence()) {
+        for (size_t i = 0; i < e.size(); ++i) c.http.expect.push_back(static_cast<long>(r.integer(e[i], Reader::index(epath, i), 100, 599)));
+      } else {
+        c.http.expect.push_back(static_cast<long>(r.integer(e, epath, 100, 599)));
+      }
+    }
+    if (body["body"]) c.http.body = r.string(body["body"], Reader::join(bpath, "body"));
+    if (body["host"]) c.http.host = r.string(body["host"], Reader::join(bpath, "host"));
+    if (body["tls_verify"]) c.http.tls_verify = r.boolean(body["tls_verify"], Reader::join(bpath, "tls_verify"));
+    if (body["ca_file"]) c.http.ca_file = r.string(body["ca_file"], Reader::join(bpath, "ca_file"));
+  } else if (kind == "tcp") {
+    r.expect_map(body, bpath, {"address", "interval", "timeout", "rise", "fall"});
+    c.kind = health::CheckSpec::Kind::tcp;
+    c.tcp.address = r.string(r.required(body, bpath, "address"), Reader::join(bpath, "address"));
+    Endpoint e;
+    if (!parse_endpoint(c.tcp.address, 0, &e))
+      r.fail(body["address"], Reader::join(bpath, "address"), "expected an address with a port like \"127.0.0.1:443\", got \"" + c.tcp.address + "\"");
+  } else if (kind == "dns") {
+    r.expect_map(body, bpath, {"server", "name", "type", "rcode", "address", "interval", "timeout", "rise", "fall"});
+    c.kind = health::CheckSpec::Kind::dns;
+    c.dns.server = r.string(r.required(body, bpath, "server"), Reader::join(bpath, "server"));
+    Endpoint e;
+    if (!parse_endpoint(c.dns.server, 53, &e))
+      r.fail(body["server"], Reader::join(bpath, "server"), "expected an address like \"192.0.2.1\" or \"[2001:db8::1]:53\", got \"" + c.dns.server + "\"");
+    c.dns.name = r.dname(r.required(body, bpath, "name"), Reader::join(bpath, "name"));
+    if (body["type"]) c.dns.qtype = r.string(body["type"], Reader::join(bpath, "type"));
+    if (body["rcode"]) c.dns.expect_rcode = r.string(body["rcode"], Reader::join(bpath, "rcode"));
+    if (body["address"]) c.dns.expect_address = r.string(body["address"], Reader::join(bpath, "address"));
+  } else {
+    r.fail(n.begin()->first, path, "unknown check kind \"" + kind + "\" (expected http, https, tcp or dns)");
+  }
+  common();
+  return c;
+}
+
+ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML::Node& n, const std::string& path) {
+  r.expect_map(n, path, {"location", "ingress", "checks", "require", "initial_state"});
+  ClusterConfig c;
+  c.name = name;
+  c.pos = r.pos(n);
+  c.health.name = name;
+  if (n["location"]) c.location = read_location(r, n["location"], Reader::join(path, "location"));
+  const YAML::Node ingress = r.required(n, path, "ingress");
+  const std::string ipath = Reader::join(path, "ingress");
+  if (!ingress.IsSequence() || ingress.size() == 0) r.fail(ingress, ipath, "expected a list of IPv4 and IPv6 addresses");
+  for (size_t i = 0; i < ingress.size(); ++i) {
+    const std::string a = r.string(ingress[i], Reader::index(ipath, i));
+    std::array<uint8_t, 4> v4;
+    std::array<uint8_t, 16> v6;
+    if (inet_pton(AF_INET, a.c_str(), v4.data()) == 1) {
+      c.ipv4.push_back(v4);
+    } else if (inet_pton(AF_INET6, a.c_str(), v6.data()) == 1) {
+      c.ipv6.push_back(v6);
+    } else {
+      r.fail(ingress[i], Reader::index(ipath, i), "expected an IPv4 or IPv6 address, got \"" + a + "\"");
+    }
+  }
+  if (n["checks"]) {
+    const YAML::Node checks = n["checks"];
+    const std::string cpath = Reader::join(path, "checks");
+    if (!checks.IsSequence()) r.fail(checks, cpath, "expected a list of checks");
+    for (size_t i = 0; i < checks.size(); ++i) c.health.checks.push_back(read_check(r, checks[i], Reader::index(cpath, i)));
+  }
+  if (n["require"]) {
+    const std::string v = r.string(n["require"], Reader::join(path, "require"));
+    if (v == "any") {
+      c.health.require_any = true;
+    } else if (v != "all") {
+      r.fail(n["require"], Reader::join(path, "require"), "expected all or any, got \"" + v + "\"");
+    }
+  }
+  if (n["initial_state"]) {
+    const std::string v = r.string(n["initial_state"], Reader::join(path, "initial_state"));
+    if (v == "up") {
+      c.health.initial_state = health::InitialState::up;
+    } else if (v == "down") {
+      c.health.initial_state = health::InitialState::down;
+    } else if (v == "probe") {
+      c.health.initial_state = health::InitialState::probe;
+    } else {
+      r.fail(n["initial_state"], Reader::join(path, "initial_state"), "expected probe, up or down, got \"" + v + "\"");
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+Config load_config(const std::string& path) {
+  Config cfg;
+  cfg.path = path;
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open: " + std::strerror(errno));
+  const std::string config_dir = std::filesystem::absolute(path).parent_path().string();
+  std::vector<std::string> lines;
+  std::string text;
+  for (std::string line; std::getline(in, line);) {
+    text += line;
+    text += '\n';
+    lines.push_back(std::move(line));
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail_at({path, e.mark.line + 1, e.mark.column + 1}, "", e.msg);
+  }
+  const Reader r(path, std::move(lines));
+  if (!root.IsMap()) fail_at({path, 1, 1}, "", "expected a mapping with server, zones, services and clusters");
+  r.expect_map(root, "", {"server", "geo", "latency", "zones", "services", "clusters"});
+  read_server(r, r.required(root, "", "server"), &cfg.server, config_dir);
+  if (cfg.server.state_file.empty()) cfg.server.state_file = path + ".state";
+  if (root["geo"]) read_geo(r, root["geo"], &cfg.geo, config_dir);
+  if (cfg.geo.countries.empty()) cfg.geo.countries = GSLBD_COUNTRIES_FILE;
+  if (root["latency"]) {
+    const YAML::Node lat = root["latency"];
+    r.expect_map(lat, "latency", {"table"});
+    if (lat["table"]) cfg.geo.latency_table = r.file_path(lat["table"], "latency.table", config_dir);
+  }
+
+  const YAML::Node zones = r.required(root, "", "zones");
+  if (!zones.IsSequence() || zones.size() == 0) r.fail(zones, "zones", "expected a list of zones");
+  std::set<std::string> origins;
+  for (size_t i = 0; i < zones.size(); ++i) {
+    ZoneConfig z = read_zone(r, zones[i], Reader::index("zones", i), config_dir);
+    std::string lower;
+    name_from_text(z.origin, &lower);
+    if (!origins.insert(lower).second) fail_at(z.pos, Reader::index("zones", i) + ".origin", "zone " + z.origin + " defined twice");
+    cfg.zones.push_back(std::move(z));
+  }
+
+  std::vector<std::string> cluster_names;
+  if (root["clusters"]) {
+    const YAML::Node clusters = root["clusters"];
+    if (!clusters.IsMap()) r.fail(clusters, "clusters", "expected a mapping of cluster name to cluster");
+    for (const auto& kv : clusters) {
+      const std::string name = kv.first.Scalar();
+      if (name.empty()) r.fail(kv.first, "clusters", "expected a cluster name");
+      cfg.clusters.push_back(read_cluster(r, name, kv.second, "clusters." + name));
+      cluster_names.push_back(name);
+    }
+  }
+
+  if (root["services"]) {
+    const YAML::Node services = root["services"];
+    if (!services.IsSequence()) r.fail(services, "services", "expected a list of services");
+    std::set<std::string> names;
+    for (size_t i = 0; i < services.size(); ++i) {
+      const std::string spath = Reader::index("services", i);
+      ServiceConfig s = read_service(r, services[i], spath);
+      for (size_t k = 0; k < s.clusters.size(); ++k) {
+        if (std::find(cluster_names.begin(), cluster_names.end(), s.clusters[k]) == cluster_names.end())
+          r.fail(services[i]["clusters"][k], Reader::index(spath + ".clusters", k), "no cluster named \"" + s.clusters[k] + "\" in clusters");
+      }
+      std::string lower;
+      name_from_text(s.name, &lower);
+      if (!names.insert(lower).second) r.fail(services[i]["name"], spath + ".name", "service " + s.name + " defined twice");
+      const YAML::Node w = services[i]["weights"];
+      if (s.policy == geo::Policy::weighted) {
+        if (!w) r.fail(services[i], spath, "policy weighted needs 'weights: {cluster: weight, ...}'");
+        for (const auto& kv : w) {
+          const std::string c = kv.first.Scalar();
+          if (std::find(s.clusters.begin(), s.clusters.end(), c) == s.clusters.end())
+            r.fail(kv.first, spath + ".weights." + c, "not one of this service's clusters");
+        }
+        for (const std::string& c : s.clusters) {
+          if (!w[c]) r.fail(w, spath + ".weights", "missing a weight for cluster \"" + c + "\"");
+          s.weights.push_back(static_cast<uint32_t>(r.integer(w[c], spath + ".weights." + c, 0, 1000000)));
+        }
+      } else if (w) {
+        r.fail(w, spath + ".weights", "only used with policy: weighted");
+      }
+      cfg.services.push_back(std::move(s));
+    }
+  }
+  return cfg;
+}
+
+}  // namespace gslb::dns

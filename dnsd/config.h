@@ -1,0 +1,107 @@
+// The configuration file, loaded into typed structs. Nothing after the loader sees
+// YAML or looks anything up by its name.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "geo/routing.h"
+#include "healthcheck/monitor.h"
+
+namespace gslb::dns {
+
+// what() is "file:line:column: key.path: reason" (position 1-based).
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct SourcePos {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+  std::string describe() const;  // "file:line:column"
+};
+
+[[noreturn]] void fail_at(const SourcePos& pos, const std::string& path, const std::string& reason);
+
+struct Endpoint {
+  std::string text;      // as written, for messages
+  bool v6 = false;
+  uint8_t address[16] = {};
+  uint16_t port = 0;
+  bool operator==(const Endpoint& o) const { return text == o.text; }
+};
+
+struct ServerConfig {
+  std::vector<Endpoint> listen;
+  unsigned workers = 1;
+  Endpoint http;                  // port 0: no HTTP listener
+  bool has_http = false;
+  std::string http_token;         // bearer token for the drain API; empty: none needed
+  std::string nsid;               // empty: NSID not answered
+  uint16_t max_udp_size = 1232;   // DNS flag day 2020: no fragmentation on common paths
+  std::chrono::milliseconds tcp_idle_timeout{10000};
+  unsigned tcp_max_connections = 1000;  // per worker
+  std::string state_file;         // drain state; default: next to the config
+};
+
+struct SoaConfig {
+  bool present = false;
+  std::string mname, rname;
+  uint32_t serial = 0;            // default: the config file's modification time
+  uint32_t refresh = 3600, retry = 900, expire = 1209600, minimum = 60, ttl = 3600;
+  SourcePos pos;
+};
+
+struct ZoneConfig {
+  std::string origin;             // text, with final dot
+  SourcePos pos;
+  SoaConfig soa;
+  std::vector<std::string> ns;
+  SourcePos ns_pos;
+  std::string records;            // master-file text
+  SourcePos records_pos;          // where the text's first line is
+  std::string zonefile;           // resolved path, or empty
+  SourcePos zonefile_pos;
+};
+
+struct ServiceConfig {
+  std::string name;               // text, with final dot
+  SourcePos pos;
+  uint32_t ttl = 30;
+  uint32_t transition_ttl = 5;    // TTL while a cluster it would answer is changing state
+  geo::Policy policy = geo::Policy::nearest;
+  unsigned answers = 1;
+  std::vector<std::string> clusters;
+  std::vector<uint32_t> weights;  // policy weighted: per cluster, same order
+  bool servfail_when_all_down = false;
+};
+
+struct ClusterConfig {
+  std::string name;
+  SourcePos pos;
+  geo::Location location;
+  std::vector<std::array<uint8_t, 4>> ipv4;
+  std::vector<std::array<uint8_t, 16>> ipv6;
+  health::ClusterSpec health;
+};
+
+struct Config {
+  std::string path;
+  ServerConfig server;
+  geo::Sources geo;
+  std::vector<ZoneConfig> zones;
+  std::vector<ServiceConfig> services;
+  std::vector<ClusterConfig> clusters;  // in file order: index = cluster id
+};
+
+Config load_config(const std::string& path);
+
+// Parses "127.0.0.1:53", "[::1]:53", or with default_port "127.0.0.1". False if bad.
+bool parse_endpoint(const std::string& text, uint16_t default_port, Endpoint* out);
+
+}  // namespace gslb::dns

@@ -1,0 +1,355 @@
+#include "dnsd/daemon.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+
+#include "dnsd/answer.h"
+#include "dnsd/config.h"
+#include "dnsd/dname.h"
+#include "dnsd/http_server.h"
+#include "dnsd/log.h"
+#include "dnsd/metrics.h"
+#include "dnsd/published.h"
+#include "dnsd/query.h"
+#include "dnsd/serving_state.h"
+#include "dnsd/worker.h"
+
+namespace gslb::dns {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// How long start-up waits for every cluster's first probe before DNS answers.
+// Bounded so that an unreachable probe target cannot keep the server silent;
+// clusters still unknown then are reported down (logged), never silently up.
+constexpr auto kInitialProbeWait = std::chrono::seconds(10);
+
+std::vector<health::ClusterSpec> health_specs(const Config& c) {
+  std::vector<health::ClusterSpec> specs;
+  for (const ClusterConfig& cl : c.clusters) specs.push_back(cl.health);
+  return specs;
+}
+
+std::string summary(const ServingState& s) {
+  std::ostringstream o;
+  size_t records = 0;
+  for (const auto& z : s.zones) records += z->record_count;
+  size_t checks = 0;
+  for (const auto& c : s.config.clusters) checks += c.health.checks.size();
+  o << s.zones.size() << " zone(s) with " << records << " record(s), " << s.services.size() << " service(s), "
+    << s.clusters.size() << " cluster(s), " << checks << " check(s), " << s.routing->prefix_count()
+    << " geo prefix range(s)";
+  return o.str();
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Builds a query for `name`/`qtype` carrying an ECS option for `client`, so that
+// /explain reports exactly what the answering path returns.
+std::vector<uint8_t> explain_query(const std::string& wire, uint16_t qtype, bool v6, const uint8_t* addr) {
+  const uint8_t alen = v6 ? 16 : 4;
+  const uint8_t header[12] = {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+  const uint8_t question_tail[4] = {static_cast<uint8_t>(qtype >> 8), static_cast<uint8_t>(qtype), 0, 1};
+  const uint8_t opt[19] = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(8 + alen), 0, kEdnsClientSubnet, 0,
+                           static_cast<uint8_t>(4 + alen), 0, static_cast<uint8_t>(v6 ? 2 : 1),
+                           static_cast<uint8_t>(v6 ? 128 : 32), 0};
+  std::vector<uint8_t> q;
+  q.reserve(sizeof header + wire.size() + sizeof question_tail + sizeof opt + alen);
+  auto append = [&q](const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) q.push_back(p[i]);
+  };
+  append(header, sizeof header);
+  append(reinterpret_cast<const uint8_t*>(wire.data()), wire.size());
+  append(question_tail, sizeof question_tail);
+  append(opt, sizeof opt);
+  append(addr, alen);
+  return q;
+}
+
+// Reads the addresses out of a response we built (no compression surprises: every
+// answer owner is a 2-byte pointer or prefix+pointer written by answer_query).
+std::vector<std::string> answer_addresses(const uint8_t* r, size_t n) {
+  std::vector<std::string> out;
+  const uint16_t an = static_cast<uint16_t>((r[6] << 8) | r[7]);
+  size_t pos = 12;
+  if (skip_name(r, n, &pos) != NameError::none) return out;
+  pos += 4;
+  for (unsigned i = 0; i < an && pos < n; ++i) {
+    if (skip_name(r, n, &pos) != NameError::none || pos + 10 > n) return out;
+    const uint16_t type = static_cast<uint16_t>((r[pos] << 8) | r[pos + 1]);
+    const uint16_t rdlen = static_cast<uint16_t>((r[pos + 8] << 8) | r[pos + 9]);
+    pos += 10;
+    char buf[INET6_ADDRSTRLEN];
+    if (type == type::A && rdlen == 4) out.push_back(inet_ntop(AF_INET, r + pos, buf, sizeof buf));
+    if (type == type::AAAA && rdlen == 16) out.push_back(inet_ntop(AF_INET6, r + pos, buf, sizeof buf));
+    pos += rdlen;
+  }
+  return out;
+}
+
+class Daemon {
+ public:
+  explicit Daemon(const DaemonOptions& options) : options_(options) {}
+
+  int run() {
+    Config config;
+    std::shared_ptr<const ServingState> serving;
+    try {
+      config = load_config(options_.config_path);
+      metrics_ = std::make_unique<Metrics>(config.server.workers);
+      serving = build_serving_state(config, ++epoch_, &slots_);
+    } catch (const std::exception& e) {
+      log_error(std::string("cannot start: ") + e.what());
+      return 1;
+    }
+    metrics_->update_names(slots_);
+    server_config_ = serving->config.server;
+
+    monitor_ = std::make_unique<health::Monitor>(
+        health::MonitorOptions{server_config_.state_file},
+        [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
+    monitor_->configure(health_specs(serving->config), serving->epoch);
+    auto view = monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);
+    install(serving, view);
+
+    try {
+      for (unsigned i = 0; i < server_config_.workers; ++i)
+        workers_.push_back(std::make_unique<Worker>(server_config_, snapshot_, metrics_->worker(i)));
+      if (server_config_.has_http)
+        http_ = std::make_unique<HttpServer>(ctx_, server_config_.http, [this](const HttpRequest& r) { return handle(r); });
+    } catch (const std::exception& e) {
+      log_error(e.what());
+      monitor_->stop();
+      return 1;
+    }
+    for (auto& w : workers_) w->start();
+
+    std::string listen;
+    for (const Endpoint& e : server_config_.listen) listen += (listen.empty() ? "" : ", ") + e.text;
+    log_info("gslbd " GSLBD_VERSION " serving " + summary(*serving) + "; DNS on " + listen + " (udp+tcp, " +
+             std::to_string(server_config_.workers) + " worker(s))" +
+             (server_config_.has_http ? "; HTTP on " + server_config_.http.text : ""));
+
+    asio::signal_set signals(ctx_, SIGINT, SIGTERM, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+        signals.async_wait(on_signal);
+        return;
+      }
+      log_info(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+      ctx_.stop();
+    };
+    signals.async_wait(on_signal);
+    ctx_.run();
+
+    http_.reset();
+    for (auto& w : workers_) w->stop();
+    monitor_->stop();
+    log_info("stopped");
+    return 0;
+  }
+
+ private:
+  void install(std::shared_ptr<const ServingState> serving, std::shared_ptr<const health::HealthView> view) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // A probe may have published a newer view for this epoch while we built.
+    if (latest_view_ && latest_view_->config_epoch == serving->epoch && latest_view_->generation > view->generation)
+      view = latest_view_;
+    serving_ = std::move(serving);
+    health_ = std::move(view);
+    snapshot_.publish(std::make_shared<Snapshot>(Snapshot{serving_, health_}));
+  }
+
+  void on_health(std::shared_ptr<const health::HealthView> view) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!latest_view_ || view->generation > latest_view_->generation) latest_view_ = view;
+    if (!serving_ || view->config_epoch != serving_->epoch) return;
+    if (health_ && view->generation < health_->generation) return;
+    health_ = std::move(view);
+    snapshot_.publish(std::make_shared<Snapshot>(Snapshot{serving_, health_}));
+  }
+
+  void reload() {
+    log_info("reloading " + options_.config_path);
+    try {
+      Config config = load_config(options_.config_path);
+      const ServerConfig& now = server_config_;
+      std::string needs_restart;
+      if (!(config.server.listen == now.listen)) needs_restart = "server.listen";
+      if (config.server.workers != now.workers) needs_restart = "server.workers";
+      if (config.server.has_http != now.has_http || !(config.server.http == now.http)) needs_restart = "server.http";
+      if (!needs_restart.empty())
+        throw ConfigError(options_.config_path + ": " + needs_restart + " changed: a restart is needed to apply it");
+      MetricNames slots = slots_;
+      auto serving = build_serving_state(std::move(config), epoch_ + 1, &slots);
+      ++epoch_;
+      slots_ = slots;
+      metrics_->update_names(slots_);
+      auto view = monitor_->configure(health_specs(serving->config), serving->epoch);
+      const std::string text = summary(*serving);
+      install(std::move(serving), std::move(view));
+      metrics_->reload_result(true);
+      log_info("reloaded: " + text);
+    } catch (const std::exception& e) {
+      metrics_->reload_result(false);
+      log_error(std::string("reload failed, still serving the previous configuration: ") + e.what());
+    }
+  }
+
+  HttpResponse handle(const HttpRequest& r) {
+    if (r.path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+    if (r.path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()};
+    if (r.path == "/status") return {200, "application/json", monitor_->status_json()};
+    if (r.path == "/explain") return explain(r);
+    const std::string prefix = "/clusters/";
+    if (r.path.rfind(prefix, 0) == 0) {
+      const std::string rest = r.path.substr(prefix.size());
+      const size_t slash = rest.find('/');
+      const std::string name = rest.substr(0, slash);
+      const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+      if (action != "drain" && action != "undrain") return {404, "text/plain; charset=utf-8", "not found\n"};
+      if (r.method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};
+      if (!server_config_.http_token.empty() && r.authorization != "Bearer " + server_config_.http_token)
+        return {401, "text/plain; charset=utf-8", "missing or wrong bearer token\n"};
+      if (!monitor_->set_drained(name, action == "drain")) return {404, "text/plain; charset=utf-8", "no cluster named " + name + "\n"};
+      log_info("cluster " + name + (action == "drain" ? " drained" : " undrained") + " through the HTTP API");
+      return {200, "application/json", "{\"cluster\":\"" + json_escape(name) + "\",\"drained\":" + (action == "drain" ? "true" : "false") + "}\n"};
+    }
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+
+  HttpResponse explain(const HttpRequest& r) {
+    auto bad = [](const std::string& m) { return HttpResponse{400, "application/json", "{\"error\":\"" + json_escape(m) + "\"}\n"}; };
+    const auto name_it = r.query.find("name");
+    const auto client_it = r.query.find("client");
+    if (name_it == r.query.end() || client_it == r.query.end()) return bad("need ?name=SERVICE&client=ADDRESS");
+    std::string wire;
+    if (!name_from_text(name_it->second, &wire)) return bad("not a domain name: " + name_it->second);
+    uint8_t addr[16] = {};
+    bool v6 = false;
+    if (inet_pton(AF_INET, client_it->second.c_str(), addr) != 1) {
+      if (inet_pton(AF_INET6, client_it->second.c_str(), addr) != 1) return bad("not an IP address: " + client_it->second);
+      v6 = true;
+    }
+    std::shared_ptr<const ServingState> serving;
+    std::shared_ptr<const health::HealthView> health;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      serving = serving_;
+      health = health_;
+    }
+    int service = -1;
+    for (size_t i = 0; i < serving->services.size(); ++i) {
+      std::string w;
+      name_from_text(serving->services[i].name_text, &w);
+      if (w == wire) service = static_cast<int>(i);
+    }
+    if (service < 0) return bad("no service named " + name_it->second);
+    const Service& svc = serving->services[static_cast<size_t>(service)];
+    geo::ClientAddress client;
+    client.family = v6 ? 6 : 4;
+    client.source_prefix = v6 ? 128 : 32;
+    std::memcpy(client.bytes, addr, 16);
+
+    std::string out = "{\"name\":\"" + json_escape(svc.name_text) + "\",\"client\":\"" + json_escape(client_it->second) +
+                      "\",\"geo\":" + serving->routing->explain_json(svc.geo_id, client) + ",\"health\":[";
+    for (size_t i = 0; i < svc.clusters.size(); ++i) {
+      const geo::ClusterId c = svc.clusters[i];
+      const bool up = c >= health->up.size() || health->up[c];
+      const bool changing = c < health->transitioning.size() && health->transitioning[c];
+      out += std::string(i ? "," : "") + "{\"cluster\":\"" + json_escape(serving->clusters[c].name) +
+             "\",\"up\":" + (up ? "true" : "false") + ",\"transitioning\":" + (changing ? "true" : "false") + "}";
+    }
+    out += "],\"answer\":{";
+    bool first = true;
+    for (uint16_t qtype : {type::A, type::AAAA}) {
+      const std::vector<uint8_t> q = explain_query(wire, qtype, v6, addr);
+      std::vector<uint8_t> resp(65535);
+      Outcome outcome;
+      ClientInfo ci;
+      ci.tcp = true;
+      ci.v6 = v6;
+      std::memcpy(ci.address, addr, 16);
+      const size_t n = answer_query(q.data(), q.size(), ci, *serving, *health, resp.data(), resp.size(), &outcome);
+      const std::vector<std::string> addrs = answer_addresses(resp.data(), n);
+      out += std::string(first ? "" : ",") + "\"" + (qtype == type::A ? "A" : "AAAA") + "\":{\"rcode\":" +
+             std::to_string(outcome.rcode) + ",\"scope\":" + std::to_string(outcome.ecs_scope) + ",\"addresses\":[";
+      for (size_t i = 0; i < addrs.size(); ++i) out += std::string(i ? "," : "") + "\"" + addrs[i] + "\"";
+      out += "]}";
+      first = false;
+    }
+    out += "}}\n";
+    return {200, "application/json", out};
+  }
+
+  DaemonOptions options_;
+  asio::io_context ctx_{1};
+  uint64_t epoch_ = 0;
+  MetricNames slots_;
+  ServerConfig server_config_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<health::Monitor> monitor_;
+  Published<Snapshot> snapshot_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<HttpServer> http_;
+
+  std::mutex mutex_;  // guards the three below: the control and probe threads both publish
+  std::shared_ptr<const ServingState> serving_;
+  std::shared_ptr<const health::HealthView> health_;
+  std::shared_ptr<const health::HealthView> latest_view_;
+};
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) { return Daemon(options).run(); }
+
+int check_config(const std::string& config_path) {
+  try {
+    Config config = load_config(config_path);
+    MetricNames slots;
+    auto serving = build_serving_state(std::move(config), 1, &slots);
+    const Config& c = serving->config;
+    std::cout << config_path << ": OK: " << summary(*serving) << "\n";
+    for (const auto& z : serving->zones) std::cout << "  zone " << z->origin_text << ": " << z->record_count << " record(s)\n";
+    for (const auto& s : c.services) {
+      std::cout << "  service " << s.name << ": ttl " << s.ttl << ", answers " << s.answers << ", clusters";
+      for (const auto& cl : s.clusters) std::cout << " " << cl;
+      std::cout << "\n";
+    }
+    for (const auto& cl : c.clusters) {
+      std::cout << "  cluster " << cl.name << ": " << cl.ipv4.size() + cl.ipv6.size() << " ingress address(es), "
+                << cl.health.checks.size() << " check(s)\n";
+      for (const auto& chk : cl.health.checks) std::cout << "    " << chk.describe() << "\n";
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace gslb::dns

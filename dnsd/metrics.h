@@ -1,0 +1,45 @@
+// Prometheus exposition: the per-worker DNS counters summed at scrape time, plus
+// whatever other modules registered on the shared registry.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "dnsd/serving_state.h"
+#include "dnsd/worker_stats.h"
+
+namespace gslb::dns {
+
+// Owns the registry, the workers' counter blocks and the label names. The
+// workers write their own block; scrape() reads them all. Label names are added on
+// the control thread (under the mutex) and read by scrape().
+class Metrics {
+ public:
+  explicit Metrics(unsigned workers);
+
+  prometheus::Registry& registry() { return *registry_; }
+  WorkerStats& worker(unsigned i) { return *workers_[i]; }
+
+  // Label names for the slots; call with the lock held via update_names.
+  void update_names(const MetricNames& names);
+  void reload_result(bool ok);
+
+  std::string scrape() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::deque<std::unique_ptr<WorkerStats>> workers_;
+  mutable std::mutex names_mutex_;
+  MetricNames names_;
+  prometheus::Counter* reload_ok_;
+  prometheus::Counter* reload_failed_;
+};
+
+}  // namespace gslb::dns

@@ -1,0 +1,110 @@
+#include "dnsd/serving_state.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "dnsd/dname.h"
+#include "dnsd/zone_builder.h"
+
+namespace gslb::dns {
+
+uint16_t MetricSlots::slot(const std::string& name) {
+  auto it = std::find(names_.begin(), names_.end(), name);
+  if (it != names_.end()) return static_cast<uint16_t>(it - names_.begin());
+  // The last slot is kept for "no name" (queries outside every zone), the one
+  // before it collects names past the limit.
+  if (names_.size() >= kMax - 2) {
+    if (names_.size() == kMax - 2) names_.push_back("other");
+    return kMax - 2;
+  }
+  names_.push_back(name);
+  return static_cast<uint16_t>(names_.size() - 1);
+}
+
+std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t epoch, MetricNames* slots) {
+  auto state = std::make_shared<ServingState>();
+  state->epoch = epoch;
+  state->nsid = config.server.nsid;
+  state->max_udp_size = config.server.max_udp_size;
+
+  // Serial default: the config's modification time, so that an edited config gives
+  // secondaries and monitoring a newer serial without anyone bumping it by hand.
+  uint32_t default_serial = 1;
+  struct stat st {};
+  if (stat(config.path.c_str(), &st) == 0) default_serial = static_cast<uint32_t>(st.st_mtime);
+
+  std::vector<geo::ClusterInput> geo_clusters;
+  for (const ClusterConfig& c : config.clusters) {
+    ClusterAddresses a;
+    a.name = c.name;
+    a.ipv4 = c.ipv4;
+    a.ipv6 = c.ipv6;
+    a.metrics_slot = slots->clusters.slot(c.name);
+    state->clusters.push_back(std::move(a));
+    geo_clusters.push_back({c.name, c.location});
+  }
+
+  std::vector<geo::ServiceInput> geo_services;
+  std::vector<std::string> service_wire;
+  for (size_t i = 0; i < config.services.size(); ++i) {
+    const ServiceConfig& sc = config.services[i];
+    Service s;
+    s.name_text = sc.name;
+    s.ttl = sc.ttl;
+    s.transition_ttl = std::min(sc.transition_ttl, sc.ttl);
+    s.answers = sc.answers;
+    s.servfail_when_all_down = sc.servfail_when_all_down;
+    s.geo_id = static_cast<geo::ServiceId>(i);
+    geo::ServiceInput gs;
+    gs.name = sc.name;
+    gs.policy = sc.policy;
+    gs.weights = sc.weights;
+    for (const std::string& cname : sc.clusters) {
+      for (size_t k = 0; k < config.clusters.size(); ++k)
+        if (config.clusters[k].name == cname) s.clusters.push_back(static_cast<geo::ClusterId>(k));
+    }
+    gs.clusters = s.clusters;
+    s.metrics_slot = slots->services.slot(sc.name);
+    state->services.push_back(std::move(s));
+    geo_services.push_back(std::move(gs));
+    std::string wire;
+    name_from_text(sc.name, &wire);
+    service_wire.push_back(std::move(wire));
+  }
+
+  std::vector<bool> placed(service_wire.size(), false);
+  for (const ZoneConfig& zc : config.zones) {
+    std::string origin;
+    name_from_text(zc.origin, &origin);
+    std::vector<ServiceName> in_zone;
+    for (size_t i = 0; i < service_wire.size(); ++i) {
+      if (!name_is_at_or_below(service_wire[i], origin)) continue;
+      // A service belongs to the most specific zone that contains it.
+      bool deeper = false;
+      for (const ZoneConfig& other : config.zones) {
+        std::string o;
+        name_from_text(other.origin, &o);
+        if (o.size() > origin.size() && name_is_at_or_below(o, origin) && name_is_at_or_below(service_wire[i], o)) deeper = true;
+      }
+      if (deeper) continue;
+      in_zone.push_back({service_wire[i], static_cast<int32_t>(i), config.services[i].pos});
+      placed[i] = true;
+    }
+    auto zone = build_zone(zc, default_serial, in_zone);
+    zone->metrics_slot = slots->zones.slot(zc.origin);
+    state->zone_by_origin[zone->origin] = zone.get();
+    state->zones.push_back(std::move(zone));
+  }
+  for (size_t i = 0; i < placed.size(); ++i) {
+    if (!placed[i])
+      fail_at(config.services[i].pos, "services[" + std::to_string(i) + "].name",
+              "service " + config.services[i].name + " is not inside any configured zone");
+  }
+
+  state->routing = geo::compile(config.geo, geo_clusters, geo_services);
+  state->config = std::move(config);
+  return state;
+}
+
+}  // namespace gslb::dns

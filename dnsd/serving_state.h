@@ -1,0 +1,84 @@
+// Everything a DNS worker reads to answer: the zones, the services and their
+// clusters' pre-encoded addresses, the compiled routing table. Built whole by the
+// control thread at start and on each reload.
+//
+// Immutable once published; shared read-only by every DNS worker.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dnsd/config.h"
+#include "dnsd/zone.h"
+#include "geo/routing.h"
+#include "healthcheck/monitor.h"
+
+namespace gslb::dns {
+
+struct ClusterAddresses {
+  std::string name;
+  std::vector<std::array<uint8_t, 4>> ipv4;
+  std::vector<std::array<uint8_t, 16>> ipv6;
+  uint16_t metrics_slot = 0;
+};
+
+struct Service {
+  std::string name_text;
+  uint32_t ttl = 30;
+  uint32_t transition_ttl = 5;
+  unsigned answers = 1;
+  bool servfail_when_all_down = false;
+  geo::ServiceId geo_id = 0;
+  std::vector<geo::ClusterId> clusters;
+  uint16_t metrics_slot = 0;
+};
+
+struct ServingState {
+  Config config;
+  std::vector<std::unique_ptr<Zone>> zones;
+  std::unordered_map<std::string, const Zone*, NameHash, std::equal_to<>> zone_by_origin;
+  std::vector<Service> services;
+  std::vector<ClusterAddresses> clusters;  // index = cluster id
+  std::shared_ptr<const geo::RoutingTable> routing;
+  std::string nsid;
+  uint16_t max_udp_size = 1232;
+  uint64_t epoch = 0;
+
+  const Zone* find_zone(std::string_view name) const {
+    auto it = zone_by_origin.find(name);
+    return it == zone_by_origin.end() ? nullptr : it->second;
+  }
+};
+
+// What one worker answers from: a serving state and the health view built for it.
+// Published as one object so that the two always agree on cluster ids.
+struct Snapshot {
+  std::shared_ptr<const ServingState> serving;
+  std::shared_ptr<const health::HealthView> health;
+};
+
+// Stable small integers for metric label values (zone, service, cluster names), so
+// that per-worker counter arrays keep their meaning across reloads. Control thread only.
+class MetricSlots {
+ public:
+  static constexpr uint16_t kMax = 256;
+  uint16_t slot(const std::string& name);  // kMax - 2 ("other") when full; kMax - 1 is "none"
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  std::vector<std::string> names_;
+};
+
+struct MetricNames {
+  MetricSlots zones, services, clusters;
+};
+
+// Builds a complete ServingState from a loaded config; throws ConfigError or
+// geo::LoadError. `slots` gains any new names.
+std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t epoch, MetricNames* slots);
+
+}  // namespace gslb::dns

@@ -1,0 +1,39 @@
+#include "dnsd/zone.h"
+
+namespace gslb::dns {
+
+Resolution resolve(const Zone& zone, std::string_view name, const uint8_t* label_offset,
+                   unsigned labels) noexcept {
+  const unsigned origin_labels = zone.origin_labels;
+  const unsigned depth = labels - origin_labels;  // labels below the apex
+  auto suffix = [&](unsigned skip) { return name.substr(label_offset[skip]); };
+
+  // Walk from just below the apex towards the name: the first cut on the way wins,
+  // and the first missing name ends the walk (empty non-terminals are nodes, so
+  // nothing exists below a missing name).
+  const Node* encloser = zone.apex;
+  for (unsigned skip = depth; skip-- > 0;) {
+    const Node* node = zone.find(suffix(skip));
+    if (node == nullptr) break;
+    if (node->delegation) return {Resolution::referral, node};
+    if (skip == 0) return {Resolution::exact, node};
+    encloser = node;
+  }
+  if (depth == 0) return {Resolution::exact, zone.apex};
+
+  // RFC 4592: the source of synthesis is "*." prepended to the closest encloser.
+  if (zone.has_wildcards) {
+    uint8_t key[256];
+    key[0] = 1;
+    key[1] = '*';
+    const std::string_view enc = encloser->name;
+    if (enc.size() + 2 <= sizeof key) {
+      for (size_t i = 0; i < enc.size(); ++i) key[2 + i] = static_cast<uint8_t>(enc[i]);
+      const Node* wild = zone.find({reinterpret_cast<const char*>(key), enc.size() + 2});
+      if (wild != nullptr) return {Resolution::wildcard, wild};
+    }
+  }
+  return {Resolution::nxdomain, encloser};
+}
+
+}  // namespace gslb::dns

@@ -1,0 +1,88 @@
+// Authoritative data encoded for answering: zones, nodes and RRsets whose wire form
+// is built once at load so that answering copies bytes and patches pointers.
+//
+// Immutable once built; shared read-only by every DNS worker.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace gslb::dns {
+
+struct Node;
+
+// One RRset. `body` holds, for each RR, TYPE CLASS TTL RDLENGTH RDATA, without the
+// owner name (written per answer, usually as a pointer to the question). Names in
+// RDATA that end in the zone origin are encoded as their leading labels plus a
+// 2-byte pointer whose target (the origin's offset in the question) is only known
+// per query: `fixups` lists where those pointers sit.
+struct RRset {
+  uint16_t type = 0;
+  uint16_t count = 0;
+  uint32_t ttl = 0;
+  std::vector<uint8_t> body;
+  std::vector<uint16_t> rr_start;            // offset of each RR in body
+  std::vector<uint16_t> fixups;              // offsets of origin pointers in body
+  std::vector<const Node*> additional;       // in-zone NS/MX/SRV targets with addresses
+};
+
+// A name in a zone. Nodes with no RRsets are empty non-terminals (RFC 8499) or
+// service names answered per query.
+struct Node {
+  std::string name;                 // lower-case wire form, full
+  uint8_t prefix_length = 0;        // bytes of `name` before the zone origin
+  std::vector<RRset> rrsets;        // sorted by type
+  bool delegation = false;          // NS below the apex: a zone cut
+  int32_t service = -1;             // index into ServingState::services, or -1
+  // CNAME chasing inside the zone, resolved at load: the node the target names
+  // (exact or wildcard match), or null when it leaves the zone or crosses a cut.
+  const Node* cname_target = nullptr;
+  std::string cname_target_name;    // the target's own name (owner of chased records)
+  bool cname_target_missing = false;  // in zone, no such name: NXDOMAIN (RFC 6604)
+
+  const RRset* find(uint16_t type) const {
+    for (const RRset& r : rrsets)
+      if (r.type == type) return &r;
+    return nullptr;
+  }
+};
+
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+struct Zone {
+  std::string origin;               // lower-case wire form
+  std::string origin_text;          // for logs and metrics labels
+  unsigned origin_labels = 0;
+  std::unordered_map<std::string, Node, NameHash, std::equal_to<>> nodes;
+  const Node* apex = nullptr;
+  RRset negative_soa;               // SOA with TTL min(SOA TTL, MINIMUM), RFC 2308
+  bool has_delegations = false;
+  bool has_wildcards = false;
+  size_t record_count = 0;
+  uint16_t metrics_slot = 0;
+
+  const Node* find(std::string_view name) const {
+    auto it = nodes.find(name);
+    return it == nodes.end() ? nullptr : &it->second;
+  }
+};
+
+// How a name resolves inside a zone, shared by queries and load-time CNAME chasing.
+struct Resolution {
+  enum Kind : uint8_t { exact, wildcard, referral, nxdomain } kind = nxdomain;
+  const Node* node = nullptr;       // exact or wildcard source node, or the cut
+};
+
+// `name` is lower-case wire and lies at or below the zone's origin; `label_offset`
+// lists where each of its `labels` labels starts.
+Resolution resolve(const Zone& zone, std::string_view name, const uint8_t* label_offset,
+                   unsigned labels) noexcept;
+
+}  // namespace gslb::dns

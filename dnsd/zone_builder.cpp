@@ -1,0 +1,404 @@
+#include "dnsd/zone_builder.h"
+
+#include <ldns/ldns.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "dnsd/dname.h"
+#include "dnsd/query.h"
+
+namespace gslb::dns {
+
+namespace {
+
+// One record as read, before grouping into RRsets.
+struct RawRecord {
+  std::string owner;  // lower-case wire
+  uint16_t type = 0;
+  uint32_t ttl = 0;
+  // RDATA as fields: names kept apart so they can be compressed against the origin.
+  struct Field {
+    bool is_name = false;
+    std::string bytes;  // wire form (names: as written, uncompressed)
+  };
+  std::vector<Field> fields;
+  SourcePos pos;
+};
+
+struct LdnsDeleter {
+  void operator()(ldns_rr* rr) const { ldns_rr_free(rr); }
+  void operator()(ldns_rdf* rdf) const { ldns_rdf_deep_free(rdf); }
+};
+using RrPtr = std::unique_ptr<ldns_rr, LdnsDeleter>;
+using RdfPtr = std::unique_ptr<ldns_rdf, LdnsDeleter>;
+
+std::string lower_wire(const uint8_t* data, size_t size) {
+  std::string s(reinterpret_cast<const char*>(data), size);
+  for (char& c : s) c = static_cast<char>(ascii_lower(static_cast<uint8_t>(c)));
+  return s;
+}
+
+RawRecord from_ldns(const ldns_rr* rr, const SourcePos& pos) {
+  RawRecord rec;
+  const ldns_rdf* owner = ldns_rr_owner(rr);
+  rec.owner = lower_wire(ldns_rdf_data(owner), ldns_rdf_size(owner));
+  rec.type = static_cast<uint16_t>(ldns_rr_get_type(rr));
+  rec.ttl = ldns_rr_ttl(rr);
+  rec.pos = pos;
+  for (size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
+    const ldns_rdf* rdf = ldns_rr_rdf(rr, i);
+    RawRecord::Field f;
+    if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME) {
+      f.is_name = true;
+      f.bytes.assign(reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf));
+    } else {
+      ldns_buffer* buf = ldns_buffer_new(ldns_rdf_size(rdf) + 16);
+      ldns_rdf2buffer_wire(buf, rdf);
+      f.bytes.assign(reinterpret_cast<const char*>(ldns_buffer_begin(buf)), ldns_buffer_position(buf));
+      ldns_buffer_free(buf);
+    }
+    rec.fields.push_back(std::move(f));
+  }
+  return rec;
+}
+
+// Reads master-file text with ldns. `first` is where line 1 of the text is in the
+// user's file (the config's records block, or the zone file itself).
+void read_master(FILE* fp, const std::string& origin_text, const SourcePos& first, std::vector<RawRecord>* out) {
+  RdfPtr origin(ldns_dname_new_frm_str(origin_text.c_str()));
+  ldns_rdf* origin_raw = origin.release();
+  ldns_rdf* prev = nullptr;
+  uint32_t default_ttl = 3600;
+  int line = 1;
+  auto at_line = [&](int l) {
+    SourcePos p = first;
+    p.line = first.line + l - 1;
+    if (l != 1) p.column = 1;
+    return p;
+  };
+  auto cleanup = [&]() {
+    if (origin_raw) ldns_rdf_deep_free(origin_raw);
+    if (prev) ldns_rdf_deep_free(prev);
+  };
+  while (!feof(fp)) {
+    ldns_rr* rr = nullptr;
+    const int before = line;
+    const ldns_status status = ldns_rr_new_frm_fp_l(&rr, fp, &default_ttl, &origin_raw, &prev, &line);
+    // ldns has consumed the record's last line and its newline: the record started at
+    // the first line it read that was not blank or a comment, which is `before` for
+    // the one-line records that are the rule; multi-line records report their start.
+    RrPtr owned(rr);
+    if (status == LDNS_STATUS_SYNTAX_EMPTY || status == LDNS_STATUS_SYNTAX_TTL || status == LDNS_STATUS_SYNTAX_ORIGIN)
+      continue;
+    if (status == LDNS_STATUS_SYNTAX_INCLUDE) {
+      cleanup();
+      fail_at(at_line(before), "", "$INCLUDE is not supported: list the file as its own zone's zonefile");
+    }
+    if (status != LDNS_STATUS_OK) {
+      if (feof(fp) && status == LDNS_STATUS_SYNTAX_ERR && before == line) break;
+      cleanup();
+      fail_at(at_line(std::max(before, line - 1)), "", std::string("bad record: ") + ldns_get_errorstr_by_id(status));
+    }
+    out->push_back(from_ldns(rr, at_line(std::max(before, line - 1))));
+  }
+  cleanup();
+}
+
+bool compressible(uint16_t type) {
+  // RFC 3597 section 4: only the RFC 1035 types may carry compressed names.
+  return type == type::NS || type == type::CNAME || type == type::SOA || type == type::PTR || type == type::MX;
+}
+
+void put16(std::vector<uint8_t>* b, uint16_t v) {
+  b->push_back(static_cast<uint8_t>(v >> 8));
+  b->push_back(static_cast<uint8_t>(v));
+}
+void put32(std::vector<uint8_t>* b, uint32_t v) {
+  put16(b, static_cast<uint16_t>(v >> 16));
+  put16(b, static_cast<uint16_t>(v));
+}
+
+// Appends a name: with compression, a name in the zone becomes its leading labels
+// and a pointer to the origin, patched per answer.
+void put_name(RRset* set, const std::string& wire, const std::string& origin, bool compress) {
+  if (compress) {
+    const std::string lower = lower_wire(reinterpret_cast<const uint8_t*>(wire.data()), wire.size());
+    if (name_is_at_or_below(lower, origin)) {
+      const size_t prefix = wire.size() - origin.size();
+      set->body.insert(set->body.end(), wire.begin(), wire.begin() + static_cast<long>(prefix));
+      set->fixups.push_back(static_cast<uint16_t>(set->body.size()));
+      put16(&set->body, 0xC000);
+      return;
+    }
+  }
+  set->body.insert(set->body.end(), wire.begin(), wire.end());
+}
+
+void encode(RRset* set, const RawRecord& rec, const std::string& origin) {
+  set->rr_start.push_back(static_cast<uint16_t>(set->body.size()));
+  put16(&set->body, rec.type);
+  put16(&set->body, kClassIN);
+  put32(&set->body, set->ttl);
+  const size_t rdlen_at = set->body.size();
+  put16(&set->body, 0);
+  for (const RawRecord::Field& f : rec.fields) {
+    if (f.is_name) {
+      put_name(set, f.bytes, origin, compressible(rec.type));
+    } else {
+      set->body.insert(set->body.end(), f.bytes.begin(), f.bytes.end());
+    }
+  }
+  const size_t rdlen = set->body.size() - rdlen_at - 2;
+  set->body[rdlen_at] = static_cast<uint8_t>(rdlen >> 8);
+  set->body[rdlen_at + 1] = static_cast<uint8_t>(rdlen);
+  ++set->count;
+}
+
+std::string text_of(const std::string& wire) { return name_to_text(wire); }
+
+// Label offsets of a lower-case wire name, for resolve().
+unsigned label_offsets(const std::string& name, uint8_t* offsets) {
+  unsigned n = 0;
+  for (size_t at = 0; at < name.size() && name[at] != 0; at += static_cast<uint8_t>(name[at]) + 1)
+    offsets[n++] = static_cast<uint8_t>(at);
+  return n;
+}
+
+RawRecord make_record(const std::string& owner, uint16_t type, uint32_t ttl, const SourcePos& pos) {
+  RawRecord r;
+  r.owner = owner;
+  r.type = type;
+  r.ttl = ttl;
+  r.pos = pos;
+  return r;
+}
+
+void add_name_field(RawRecord* r, const std::string& text) {
+  std::string wire;
+  name_from_text(text, &wire);
+  r->fields.push_back({true, wire});
+}
+void add_u32_field(RawRecord* r, uint32_t v) {
+  std::string s(4, '\0');
+  s[0] = static_cast<char>(v >> 24);
+  s[1] = static_cast<char>(v >> 16);
+  s[2] = static_cast<char>(v >> 8);
+  s[3] = static_cast<char>(v);
+  r->fields.push_back({false, s});
+}
+
+}  // namespace
+
+std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_serial,
+                                 const std::vector<ServiceName>& services) {
+  auto zone = std::make_unique<Zone>();
+  name_from_text(config.origin, &zone->origin);
+  zone->origin_text = config.origin;
+  {
+    uint8_t offsets[kMaxLabels];
+    zone->origin_labels = label_offsets(zone->origin, offsets);
+  }
+  const std::string& origin = zone->origin;
+
+  std::vector<RawRecord> records;
+  if (config.soa.present) {
+    const SoaConfig& s = config.soa;
+    RawRecord soa = make_record(origin, type::SOA, s.ttl, s.pos);
+    add_name_field(&soa, s.mname);
+    add_name_field(&soa, s.rname);
+    add_u32_field(&soa, s.serial ? s.serial : default_serial);
+    add_u32_field(&soa, s.refresh);
+    add_u32_field(&soa, s.retry);
+    add_u32_field(&soa, s.expire);
+    add_u32_field(&soa, s.minimum);
+    records.push_back(std::move(soa));
+  }
+  for (const std::string& ns : config.ns) {
+    RawRecord r = make_record(origin, type::NS, config.soa.present ? config.soa.ttl : 3600, config.ns_pos);
+    add_name_field(&r, ns);
+    records.push_back(std::move(r));
+  }
+  if (!config.records.empty()) {
+    FILE* fp = fmemopen(const_cast<char*>(config.records.data()), config.records.size(), "r");
+    if (!fp) fail_at(config.records_pos, "", "cannot read records");
+    try {
+      read_master(fp, config.origin, config.records_pos, &records);
+    } catch (...) {
+      fclose(fp);
+      throw;
+    }
+    fclose(fp);
+  }
+  if (!config.zonefile.empty()) {
+    FILE* fp = fopen(config.zonefile.c_str(), "r");
+    if (!fp) fail_at(config.zonefile_pos, "zonefile", "cannot open " + config.zonefile + ": " + std::strerror(errno));
+    try {
+      read_master(fp, config.origin, SourcePos{config.zonefile, 1, 1}, &records);
+    } catch (...) {
+      fclose(fp);
+      throw;
+    }
+    fclose(fp);
+  }
+
+  // Group into nodes and RRsets, checking what RFC 1034/2181 forbid.
+  std::map<std::pair<std::string, uint16_t>, std::vector<const RawRecord*>> sets;
+  for (const RawRecord& r : records) {
+    if (!name_is_at_or_below(r.owner, origin))
+      fail_at(r.pos, "", "record for " + text_of(r.owner) + " is outside the zone " + config.origin);
+    if (r.type == type::SOA && r.owner != origin) fail_at(r.pos, "", "SOA record for " + text_of(r.owner) + " is not at the zone apex");
+    sets[{r.owner, r.type}].push_back(&r);
+  }
+  auto soa_set = sets.find({origin, type::SOA});
+  if (soa_set == sets.end()) fail_at(config.pos, "soa", "zone " + config.origin + " has no SOA record");
+  if (soa_set->second.size() > 1) fail_at(soa_set->second[1]->pos, "", "zone " + config.origin + " has more than one SOA record");
+  if (sets.find({origin, type::NS}) == sets.end())
+    fail_at(config.pos, "ns", "zone " + config.origin + " has no NS records at its apex (add 'ns: [...]')");
+
+  for (const ServiceName& s : services) {
+    for (uint16_t t : {type::A, type::AAAA, type::CNAME}) {
+      auto it = sets.find({s.name, t});
+      if (it != sets.end())
+        fail_at(it->second[0]->pos, "", text_of(s.name) + " is a service name: its addresses come from its clusters, remove this record");
+    }
+  }
+
+  for (auto& [key, list] : sets) {
+    const auto& [owner, rrtype] = key;
+    Node& node = zone->nodes[owner];
+    node.name = owner;
+    node.prefix_length = static_cast<uint8_t>(owner.size() - origin.size());
+    RRset set;
+    set.type = rrtype;
+    set.ttl = list.front()->ttl;
+    for (const RawRecord* r : list) set.ttl = std::min(set.ttl, r->ttl);  // RFC 2181 5.2
+    std::set<std::string> seen;  // RFC 2181 5: duplicate records are one record
+    for (const RawRecord* r : list) {
+      std::string identity;
+      for (const auto& f : r->fields) identity += f.is_name ? lower_wire(reinterpret_cast<const uint8_t*>(f.bytes.data()), f.bytes.size()) : f.bytes;
+      if (!seen.insert(identity).second) continue;
+      encode(&set, *r, origin);
+      ++zone->record_count;
+    }
+    if (set.body.size() > 65535) fail_at(list.front()->pos, "", "RRset " + text_of(owner) + " is larger than a DNS message");
+    node.rrsets.push_back(std::move(set));
+  }
+
+  for (auto& [owner, node] : zone->nodes) {
+    const bool has_cname = node.find(type::CNAME) != nullptr;
+    if (has_cname && node.rrsets.size() > 1) {
+      const RawRecord* r = sets[{owner, type::CNAME}].front();
+      fail_at(r->pos, "", text_of(owner) + " has a CNAME and other data (RFC 1034 section 3.6.2)");
+    }
+    if (has_cname && owner == origin) fail_at(sets[{owner, type::CNAME}].front()->pos, "", "the zone apex cannot be a CNAME");
+    if (has_cname && node.find(type::CNAME)->count > 1)
+      fail_at(sets[{owner, type::CNAME}][1]->pos, "", text_of(owner) + " has more than one CNAME");
+    if (owner != origin && node.find(type::NS)) {
+      node.delegation = true;
+      zone->has_delegations = true;
+    }
+    if (owner.size() >= 2 && owner[0] == 1 && owner[1] == '*') zone->has_wildcards = true;
+  }
+
+  for (const ServiceName& s : services) {
+    Node& node = zone->nodes[s.name];
+    node.name = s.name;
+    node.prefix_length = static_cast<uint8_t>(s.name.size() - origin.size());
+    node.service = s.index;
+  }
+
+  // Empty non-terminals: every ancestor of a name, up to the apex, exists.
+  std::vector<std::string> owners;
+  for (const auto& [owner, node] : zone->nodes) owners.push_back(owner);
+  for (const std::string& owner : owners) {
+    size_t at = 0;
+    std::string name = owner;
+    while (name.size() > origin.size()) {
+      at = static_cast<uint8_t>(name[0]) + 1u;
+      name = name.substr(at);
+      Node& n = zone->nodes[name];
+      if (n.name.empty()) {
+        n.name = name;
+        n.prefix_length = static_cast<uint8_t>(name.size() - origin.size());
+      }
+    }
+  }
+  zone->apex = zone->find(origin);
+
+  // Data below a cut is not ours to answer: only glue addresses may sit there.
+  if (zone->has_delegations) {
+    for (const auto& [owner, node] : zone->nodes) {
+      uint8_t offsets[kMaxLabels];
+      const unsigned labels = label_offsets(owner, offsets);
+      const Resolution res = resolve(*zone, owner, offsets, labels);
+      if (res.kind != Resolution::referral || res.node == &node) continue;
+      if (node.service >= 0) fail_at(config.pos, "", "service " + text_of(owner) + " lies below the delegation " + text_of(res.node->name));
+      for (const RRset& set : node.rrsets) {
+        if (set.type != type::A && set.type != type::AAAA) {
+          const RawRecord* r = sets[{owner, set.type}].front();
+          fail_at(r->pos, "", text_of(owner) + " lies below the delegation " + text_of(res.node->name) + ": only glue A/AAAA records may be there");
+        }
+      }
+    }
+  }
+
+  // Resolved at load, so that answering follows pointers: CNAME targets, and the
+  // in-zone hosts of NS, MX and SRV records whose addresses go in the additional section.
+  for (auto& [owner, node] : zone->nodes) {
+    for (RRset& set : node.rrsets) {
+      const auto& list = sets[{owner, set.type}];
+      if (set.type == type::CNAME) {
+        const std::string target = lower_wire(reinterpret_cast<const uint8_t*>(list.front()->fields[0].bytes.data()),
+                                              list.front()->fields[0].bytes.size());
+        if (!name_is_at_or_below(target, origin)) continue;
+        uint8_t offsets[kMaxLabels];
+        const unsigned labels = label_offsets(target, offsets);
+        const Resolution res = resolve(*zone, target, offsets, labels);
+        node.cname_target_name = target;
+        if (res.kind == Resolution::exact || res.kind == Resolution::wildcard) node.cname_target = res.node;
+        if (res.kind == Resolution::nxdomain) node.cname_target_missing = true;
+        continue;
+      }
+      size_t name_field;
+      if (set.type == type::NS) {
+        name_field = 0;
+      } else if (set.type == type::MX) {
+        name_field = 1;
+      } else if (set.type == type::SRV) {
+        name_field = 3;
+      } else {
+        continue;
+      }
+      for (const RawRecord* r : list) {
+        if (r->fields.size() <= name_field || !r->fields[name_field].is_name) continue;
+        const std::string& f = r->fields[name_field].bytes;
+        const Node* host = zone->find(lower_wire(reinterpret_cast<const uint8_t*>(f.data()), f.size()));
+        if (host && (host->find(type::A) || host->find(type::AAAA)) &&
+            std::find(set.additional.begin(), set.additional.end(), host) == set.additional.end())
+          set.additional.push_back(host);
+      }
+    }
+  }
+
+  // RFC 2308 section 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM).
+  const RRset* soa = zone->apex->find(type::SOA);
+  zone->negative_soa = *soa;
+  const RawRecord* soa_rec = soa_set->second.front();
+  const std::string& min_field = soa_rec->fields.back().bytes;
+  const uint32_t minimum = (uint32_t(uint8_t(min_field[0])) << 24) | (uint32_t(uint8_t(min_field[1])) << 16) |
+                           (uint32_t(uint8_t(min_field[2])) << 8) | uint8_t(min_field[3]);
+  const uint32_t neg_ttl = std::min(soa->ttl, minimum);
+  uint8_t* ttl_at = zone->negative_soa.body.data() + 4;
+  ttl_at[0] = static_cast<uint8_t>(neg_ttl >> 24);
+  ttl_at[1] = static_cast<uint8_t>(neg_ttl >> 16);
+  ttl_at[2] = static_cast<uint8_t>(neg_ttl >> 8);
+  ttl_at[3] = static_cast<uint8_t>(neg_ttl);
+  zone->negative_soa.ttl = neg_ttl;
+  return zone;
+}
+
+}  // namespace gslb::dns
