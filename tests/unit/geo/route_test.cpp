@@ -2,6 +2,8 @@
 // IPv6, every policy, regions, explain_json.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 
 #include "test_util.h"
@@ -213,4 +215,79 @@ TEST_CASE_FIXTURE(Fixture, "explain_json says where the client is and why the or
   CHECK(d.find(R"("prefix":"2001:db8::/48","scope":48)") != std::string::npos);
   CHECK(d.find(R"("weight":3)") != std::string::npos);
   CHECK(t->explain_json(99, addr("192.0.2.1")) == R"({"error":"unknown service"})");
+}
+
+TEST_CASE("randomized: lookups agree with a brute-force longest match, scopes stay honest") {
+  TempDir dir;
+  World w;
+  w.clusters = {{"tokyo", at(35.68, 139.69)}, {"fra", at(50.11, 8.68)}, {"virginia", at(38.9, -77.04)},
+                {"saopaulo", at(-23.55, -46.63)}, {"sydney", at(-33.87, 151.21)}};
+  w.sources.countries = countries_csv();
+  const auto s = w.service("s.", Policy::nearest, {"virginia", "fra", "tokyo", "saopaulo", "sydney"});
+  const std::vector<std::string> countries{"JP", "DE", "US", "BR", "AU"};
+
+  std::mt19937 rng(2026);
+  const uint32_t base = 0x0a000000;  // 10.0.0.0/16 holds everything, densely
+  struct Net {
+    uint32_t lo, hi;
+    int len;
+    std::string cc;
+  };
+  std::vector<Net> nets;
+  std::string yaml;
+  for (int i = 0; i < 300; ++i) {
+    const int len = 16 + int(rng() % 13);
+    const uint32_t host = ~0u >> len, lo = (base | (rng() & 0xffff)) & ~host;
+    if (std::any_of(nets.begin(), nets.end(), [&](const Net& n) { return n.lo == lo && n.len == len; })) continue;
+    nets.push_back({lo, lo | host, len, countries[rng() % countries.size()]});
+    yaml += "- { cidr: " + std::to_string(lo >> 24) + "." + std::to_string(lo >> 16 & 255) + "." +
+            std::to_string(lo >> 8 & 255) + "." + std::to_string(lo & 255) + "/" + std::to_string(len) +
+            ", location: { country: " + nets.back().cc + " } }\n";
+  }
+  // One /32 per country far away, to read each country's order from.
+  for (size_t k = 0; k < countries.size(); ++k)
+    yaml += "- { cidr: 240.0.0." + std::to_string(k) + "/32, location: { country: " + countries[k] + " } }\n";
+  std::vector<Net> ranges;
+  std::string ranges_text;
+  for (uint32_t at_addr = base; at_addr < base + 0x10000;) {
+    const uint32_t lo = at_addr + rng() % 3000, hi = lo + rng() % 5000;
+    if (hi >= base + 0x10000) break;
+    ranges.push_back({lo, hi, 0, countries[rng() % countries.size()]});
+    ranges_text += std::to_string(lo) + "," + std::to_string(hi) + "," + ranges.back().cc + "\n";
+    at_addr = hi + 1;
+  }
+  w.sources.networks = dir.write("networks.yaml", yaml);
+  w.sources.ranges = {dir.write("geoip", ranges_text)};
+  const auto t = w.compile();
+
+  std::map<std::string, std::vector<std::string>> order_of;
+  for (size_t k = 0; k < countries.size(); ++k)
+    order_of[countries[k]] = w.names(t->route(s, addr("240.0.0." + std::to_string(k))).order);
+  order_of[""] = {"virginia", "fra", "tokyo", "saopaulo", "sydney"};
+
+  const auto expected = [&](uint32_t a) {
+    const Net* best = nullptr;
+    for (const auto& n : nets)
+      if (n.lo <= a && a <= n.hi && (!best || n.len > best->len)) best = &n;
+    if (best) return order_of[best->cc];
+    for (const auto& r : ranges)
+      if (r.lo <= a && a <= r.hi) return order_of[r.cc];
+    return order_of[""];
+  };
+  const auto client = [](uint32_t a) {
+    ClientAddress c;
+    for (int k = 0; k < 4; ++k) c.bytes[k] = uint8_t(a >> (24 - 8 * k));
+    return c;
+  };
+  for (int i = 0; i < 3000; ++i) {
+    const uint32_t a = (base - 0x8000) + rng() % 0x20000;
+    const auto r = t->route(s, client(a));
+    REQUIRE(w.names(r.order) == expected(a));
+    const uint32_t host = r.scope >= 32 ? 0 : ~0u >> r.scope;
+    for (int j = 0; j < 16; ++j) {
+      const uint32_t b = (a & ~host) | (rng() & host);
+      if (b < base - 0x10000 || b > base + 0x20000) continue;  // brute force knows only this neighbourhood
+      REQUIRE(w.names(t->route(s, client(b)).order) == expected(b));
+    }
+  }
 }
