@@ -1,8 +1,8 @@
 #include "geo/rank.h"
 
 #include <algorithm>
-#include <cmath>
 #include <numeric>
+#include <tuple>
 
 namespace gslb::geo {
 
@@ -20,11 +20,11 @@ uint32_t latency_key(const LatencyTable& table, const ClientEntry& client, uint3
 
 namespace {
 
+// A cluster's place comes from exactly one form, so a declared region with a
+// continent is a continent region (Countries::region), matching every client there.
 bool same_region(const Place& cluster, const Place& client) {
   if (cluster.region.empty()) return false;
-  if (cluster.region == client.region) return true;
-  return !cluster.continent.empty() && to_lower(cluster.continent) == cluster.region &&
-         cluster.continent == client.continent;
+  return cluster.region == client.region || (!cluster.continent.empty() && cluster.continent == client.continent);
 }
 
 // nearest, applied to `order` in place (stable, so ties keep written order).
