@@ -1,5 +1,7 @@
 #include "healthcheck/check_runner.h"
 
+#include <algorithm>
+
 namespace gslb::health {
 
 CheckRunner::CheckRunner(boost::asio::io_context& io, std::unique_ptr<Probe> probe,

@@ -205,9 +205,7 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
 void Monitor::Impl::schedule_publish() {
   if (publish_scheduled) return;
   publish_scheduled = true;
-  const auto now = Clock::now();
-  auto at = std::max(now + kCoalesce, last_publish + kPublishPeriod);
-  publish_timer.expires_at(std::min(at, now + kPublishPeriod));
+  publish_timer.expires_at(std::max(Clock::now() + kCoalesce, last_publish + kPublishPeriod));
   publish_timer.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) publish_now();
   });

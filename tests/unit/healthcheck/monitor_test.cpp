@@ -135,7 +135,9 @@ TEST_CASE("HTTP: 200 is up, 503 goes down after fall probes, recovers after rise
   MESSAGE("failure detected after "
           << std::chrono::duration_cast<std::chrono::milliseconds>(detection).count()
           << " ms; fall x interval (+10% jitter) + publish delay = 3 x 110 + 100 ms");
-  CHECK(detection < 3 * 110ms + 110ms + 100ms);
+  // The margin keeps a loaded, shared CI machine from failing the test spuriously.
+  constexpr auto kSchedulingMargin = 300ms;
+  CHECK(detection < 3 * 110ms + 100ms + kSchedulingMargin);
   CHECK(h.monitor.status_json().find("\"last_result\":\"HTTP 503\"") != std::string::npos);
 
   server.set_mode(HttpServer::Mode::ok);
@@ -150,7 +152,7 @@ TEST_CASE("HTTP: 200 is up, 503 goes down after fall probes, recovers after rise
           << std::chrono::duration_cast<std::chrono::milliseconds>(hang_detection).count()
           << " ms; fall x timeout (probes run back to back when timeout > interval)"
              " + interval + publish delay = 3 x 300 + 110 + 100 ms");
-  CHECK(hang_detection < 3 * 300ms + 110ms + 100ms + 100ms);
+  CHECK(hang_detection < 3 * 300ms + 110ms + 100ms + kSchedulingMargin);
   server.set_mode(HttpServer::Mode::ok);
   REQUIRE(h.views.wait_up(0, true));
 
@@ -309,6 +311,25 @@ TEST_CASE("reconfigure keeps state by identity and drops metrics of clusters tha
   CHECK(h.views.wait([](const HealthView& v) {
     return v.config_epoch == 2 && v.up == std::vector<uint8_t>{1, 1};
   }));
+}
+
+TEST_CASE("many clusters failing together are coalesced into few views") {
+  HttpServer server;
+  std::vector<ClusterSpec> clusters;
+  for (int i = 0; i < 50; ++i) {
+    ClusterSpec c = cluster("c" + std::to_string(i), {http_check(server.url())});
+    c.initial_state = InitialState::up;
+    clusters.push_back(std::move(c));
+  }
+  Harness h;
+  h.views.offer(h.monitor.configure(std::move(clusters), 1));
+  const int before = h.views.count;
+  server.set_mode(HttpServer::Mode::fail);
+  REQUIRE(h.views.wait([](const HealthView& v) { return v.up == std::vector<uint8_t>(50, 0); }));
+  // 50 clusters x (transitioning + down) = 100 changes, published at most every 100 ms.
+  const int published = h.views.count - before;
+  MESSAGE(published << " views published for 100 cluster changes");
+  CHECK(published <= 10);
 }
 
 TEST_CASE("hundreds of checks against hanging targets run concurrently") {
