@@ -1,5 +1,14 @@
-// compile(): every source layered into one partition per family whose values are
-// ranking ids, and the Table that answers from it.
+// compile(): from source files to the Table DNS workers search. Per family:
+//   1. locating sources as partitions (address -> client entry, 0 = unknown),
+//      overlaid least specific first: ranges files in order, the mmdb, then the
+//      networks file (longest prefix wins among its own entries);
+//   2. the latency table's CIDRs as a partition (address -> latency key);
+//   3. both combined: address -> location id, a distinct (entry, key) pair; kept
+//      for explain_json;
+//   4. every location ranked for every service; the tuple of orders interned as a
+//      ranking id; neighbours with equal ids merged: the route table, whose range
+//      bounds give the ECS scope.
+// Everything is decided here, so that route() only searches.
 #include <algorithm>
 #include <map>
 
@@ -31,8 +40,6 @@ Place cluster_place(const ClusterInput& c, const Countries& countries) {
   return {};
 }
 
-// Location layers, least specific first: ranges files in order, then the mmdb,
-// then the operators' networks (longest prefix first among themselves).
 template <class A>
 void layer(Partition<A>& into, const std::vector<Interval<A>>& intervals) {
   if (!intervals.empty()) into = Partition<A>::overlay(into, Partition<A>::from_disjoint(intervals));
