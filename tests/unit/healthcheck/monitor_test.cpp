@@ -206,6 +206,16 @@ TEST_CASE("HTTPS: verification on by default, passes with the right CA, or off")
         std::string::npos);
 }
 
+TEST_CASE("HTTP: the Host header is sent as configured") {
+  HttpServer server;
+  CheckSpec spec = http_check(server.url());
+  spec.http.host = "app.global.example.com";
+  Harness h;
+  h.start({cluster("eu-west", {spec})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{1});
+  CHECK(server.last_host() == "app.global.example.com");
+}
+
 TEST_CASE("wait_initial returns once the first probes are in, well before the interval") {
   HttpServer server;
   Harness h;
@@ -237,6 +247,7 @@ TEST_CASE("TCP: open port up (v4 and v6), closed port refused") {
 
 TEST_CASE("DNS: answer, expected address, SERVFAIL, silence") {
   DnsResponder good, failing, silent;
+  const std::string closed = "127.0.0.1:" + std::to_string(test::closed_udp_port());
   failing.set_mode(DnsResponder::Mode::servfail);
   silent.set_mode(DnsResponder::Mode::silent);
   CheckSpec with_address = dns_check(good.server());
@@ -247,12 +258,14 @@ TEST_CASE("DNS: answer, expected address, SERVFAIL, silence") {
   h.start({cluster("good", {dns_check(good.server()), with_address}),
            cluster("wrong", {wrong_address}),
            cluster("servfail", {dns_check(failing.server())}),
-           cluster("silent", {dns_check(silent.server())})});
-  CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0, 0, 0});
+           cluster("silent", {dns_check(silent.server())}),
+           cluster("closed", {dns_check(closed)})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0, 0, 0, 0});
   const std::string status = h.monitor.status_json();
   CHECK(status.find("\"last_result\":\"answer missing 192.0.2.99\"") != std::string::npos);
   CHECK(status.find("\"last_result\":\"rcode SERVFAIL\"") != std::string::npos);
   CHECK(status.find("\"last_result\":\"timeout after 300ms\"") != std::string::npos);
+  CHECK(status.find("\"last_result\":\"connection refused\"") != std::string::npos);
 
   // A responder that recovers is taken back after `rise` good answers.
   failing.set_mode(DnsResponder::Mode::answer);

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -36,6 +37,10 @@ class HttpServer {
     boost::asio::post(io_, [this, body = std::move(body)] { body_ = body; });
   }
   int requests() const { return requests_; }
+  std::string last_host() const {
+    std::lock_guard lock(host_mu_);
+    return last_host_;
+  }
 
  private:
   using Socket = boost::asio::ip::tcp::socket;
@@ -53,6 +58,14 @@ class HttpServer {
         [this, socket, buffer](boost::system::error_code ec, std::size_t) {
           if (ec) return;
           ++requests_;
+          const std::string head(boost::asio::buffers_begin(buffer->data()),
+                                 boost::asio::buffers_end(buffer->data()));
+          const auto host = head.find("\r\nHost: ");
+          if (host != std::string::npos) {
+            const auto start = host + 8;
+            std::lock_guard lock(host_mu_);
+            last_host_ = head.substr(start, head.find("\r\n", start) - start);
+          }
           switch (mode_.load()) {
             case Mode::hang: held_.push_back(socket); return;
             case Mode::close: socket->close(); return;
@@ -78,6 +91,8 @@ class HttpServer {
   std::atomic<int> requests_{0};
   std::string body_ = "ok";
   std::list<std::shared_ptr<Socket>> held_;
+  mutable std::mutex host_mu_;
+  std::string last_host_;
   std::thread thread_;
 };
 
@@ -132,11 +147,16 @@ class DnsResponder {
   std::thread thread_;
 };
 
-// A loopback port nothing listens on: bound once to get a free number, then closed.
+// Loopback ports nothing listens on: bound once to get a free number, then closed.
 inline uint16_t closed_port() {
   boost::asio::io_context io;
   boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
   return a.local_endpoint().port();
+}
+inline uint16_t closed_udp_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::udp::socket s(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return s.local_endpoint().port();
 }
 
 }  // namespace gslb::health::test
