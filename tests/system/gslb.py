@@ -1,0 +1,185 @@
+"""Helpers for system tests: start the real gslbd on loopback with a config the
+test writes, query it with dig/kdig, and poll with deadlines (never sleep)."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("GSLBD_BINARY", os.path.join(ROOT, "build", "dnsd", "gslbd"))
+
+
+def free_port(host="127.0.0.1"):
+    """A port free for both UDP and TCP on `host` right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_STREAM) as t:
+            t.bind((host, 0))
+            port = t.getsockname()[1]
+            with socket.socket(family, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind((host, port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class DigResult:
+    def __init__(self, proc):
+        self.stdout = proc.stdout
+        self.returncode = proc.returncode
+        m = re.search(r"status: (\w+)", proc.stdout)
+        self.status = m.group(1) if m else None
+        m = re.search(r"flags: ([a-z ]*);", proc.stdout)
+        self.flags = set(m.group(1).split()) if m else set()
+        self.sections = {}
+        current = None
+        for line in proc.stdout.splitlines():
+            m = re.match(r";; (\w+) SECTION:", line) or re.match(r";; (\w+) PSEUDOSECTION:", line)
+            if m:
+                current = m.group(1)
+                self.sections.setdefault(current, [])
+                continue
+            if current and line and not line.startswith(";"):
+                self.sections[current].append(line.split())
+            elif current == "OPT" and line.startswith("; "):
+                self.sections[current].append(line[2:])
+        m = re.search(r"CLIENT-SUBNET: (\S+)/(\d+)/(\d+)", proc.stdout)
+        self.ecs = (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
+
+    def records(self, section="ANSWER"):
+        return self.sections.get(section, [])
+
+    def rdata(self, rtype=None, section="ANSWER"):
+        return [" ".join(r[4:]) for r in self.records(section) if rtype is None or r[3] == rtype]
+
+    def __repr__(self):
+        return self.stdout
+
+
+class Gslbd:
+    """One gslbd process on 127.0.0.1 (and optionally ::1) with a free port."""
+
+    def __init__(self, config_text, workdir=None, v6=False, http=True, extra_files=None):
+        self.dir = workdir or tempfile.mkdtemp(prefix="gslbd-test-")
+        self.port = free_port()
+        self.http_port = free_port() if http else None
+        self.v6 = v6
+        self.config_path = os.path.join(self.dir, "gslbd.yaml")
+        for name, text in (extra_files or {}).items():
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+        self.write_config(config_text)
+        self.log_path = os.path.join(self.dir, "gslbd.log")
+        self.proc = None
+
+    def render(self, config_text):
+        listen = f'"127.0.0.1:{self.port}"' + (f', "[::1]:{self.port}"' if self.v6 else "")
+        return config_text.replace("@LISTEN@", listen).replace(
+            "@HTTP@", f'"127.0.0.1:{self.http_port}"' if self.http_port else '""').replace("@DIR@", self.dir)
+
+    def write_config(self, config_text):
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(self.render(config_text))
+        os.replace(tmp, self.config_path)
+
+    def start(self, expect_ready=True):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BINARY, "-c", self.config_path], stdout=self.log, stderr=subprocess.STDOUT)
+        if expect_ready:
+            wait_until(lambda: self.proc.poll() is not None or "serving" in self.log_text(),
+                       timeout=30, what="gslbd to start")
+            assert self.proc.poll() is None, f"gslbd exited at start:\n{self.log_text()}"
+        return self
+
+    def log_text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def reload(self, config_text=None):
+        """Sends SIGHUP and waits until the log shows the reload's outcome; returns it."""
+        if config_text is not None:
+            self.write_config(config_text)
+        before = self.log_text().count("reload")
+        self.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: self.log_text().count("reload") >= before + 2, what="the reload to finish")
+        tail = self.log_text().splitlines()[-5:]
+        return "\n".join(tail)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def dig(self, *args, server="127.0.0.1"):
+        cmd = ["dig", f"@{server}", "-p", str(self.port), "+norec", "+time=2", "+tries=2"] + list(args)
+        return DigResult(subprocess.run(cmd, capture_output=True, text=True, timeout=30))
+
+    def kdig(self, *args, server="127.0.0.1"):
+        cmd = ["kdig", f"@{server}", "-p", str(self.port), "+norec", "+time=2", "+retry=1"] + list(args)
+        return DigResult(subprocess.run(cmd, capture_output=True, text=True, timeout=30))
+
+    def http_get(self, path):
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
+            return r.status, r.read().decode()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def check_config(config_path):
+    return subprocess.run([BINARY, "--check-config", "-c", config_path], capture_output=True, text=True, timeout=60)
+
+
+# A small zone most tests start from; @LISTEN@/@HTTP@/@DIR@ are filled per instance.
+BASIC_CONFIG = """
+server:
+  listen: [@LISTEN@]
+  workers: 2
+  http: @HTTP@
+  nsid: test-ns1
+zones:
+  - origin: example.test.
+    soa: { mname: ns1.example.test., rname: hostmaster.example.test., serial: 2024010101, minimum: 60, ttl: 3600 }
+    ns: [ns1.example.test., ns2.example.test.]
+    records: |
+      ns1   3600 IN A     192.0.2.53
+      ns1   3600 IN AAAA  2001:db8::53
+      ns2   3600 IN A     192.0.2.54
+      www   300  IN A     192.0.2.80
+      www   300  IN AAAA  2001:db8::80
+      alias 300  IN CNAME www
+      @     300  IN MX    10 mail
+      mail  300  IN A     192.0.2.25
+      txt   300  IN TXT   "hello world" "second string"
+services: []
+clusters: {}
+"""
