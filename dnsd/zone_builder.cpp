@@ -290,11 +290,11 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
 
   for (auto& [owner, node] : zone->nodes) {
     const bool has_cname = node.find(type::CNAME) != nullptr;
+    if (has_cname && owner == origin) fail_at(sets[{owner, type::CNAME}].front()->pos, "", "the zone apex cannot be a CNAME");
     if (has_cname && node.rrsets.size() > 1) {
       const RawRecord* r = sets[{owner, type::CNAME}].front();
       fail_at(r->pos, "", text_of(owner) + " has a CNAME and other data (RFC 1034 section 3.6.2)");
     }
-    if (has_cname && owner == origin) fail_at(sets[{owner, type::CNAME}].front()->pos, "", "the zone apex cannot be a CNAME");
     if (has_cname && node.find(type::CNAME)->count > 1)
       fail_at(sets[{owner, type::CNAME}][1]->pos, "", text_of(owner) + " has more than one CNAME");
     if (owner != origin && node.find(type::NS)) {
