@@ -1,0 +1,120 @@
+// One case per error message the loader gives: each names the file, the line of
+// the offending text, the key path and the reason.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "dnsd/serving_state.h"
+#include "fixture.h"
+
+using namespace gslb;
+using namespace gslb::test;
+
+namespace {
+
+const std::string kServer = "server:\n  listen: [\"127.0.0.1:5300\"]\n";
+const std::string kZone =
+    "zones:\n"
+    "  - origin: example.test.\n"
+    "    soa: { mname: ns1.example.test., rname: h.example.test. }\n"
+    "    ns: [ns1.example.test.]\n";
+const std::string kCluster = "clusters:\n  eu: { ingress: [192.0.2.1] }\n";
+
+struct Case {
+  const char* name;
+  std::string yaml;
+  const char* marker;  // text on the line the error must point at ("" = no line)
+  const char* expect;  // "path: reason" substring
+};
+
+std::string error_of(const std::string& yaml) {
+  try {
+    dns::MetricNames slots;
+    dns::build_serving_state(dns::load_config(write_temp("bad.yaml", yaml)), 1, &slots);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+int line_of(const std::string& text, const std::string& marker) {
+  const size_t at = text.find(marker);
+  REQUIRE_MESSAGE(at != std::string::npos, marker);
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+}
+
+}  // namespace
+
+TEST_CASE("every config error names file, line, key path and reason") {
+  const std::vector<Case> cases = {
+      {"yaml syntax", kServer + "zones: [\n", "", "end of sequence flow not found"},
+      {"unknown top-level key", kServer + kZone + "servces: []\n", "servces", "servces: unknown key (expected one of: server, geo"},
+      {"unknown nested key", "server:\n  listen: [\"127.0.0.1:53\"]\n  wrokers: 2\n" + kZone, "wrokers", "server.wrokers: unknown key"},
+      {"missing server", kZone, "", "missing required key 'server'"},
+      {"missing listen", "server:\n  workers: 1\n" + kZone, "workers", "server: missing required key 'listen'"},
+      {"bad listen address", "server:\n  listen: [\"localhost:53\"]\n" + kZone, "listen", "server.listen[0]: expected an address like"},
+      {"listen twice", "server:\n  listen: [\"127.0.0.1:53\", \"127.0.0.1:53\"]\n" + kZone, "listen", "server.listen[1]: listed twice"},
+      {"workers not an integer", kServer + "  workers: two\n" + kZone, "workers", "server.workers: expected an integer, got \"two\""},
+      {"workers out of range", kServer + "  workers: 0\n" + kZone, "workers", "server.workers: expected an integer from 1 to 256, got 0"},
+      {"http without port", kServer + "  http: \"127.0.0.1\"\n" + kZone, "http", "server.http: expected an address with a port"},
+      {"bad duration", kServer + "  tcp_idle_timeout: 5\n" + kZone, "tcp_idle", "server.tcp_idle_timeout: expected a duration like \"5s\""},
+      {"duration too short", kServer + "  tcp_idle_timeout: 5ms\n" + kZone, "tcp_idle", "must be at least 100ms"},
+      {"no zones", kServer + "zones: []\n", "zones", "zones: expected a list of zones"},
+      {"bad origin", kServer + "zones:\n  - origin: \"a..b\"\n", "origin", "zones[0].origin: expected a domain name"},
+      {"zone without soa", kServer + "zones:\n  - origin: example.test.\n    ns: [ns1.example.test.]\n", "origin", "zones[0]: missing required key 'soa'"},
+      {"zone twice", kServer + kZone + kZone.substr(7), "", "zone example.test. defined twice"},
+      {"soa serial not a number", kServer + "zones:\n  - origin: example.test.\n    soa: { mname: a.example.test., rname: b.example.test., serial: x }\n", "serial", "zones[0].soa.serial: expected an integer"},
+      {"no NS", kServer + "zones:\n  - origin: example.test.\n    soa: { mname: a.example.test., rname: b.example.test. }\n", "origin", "has no NS records at its apex"},
+      {"bad record", kServer + kZone + "    records: |\n      www IN A 192.0.2.1\n      bad IN A not-an-address\n", "bad IN A", "bad record"},
+      {"record outside zone", kServer + kZone + "    records: |\n      www.example.org. IN A 192.0.2.1\n", "www.example.org", "is outside the zone example.test."},
+      {"CNAME and other data", kServer + kZone + "    records: |\n      www IN CNAME x\n      www IN A 192.0.2.1\n", "www IN CNAME", "has a CNAME and other data"},
+      {"apex CNAME", kServer + kZone + "    records: |\n      @ IN CNAME x\n", "@ IN CNAME", "the zone apex cannot be a CNAME"},
+      {"two SOAs", kServer + kZone + "    records: |\n      @ IN SOA a.example.test. b.example.test. 1 2 3 4 5\n", "@ IN SOA", "has more than one SOA record"},
+      {"SOA below apex", kServer + kZone + "    records: |\n      x IN SOA a.example.test. b.example.test. 1 2 3 4 5\n", "x IN SOA", "is not at the zone apex"},
+      {"$INCLUDE", kServer + kZone + "    records: |\n      $INCLUDE /etc/passwd\n", "$INCLUDE", "$INCLUDE is not supported"},
+      {"data below a cut", kServer + kZone + "    records: |\n      sub IN NS ns.sub\n      x.sub IN TXT \"no\"\n", "x.sub", "only glue A/AAAA records may be there"},
+      {"missing zonefile", kServer + kZone + "    zonefile: does-not-exist.zone\n", "zonefile", "zonefile: cannot open"},
+      {"cluster without ingress", kServer + kZone + "clusters:\n  eu: { location: { lat: 1, lon: 2 } }\n", "eu:", "clusters.eu: missing required key 'ingress'"},
+      {"bad ingress", kServer + kZone + "clusters:\n  eu: { ingress: [not-an-ip] }\n", "eu:", "clusters.eu.ingress[0]: expected an IPv4 or IPv6 address"},
+      {"two location forms", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], location: { lat: 1, lon: 2, country: IE } }\n", "eu:", "expected exactly one of {lat, lon}, {country} or {region}"},
+      {"latitude out of range", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], location: { lat: 91, lon: 2 } }\n", "eu:", "clusters.eu.location.lat: expected a number from -90 to 90"},
+      {"bad country", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], location: { country: IRL } }\n", "eu:", "expected a two-letter country code"},
+      {"unknown check kind", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - ping: { address: x }\n", "ping", "unknown check kind \"ping\""},
+      {"check url scheme", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - http: { url: \"ftp://x\" }\n", "ftp", "clusters.eu.checks[0].http.url: expected an http:// or https:// URL"},
+      {"timeout above interval", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - tcp: { address: \"127.0.0.1:1\", interval: 1s, timeout: 2s }\n", "tcp:", "timeout: must not exceed the interval"},
+      {"tcp check without port", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - tcp: { address: \"127.0.0.1\" }\n", "tcp:", "expected an address with a port"},
+      {"bad require", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], require: most }\n", "eu:", "clusters.eu.require: expected all or any"},
+      {"bad initial_state", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], initial_state: maybe }\n", "eu:", "expected probe, up or down"},
+      {"unknown cluster in service", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    clusters: [eu, us]\n", "clusters: [eu, us]", "services[0].clusters[1]: no cluster named \"us\""},
+      {"bad policy", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    policy: closest\n    clusters: [eu]\n", "policy", "expected one of nearest, latency, failover, weighted"},
+      {"weighted without weights", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    policy: weighted\n    clusters: [eu]\n", "name: app", "policy weighted needs 'weights"},
+      {"weights without weighted", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    weights: { eu: 1 }\n    clusters: [eu]\n", "weights", "only used with policy: weighted"},
+      {"bad when_all_down", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    when_all_down: panic\n    clusters: [eu]\n", "when_all_down", "expected fail_open or servfail"},
+      {"service twice", kServer + kZone + kCluster + "services:\n  - { name: app.example.test., clusters: [eu] }\n  - { name: App.example.test., clusters: [eu] }\n", "App.", "defined twice"},
+      {"service outside zones", kServer + kZone + kCluster + "services:\n  - { name: app.example.org., clusters: [eu] }\n", "app.example.org", "is not inside any configured zone"},
+      {"service with A record", kServer + kZone + "    records: |\n      app IN A 192.0.2.1\n" + kCluster + "services:\n  - { name: app.example.test., clusters: [eu] }\n", "app IN A", "is a service name"},
+  };
+  for (const Case& c : cases) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    const std::string error = error_of(c.yaml);
+    REQUIRE_MESSAGE(!error.empty(), "no error for: " << c.name);
+    const std::string path = write_temp("bad.yaml", "");
+    CHECK_MESSAGE(error.rfind(path + ":", 0) == 0, error);
+    if (*c.marker) {
+      const std::string prefix = path + ":" + std::to_string(line_of(c.yaml, c.marker)) + ":";
+      CHECK_MESSAGE(error.rfind(prefix, 0) == 0, error << "  (want " << prefix << ")");
+    }
+    CHECK_MESSAGE(error.find(c.expect) != std::string::npos, error << "  (want " << c.expect << ")");
+  }
+}
+
+TEST_CASE("a config that is good loads, with defaults filled in") {
+  const auto s = serve(kServer + kZone + kCluster + "services:\n  - { name: app.example.test., clusters: [eu] }\n");
+  CHECK(s.state->zones.size() == 1);
+  CHECK(s.state->services.size() == 1);
+  CHECK(s.state->services[0].ttl == 30);
+  CHECK(s.state->config.server.workers == 1);
+  CHECK(s.state->config.server.max_udp_size == 1232);
+}
