@@ -71,6 +71,30 @@ ParseResult parse_opt(const uint8_t* p, size_t avail, Query* q, size_t* consumed
   return ParseResult::ok;
 }
 
+// Walks `count` resource records from `*pos`; an OPT is taken only in the additional
+// section, only once and only with the root owner.
+ParseResult parse_records(const uint8_t* packet, size_t size, size_t* pos, unsigned count, bool additional,
+                          Query* q) {
+  for (unsigned i = 0; i < count; ++i) {
+    const size_t owner = *pos;
+    if (skip_name(packet, size, pos) != NameError::none) return ParseResult::formerr;
+    if (*pos + 10 > size) return ParseResult::formerr;
+    const uint16_t rrtype = read16(packet + *pos);
+    if (rrtype == type::OPT) {
+      if (!additional || q->edns.present || packet[owner] != 0 || *pos != owner + 1) return ParseResult::formerr;
+      size_t consumed = 0;
+      const ParseResult r = parse_opt(packet + *pos, size - *pos, q, &consumed);
+      if (r != ParseResult::ok) return r;
+      *pos += consumed;
+    } else {
+      const uint16_t rdlen = read16(packet + *pos + 8);
+      if (*pos + 10u + rdlen > size) return ParseResult::formerr;
+      *pos += 10u + rdlen;
+    }
+  }
+  return ParseResult::ok;
+}
+
 }  // namespace
 
 ParseResult parse_query(const uint8_t* packet, size_t size, Query* q) noexcept {
@@ -95,28 +119,20 @@ ParseResult parse_query(const uint8_t* packet, size_t size, Query* q) noexcept {
   q->qclass = read16(packet + pos + 2);
   pos += 4;
   q->has_question = true;
-  if (q->opcode != 0) return ParseResult::notimp;
+  if (q->opcode != 0) {
+    // RFC 6891 section 7: a request with an OPT gets one back, NOTIMP included. Other
+    // opcodes may fill the answer and authority sections (UPDATE does), so walk them
+    // all to the additional section; a message we cannot walk is answered without OPT.
+    if (parse_records(packet, size, &pos, ancount + nscount, false, q) != ParseResult::ok ||
+        parse_records(packet, size, &pos, arcount, true, q) != ParseResult::ok)
+      q->edns = Edns{};
+    return ParseResult::notimp;
+  }
 
   // A query carries no answer or authority records; anything there, an OPT outside
   // the additional section, a second OPT or bytes after the last record is malformed.
   if (ancount != 0 || nscount != 0) return ParseResult::formerr;
-  for (unsigned i = 0; i < arcount; ++i) {
-    const size_t owner = pos;
-    if (skip_name(packet, size, &pos) != NameError::none) return ParseResult::formerr;
-    if (pos + 10 > size) return ParseResult::formerr;
-    const uint16_t rrtype = read16(packet + pos);
-    if (rrtype == type::OPT) {
-      if (q->edns.present || packet[owner] != 0 || pos != owner + 1) return ParseResult::formerr;
-      size_t consumed = 0;
-      const ParseResult r = parse_opt(packet + pos, size - pos, q, &consumed);
-      if (r != ParseResult::ok) return r;
-      pos += consumed;
-    } else {
-      const uint16_t rdlen = read16(packet + pos + 8);
-      if (pos + 10u + rdlen > size) return ParseResult::formerr;
-      pos += 10u + rdlen;
-    }
-  }
+  if (const ParseResult r = parse_records(packet, size, &pos, arcount, true, q); r != ParseResult::ok) return r;
   if (pos != size) return ParseResult::formerr;
   if (q->qtype == type::OPT) return ParseResult::formerr;
   return ParseResult::ok;
