@@ -108,7 +108,7 @@ struct Monitor::Impl {
   // Lock order: file_mu, then publish_mu, then mu.
   std::mutex file_mu;      // serializes drain-file writers so the last change is written last
   std::mutex publish_mu;   // a view handed out by configure() is never overtaken by an older one
-  mutable std::mutex mu;   // guards state ... stopped
+  mutable std::mutex mu;   // guards the members from here down to `stopped`
   std::condition_variable first_results;
   HealthState state;
   Metrics metrics;
