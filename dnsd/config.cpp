@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -494,7 +495,11 @@ Config load_config(const std::string& path) {
   if (!root.IsMap()) fail_at({path, 1, 1}, "", "expected a mapping with server, zones, services and clusters");
   r.expect_map(root, "", {"server", "geo", "latency", "zones", "services", "clusters"});
   read_server(r, r.required(root, "", "server"), &cfg.server, config_dir);
-  if (cfg.server.state_file.empty()) cfg.server.state_file = path + ".state";
+  if (cfg.server.state_file.empty()) {
+    // Under systemd (StateDirectory=) the config's directory is read-only.
+    const char* state_dir = std::getenv("STATE_DIRECTORY");
+    cfg.server.state_file = state_dir ? std::string(state_dir) + "/state" : path + ".state";
+  }
   if (root["geo"]) read_geo(r, root["geo"], &cfg.geo, config_dir);
   if (cfg.geo.countries.empty()) cfg.geo.countries = GSLBD_COUNTRIES_FILE;
   if (root["latency"]) {

@@ -1,0 +1,26 @@
+import os
+import shutil
+import subprocess
+import tempfile
+
+from gslb import BINARY, ROOT
+
+
+def test_unit_file_verifies_with_systemd_analyze():
+    """systemd-analyze verify checks the unit's syntax, the hardening options it
+    knows and that ExecStart is executable; point it at the built binary."""
+    with open(os.path.join(ROOT, "systemd", "gslbd.service")) as f:
+        unit = f.read()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
+    assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" in unit
+    assert "ProtectSystem=strict" in unit
+    d = tempfile.mkdtemp(prefix="gslbd-unit-")
+    try:
+        path = os.path.join(d, "gslbd.service")
+        with open(path, "w") as f:
+            f.write(unit.replace("/usr/local/sbin/gslbd", BINARY))
+        r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True, timeout=60)
+        problems = [l for l in (r.stdout + r.stderr).splitlines() if "gslbd.service" in l]
+        assert r.returncode == 0 and not problems, r.stdout + r.stderr
+    finally:
+        shutil.rmtree(d)
