@@ -1,0 +1,217 @@
+"""DNS over TCP per RFC 7766: pipelining, partial reads, the idle timeout, the
+connection cap, and a slow reader that must not hold up other clients."""
+import socket
+import struct
+import time
+
+import pytest
+
+import dnswire
+from dnsconfig import DNS_CONFIG
+from gslb import Gslbd, wait_until
+
+
+def config(**server):
+    text = DNS_CONFIG.replace("  workers: 2\n", "  workers: 1\n")
+    extra = "".join(f"  {k}: {v}\n" for k, v in server.items())
+    return text.replace("  nsid: test-ns1\n", "  nsid: test-ns1\n" + extra)
+
+
+@pytest.fixture(scope="module")
+def g():
+    with Gslbd(config(tcp_idle_timeout="500ms")) as server:
+        yield server
+
+
+def expect_answer(wire, qid, rdata):
+    m = dnswire.parse(wire)
+    assert m.id == qid, m
+    assert [rr.to_text() for rrset in m.answer for rr in rrset] == rdata, m
+
+
+def closed_by_peer(s):
+    """True once the server has closed `s` (EOF or reset); reads and drops data."""
+    s.settimeout(0.05)
+    try:
+        while True:
+            data = s.recv(65536)
+            if not data:
+                return True
+    except socket.timeout:
+        return False
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+TCP_ESTABLISHED = 1
+
+
+def tcp_state(s):
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]  # struct tcp_info.tcpi_state (Linux)
+
+
+QUERIES = [(0x0101, "www.example.test", "A", ["192.0.2.80"]),
+           (0x0202, "ns1.example.test", "AAAA", ["2001:db8::53"]),
+           (0x0303, "mail.example.test", "A", ["192.0.2.25"])]
+
+
+def test_pipelined_queries_on_one_connection(g):
+    with dnswire.tcp_connect(g.port) as s:
+        s.sendall(b"".join(dnswire.frame(dnswire.query(n, t, qid=i)) for i, n, t, _ in QUERIES))  # one send
+        answers = {}
+        for _ in QUERIES:
+            wire = dnswire.tcp_read(s)
+            answers[dnswire.Header(wire).id] = wire
+        assert sorted(answers) == sorted(q[0] for q in QUERIES)
+        for qid, _, _, rdata in QUERIES:
+            expect_answer(answers[qid], qid, rdata)
+        # The connection stays open for more (RFC 7766 6.2.1).
+        s.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=0x0404)))
+        expect_answer(dnswire.tcp_read(s), 0x0404, ["192.0.2.80"])
+
+
+def test_many_pipelined_queries_including_a_big_answer(g):
+    n = 200
+    with dnswire.tcp_connect(g.port, timeout=5) as s:
+        wire = b"".join(dnswire.frame(dnswire.query("big.example.test" if i % 10 == 0 else "www.example.test",
+                                                    "TXT" if i % 10 == 0 else "A", qid=i)) for i in range(n))
+        s.sendall(wire)
+        seen = set()
+        for _ in range(n):
+            m = dnswire.parse(dnswire.tcp_read(s))
+            assert not (m.flags & 0x0200), "TC over TCP"
+            assert m.answer, m
+            seen.add(m.id)
+        assert seen == set(range(n))
+
+
+def test_query_split_across_segments(g):
+    wire = dnswire.frame(dnswire.query("www.example.test", "A", qid=0x5151))
+    with dnswire.tcp_connect(g.port) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(wire)):  # one byte at a time, the length prefix too
+            s.send(wire[i:i + 1])
+        expect_answer(dnswire.tcp_read(s), 0x5151, ["192.0.2.80"])
+
+
+def test_idle_connection_is_closed_after_the_idle_timeout(g):
+    with dnswire.tcp_connect(g.port) as s:
+        start = time.monotonic()
+        wait_until(lambda: closed_by_peer(s), timeout=5, what="the server to close an idle connection")
+        elapsed = time.monotonic() - start
+    assert 0.4 <= elapsed < 3, elapsed  # tcp_idle_timeout: 500ms
+
+
+def test_connection_is_closed_when_idle_after_answers(g):
+    with dnswire.tcp_connect(g.port) as s:
+        s.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=1)))
+        expect_answer(dnswire.tcp_read(s), 1, ["192.0.2.80"])
+        answered = time.monotonic()
+        wait_until(lambda: closed_by_peer(s), timeout=5, what="the server to close an idle connection")
+        assert time.monotonic() - answered >= 0.4
+
+
+def test_active_connection_is_not_closed(g):
+    with dnswire.tcp_connect(g.port) as s:
+        start = time.monotonic()
+        qid = 0
+        while time.monotonic() - start < 1.5:  # three idle timeouts, never idle for one
+            qid += 1
+            s.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=qid)))
+            expect_answer(dnswire.tcp_read(s), qid, ["192.0.2.80"])
+            time.sleep(0.2)  # pacing, not synchronisation: the client's think time
+        assert qid >= 5
+
+
+def test_zero_length_frame_closes_the_connection(g):
+    with dnswire.tcp_connect(g.port) as s:
+        s.sendall(b"\x00\x00")
+        wait_until(lambda: closed_by_peer(s), timeout=2, what="the connection to close")
+
+
+def test_third_connection_over_the_cap_is_closed_at_once():
+    with Gslbd(config(tcp_max_connections=2)) as g:
+        c1, c2 = dnswire.tcp_connect(g.port), dnswire.tcp_connect(g.port)
+        try:
+            for i, c in enumerate((c1, c2)):  # both accepted and counted before the third comes
+                c.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=10 + i)))
+                expect_answer(dnswire.tcp_read(c), 10 + i, ["192.0.2.80"])
+            with dnswire.tcp_connect(g.port) as c3:
+                start = time.monotonic()
+                wait_until(lambda: closed_by_peer(c3), timeout=2, what="the third connection to be closed")
+                assert time.monotonic() - start < 1.5  # at once, not after the 10s idle timeout
+            for i, c in enumerate((c1, c2)):
+                c.sendall(dnswire.frame(dnswire.query("mail.example.test", "A", qid=20 + i)))
+                expect_answer(dnswire.tcp_read(c), 20 + i, ["192.0.2.25"])
+            # UDP is not affected by the TCP cap.
+            expect_answer(dnswire.udp_exchange(g.port, dnswire.query("www.example.test", "A", qid=30)), 30,
+                          ["192.0.2.80"])
+        finally:
+            c1.close()
+
+        # A slot freed by a client that leaves is available again.
+        def new_connection_answered():
+            try:
+                wire = dnswire.tcp_exchange(g.port, dnswire.query("www.example.test", "A", qid=40), timeout=1)
+            except (ConnectionError, socket.timeout, OSError):
+                return False
+            return dnswire.Header(wire).id == 40
+        wait_until(new_connection_answered, timeout=5, what="a new connection after one closed")
+        c2.close()
+
+
+def test_slow_reader_does_not_stop_other_clients():
+    with Gslbd(config(tcp_idle_timeout="3s")) as g:  # workers: 1, so everyone shares its thread
+        slow = dnswire.tcp_connect(g.port)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.setblocking(False)
+        query = dnswire.frame(dnswire.query("big.example.test", "TXT", qid=0x5105))
+        batch = query * 200
+        sent = 0
+
+        def server_stopped_reading():
+            # Queries whose ~1 kB answers are never read: the server must stop reading
+            # this connection (its queue is bounded) and our send buffer fills up.
+            nonlocal sent
+            try:
+                while True:
+                    sent += slow.send(batch)
+            except BlockingIOError:
+                return sent > 256 * 1024 // 1000 * len(query)
+        wait_until(server_stopped_reading, timeout=20, interval=0.2, what="the slow reader's backlog to fill")
+
+        for i in range(20):
+            expect_answer(dnswire.udp_exchange(g.port, dnswire.query("www.example.test", "A", qid=i), timeout=1),
+                          i, ["192.0.2.80"])
+            expect_answer(dnswire.tcp_exchange(g.port, dnswire.query("mail.example.test", "A", qid=100 + i), timeout=1),
+                          100 + i, ["192.0.2.25"])
+        with dnswire.tcp_connect(g.port) as other:
+            other.sendall(b"".join(dnswire.frame(dnswire.query(n, t, qid=i)) for i, n, t, _ in QUERIES))
+            assert {dnswire.Header(dnswire.tcp_read(other)).id for _ in QUERIES} == {q[0] for q in QUERIES}
+
+        # The stalled connection makes no progress and is dropped at the idle timeout;
+        # watched through the socket's TCP state, since reading would unstall it.
+        wait_until(lambda: tcp_state(slow) not in (TCP_ESTABLISHED,), timeout=15, interval=0.1,
+                   what="the slow reader to be closed")
+        slow.close()
+        assert g.proc.poll() is None
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no ::1 here")
+def test_ipv6_listener_udp_and_tcp():
+    with Gslbd(DNS_CONFIG, v6=True) as g:
+        for transport in ("udp", "tcp"):
+            r = g.dig("www.example.test", "AAAA", "+tcp" if transport == "tcp" else "+notcp", server="::1")
+            assert r.status == "NOERROR" and r.rdata("AAAA") == ["2001:db8::80"], r
+            assert f"({transport.upper()})" in r.stdout
+        r = g.kdig("www.example.test", "A", "+tcp", server="::1")
+        assert r.rdata("A") == ["192.0.2.80"]
