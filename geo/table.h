@@ -1,6 +1,7 @@
 // The RoutingTable implementation: what compile() builds and DNS workers query.
 #pragma once
 
+#include <algorithm>
 #include <span>
 #include <string>
 #include <vector>
@@ -41,6 +42,14 @@ inline U128 load_v6(const ClientAddress& c) noexcept {
   return v;
 }
 
+// IPv4-mapped clients (::ffff:0:0/96) are located as IPv4, so an IPv6 block that
+// held them would claim answers it does not give: the scope of any other IPv6
+// client (`a`, not mapped) is raised until its block excludes ::ffff:0:0.
+inline uint8_t exclude_mapped(U128 a, uint8_t scope) noexcept {
+  constexpr U128 kMapped = U128(0xffff) << 32;
+  return std::max(scope, uint8_t(128 - highest_bit(a ^ kMapped)));
+}
+
 // The compiled routing table. compile() fills the members on the control thread;
 // once it returns the table is immutable and shared read-only by every DNS worker.
 class Table final : public RoutingTable {
@@ -71,7 +80,7 @@ class Table final : public RoutingTable {
                                             : uint64_t(load_v6(c) >> (128 - kWeightedScope6)) | (uint64_t(1) << 63);
       const size_t slot = mix64(subnet ^ s.salt) & (kWeightedSlots - 1);
       return {std::span(s.weighted.data() + slot * n, n),
-              uint8_t(scope_offset + (c.family == 4 ? kWeightedScope4 : kWeightedScope6))};
+              c.family == 4 ? uint8_t(scope_offset + kWeightedScope4) : exclude_mapped(load_v6(c), kWeightedScope6)};
     }
     uint32_t rid;
     uint8_t scope;
@@ -84,7 +93,7 @@ class Table final : public RoutingTable {
       const auto a = load_v6(c);
       const auto i = ranking6_.find(a);
       rid = ranking6_.value(i);
-      scope = scope_of(ranking6_.start(i), ranking6_.end(i), a);
+      scope = exclude_mapped(a, scope_of(ranking6_.start(i), ranking6_.end(i), a));
     }
     return {std::span(orders_.data() + size_t(rid) * stride_ + s.offset, n), uint8_t(scope_offset + scope)};
   }

@@ -105,6 +105,16 @@ TEST_CASE_FIXTURE(Fixture, "an IPv4-mapped IPv6 client is located as IPv4, scope
   CHECK(e.find(R"("prefix":"192.0.2.0/25","scope":121,"source":"networks")") != std::string::npos);
 }
 
+TEST_CASE_FIXTURE(Fixture, "an IPv6 client's scope never covers the IPv4-mapped block") {
+  const auto t = w.compile();
+  // ::/3 would hold ::ffff:0:0/96, located as IPv4 with other answers.
+  CHECK(t->route(app, addr("::1")).scope == 81);  // ::/81 is the largest block without it
+  CHECK(t->route(app, addr("::fffe:0:1")).scope == 96);
+  CHECK(t->route(app, addr("1::")).scope == 16);
+  CHECK(t->route(wt, addr("::1")).scope == 81);
+  CHECK(t->route(wt, addr("1::")).scope == 48);
+}
+
 TEST_CASE_FIXTURE(Fixture, "failover: the written order for every client, scope 0") {
   const auto t = w.compile();
   for (const char* c : {"192.0.2.1", "192.0.2.200", "10.20.0.1", "8.8.8.8", "2400:cb00::1", "2001:db8::1"})
