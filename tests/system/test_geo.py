@@ -26,6 +26,9 @@ TYO4, TYO6 = "203.0.113.30", "2001:db8:30::1"
 TYO_V4ONLY, FRA_V4ONLY = "203.0.113.31", "203.0.113.11"
 
 
+MAPPED = int(ipaddress.IPv6Address("::ffff:0:0"))
+
+
 class TorGeoip:
     """The tor-geoipdb files as sorted (start, end, country) integer ranges."""
 
@@ -62,9 +65,15 @@ class TorGeoip:
         return str(ipaddress.ip_address(net))
 
     def boundaries(self, family, lo, hi):
-        """Every range start and end inside [lo, hi]: where a decision could change."""
-        i = max(0, bisect.bisect_right(self.starts[family], lo) - 1)
+        """Every range start and end inside [lo, hi]: where a decision could change.
+        IPv4-mapped IPv6 addresses (::ffff:0:0/96) are located as IPv4."""
         out = []
+        if family == 6:
+            mapped_lo, mapped_hi = MAPPED, MAPPED + 0xFFFFFFFF
+            if lo <= mapped_hi and hi >= mapped_lo:
+                out += [MAPPED + a for a in self.boundaries(4, max(lo, mapped_lo) - MAPPED, min(hi, mapped_hi) - MAPPED)]
+                out += [a for a in (mapped_lo - 1, mapped_lo, mapped_hi, mapped_hi + 1) if lo <= a <= hi]
+        i = max(0, bisect.bisect_right(self.starts[family], lo) - 1)
         for start, end, _ in self.ranges[family][i:]:
             if start > hi:
                 break
@@ -144,6 +153,11 @@ services:
     ttl: 30
     policy: nearest
     clusters: [ap-v4only, eu-v4only]
+  - name: two.global.example.com.
+    ttl: 30
+    policy: nearest
+    answers: 2
+    clusters: [eu-west, us-east, ap-northeast]
   - name: failover.global.example.com.
     ttl: 30
     policy: failover
@@ -249,6 +263,35 @@ def test_ipv6_client_subnet_and_aaaa(g):
     # an IPv4 client asking AAAA gets its nearest cluster's IPv6 ingress
     r = g.dig("app.global.example.com", "AAAA", f"+subnet={US4}/24")
     assert r.rdata("AAAA") == [IAD6], r
+
+
+@pytest.mark.parametrize("client", [f"{JP4[:JP4.index('.')]}.0.0.0/8", "128.0.0.0/1", "0.0.0.0/1", f"{DE4}/32",
+                                    f"::ffff:{JP4}/120", f"::ffff:{DE_HOLE}/120", f"::ffff:{DE4}/104",
+                                    "2400::/12", f"{JP6}/128", f"{DE6}/33", "::/1", "8000::/1"])
+def test_scope_is_honest_for_coarse_fine_and_mapped_subnets(g, client):
+    for name, qtype in (("app.global.example.com", "A"), ("two.global.example.com", "AAAA"),
+                        ("latency.global.example.com", "A")):
+        r = g.dig(name, qtype, f"+subnet={client}")
+        assert r.status == "NOERROR" and r.ecs is not None, r
+        assert r.ecs[2] <= (32 if "." in r.ecs[0] and ":" not in r.ecs[0] else 128), r
+        assert_honest_scope(g, name, qtype, r, samples=12)
+
+
+def test_no_client_subnet_option_in_the_answer_without_one_in_the_query(g):
+    r = g.dig("app.global.example.com", "A")
+    assert r.status == "NOERROR" and r.ecs is None and "CLIENT-SUBNET" not in r.stdout, r
+    # the packet's source (127.0.0.1, located nowhere): the written order
+    assert r.rdata("A") == [FRA4], r
+    r = g.dig("app.global.example.com", "A", f"+subnet={JP4}/24", "+tcp")
+    assert r.rdata("A") == [TYO4] and r.ecs[:2] == (JP4, 24), r
+
+
+def test_two_answers_in_ranked_order(g):
+    r = g.dig("two.global.example.com", "A", f"+subnet={JP4}/24")
+    assert sorted(r.rdata("A")) == sorted([TYO4, FRA4]), r
+    r = g.dig("two.global.example.com", "AAAA", f"+subnet={US4}/24")
+    assert sorted(r.rdata("AAAA")) == sorted([IAD6, FRA6]), r
+    assert_honest_scope(g, "two.global.example.com", "AAAA", r)
 
 
 def test_source_prefix_zero_gets_scope_zero(g):
