@@ -66,6 +66,28 @@ bool parse_endpoint(const std::string& text, uint16_t default_port, Endpoint* ou
   return true;
 }
 
+bool parse_prefix(const std::string& text, Prefix* out) {
+  const size_t slash = text.find('/');
+  if (slash == std::string::npos) return false;
+  const std::string addr = text.substr(0, slash);
+  const std::string len = text.substr(slash + 1);
+  *out = Prefix{};
+  if (inet_pton(AF_INET, addr.c_str(), out->address) == 1) {
+    out->v6 = false;
+  } else if (inet_pton(AF_INET6, addr.c_str(), out->address) == 1) {
+    out->v6 = true;
+  } else {
+    return false;
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), value);
+  if (ec != std::errc() || end != len.data() + len.size() || len.empty() || value > (out->v6 ? 128u : 32u)) return false;
+  out->length = static_cast<uint8_t>(value);
+  for (unsigned bit = value; bit < (out->v6 ? 128u : 32u); ++bit)
+    if (out->address[bit / 8] & (0x80 >> (bit % 8))) return false;
+  return true;
+}
+
 namespace {
 
 // Walks the YAML tree with the key path and file at hand, so that every error names
@@ -221,10 +243,31 @@ geo::Location read_location(const Reader& r, const YAML::Node& n, const std::str
   return loc;
 }
 
+void read_rrl(const Reader& r, const YAML::Node& n, RateLimitConfig* rrl) {
+  const std::string path = "server.rrl";
+  r.expect_map(n, path, {"responses_per_second", "slip", "ipv4_prefix", "ipv6_prefix", "exempt"});
+  rrl->responses_per_second =
+      static_cast<uint32_t>(r.integer(r.required(n, path, "responses_per_second"), path + ".responses_per_second", 1, 10000000));
+  if (n["slip"]) rrl->slip = static_cast<uint32_t>(r.integer(n["slip"], path + ".slip", 0, 10));
+  if (n["ipv4_prefix"]) rrl->ipv4_prefix = static_cast<uint8_t>(r.integer(n["ipv4_prefix"], path + ".ipv4_prefix", 8, 32));
+  if (n["ipv6_prefix"]) rrl->ipv6_prefix = static_cast<uint8_t>(r.integer(n["ipv6_prefix"], path + ".ipv6_prefix", 16, 128));
+  if (n["exempt"]) {
+    const YAML::Node ex = n["exempt"];
+    if (!ex.IsSequence()) r.fail(ex, path + ".exempt", "expected a list of prefixes like \"192.0.2.0/24\"");
+    for (size_t i = 0; i < ex.size(); ++i) {
+      Prefix p;
+      const std::string text = r.string(ex[i], Reader::index(path + ".exempt", i));
+      if (!parse_prefix(text, &p))
+        r.fail(ex[i], Reader::index(path + ".exempt", i), "expected a prefix like \"192.0.2.0/24\" or \"2001:db8::/32\", got \"" + text + "\"");
+      rrl->exempt.push_back(p);
+    }
+  }
+}
+
 void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
   const std::string path = "server";
   r.expect_map(n, path, {"listen", "workers", "http", "http_token", "nsid", "max_udp_size", "tcp_idle_timeout",
-                         "tcp_max_connections", "state_file"});
+                         "tcp_max_connections", "state_file", "rrl"});
   const YAML::Node listen = r.required(n, path, "listen");
   if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, "server.listen", "expected a list of addresses like \"127.0.0.1:53\"");
   for (size_t i = 0; i < listen.size(); ++i) {
@@ -256,6 +299,7 @@ void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const st
   if (n["tcp_max_connections"])
     s->tcp_max_connections = static_cast<unsigned>(r.integer(n["tcp_max_connections"], "server.tcp_max_connections", 1, 100000));
   if (n["state_file"]) s->state_file = r.file_path(n["state_file"], "server.state_file", config_dir);
+  if (n["rrl"]) read_rrl(r, n["rrl"], &s->rrl);
 }
 
 void read_geo(const Reader& r, const YAML::Node& n, geo::Sources* g, const std::string& config_dir) {

@@ -36,6 +36,21 @@ struct Endpoint {
   bool operator==(const Endpoint& o) const { return text == o.text; }
 };
 
+struct Prefix {
+  bool v6 = false;
+  uint8_t address[16] = {};
+  uint8_t length = 0;
+};
+
+// server.rrl; responses_per_second 0 means off (the default).
+struct RateLimitConfig {
+  uint32_t responses_per_second = 0;
+  uint32_t slip = 2;               // every slip-th limited response goes out truncated; 0: none
+  uint8_t ipv4_prefix = 24;
+  uint8_t ipv6_prefix = 56;
+  std::vector<Prefix> exempt;      // trusted clients, never limited
+};
+
 struct ServerConfig {
   std::vector<Endpoint> listen;
   unsigned workers = 1;
@@ -47,6 +62,7 @@ struct ServerConfig {
   std::chrono::milliseconds tcp_idle_timeout{10000};
   unsigned tcp_max_connections = 1000;  // per worker
   std::string state_file;         // drain state; default: next to the config
+  RateLimitConfig rrl;
 };
 
 struct SoaConfig {
@@ -103,5 +119,8 @@ Config load_config(const std::string& path);
 
 // Parses "127.0.0.1:53", "[::1]:53", or with default_port "127.0.0.1". False if bad.
 bool parse_endpoint(const std::string& text, uint16_t default_port, Endpoint* out);
+
+// Parses "192.0.2.0/24" or "2001:db8::/32" (host bits must be zero). False if bad.
+bool parse_prefix(const std::string& text, Prefix* out);
 
 }  // namespace gslb::dns

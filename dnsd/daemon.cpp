@@ -236,7 +236,6 @@ class Daemon {
       if (!server_config_.http_token.empty() && r.authorization != "Bearer " + server_config_.http_token)
         return {401, "text/plain; charset=utf-8", "missing or wrong bearer token\n"};
       if (!monitor_->set_drained(name, action == "drain")) return {404, "text/plain; charset=utf-8", "no cluster named " + name + "\n"};
-      log_info("cluster " + name + (action == "drain" ? " drained" : " undrained") + " through the HTTP API");
       return {200, "application/json", "{\"cluster\":\"" + json_escape(name) + "\",\"drained\":" + (action == "drain" ? "true" : "false") + "}\n"};
     }
     return {404, "text/plain; charset=utf-8", "not found\n"};

@@ -103,6 +103,8 @@ std::string Metrics::scrape() const {
   single("gslb_dropped_packets_total", "Packets given no response (not a query, or send buffer full)", &WorkerStats::dropped);
   single("gslb_tcp_connections_refused_total", "TCP connections closed at once because the connection cap was reached",
          &WorkerStats::tcp_connections_refused);
+  single("gslb_rrl_dropped_total", "UDP responses dropped by response rate limiting", &WorkerStats::rrl_dropped);
+  single("gslb_rrl_slipped_total", "UDP responses sent truncated by response rate limiting (slip)", &WorkerStats::rrl_slipped);
   auto transport = family("gslb_transport_queries_total", "DNS queries by transport");
   for (auto [label, field] : {std::pair{"udp", &WorkerStats::udp_queries}, std::pair{"tcp", &WorkerStats::tcp_queries}}) {
     uint64_t sum = 0;

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "dnsd/answer.h"
+#include "dnsd/rate_limit.h"
 
 namespace gslb::dns {
 
@@ -48,6 +49,23 @@ Endpoint to_asio(const gslb::dns::Endpoint& e) {
   asio::ip::address_v4::bytes_type b;
   std::memcpy(b.data(), e.address, 4);
   return Endpoint(asio::ip::address_v4(b), e.port);
+}
+
+uint64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+bool same_rrl(const RateLimitConfig& a, const RateLimitConfig& b) {
+  if (a.responses_per_second != b.responses_per_second || a.slip != b.slip || a.ipv4_prefix != b.ipv4_prefix ||
+      a.ipv6_prefix != b.ipv6_prefix || a.exempt.size() != b.exempt.size())
+    return false;
+  for (size_t i = 0; i < a.exempt.size(); ++i)
+    if (a.exempt[i].v6 != b.exempt[i].v6 || a.exempt[i].length != b.exempt[i].length ||
+        std::memcmp(a.exempt[i].address, b.exempt[i].address, 16) != 0)
+      return false;
+  return true;
 }
 
 void client_from_sockaddr(const sockaddr_storage& ss, ClientInfo* c) {
@@ -123,7 +141,9 @@ struct Worker::Impl {
       const int received = recvmmsg(fd, b.in, kBatch, MSG_DONTWAIT, nullptr);
       if (received <= 0) return;
       snapshot_.refresh();
+      if (snapshot_->serving.get() != rrl_for_) refresh_rate_limiter();
       const ServingState& serving = *snapshot_->serving;
+      const uint64_t now_ms = rrl_->enabled() ? monotonic_ms() : 0;
       const health::HealthView& health = *snapshot_->health;
       unsigned replies = 0;
       for (int i = 0; i < received; ++i) {
@@ -141,7 +161,19 @@ struct Worker::Impl {
           continue;
         }
         stats_.count(outcome, false);
-        b.out_iov[replies] = {b.response[replies], len};
+        size_t send_len = len;
+        if (rrl_->enabled()) {
+          const RateLimiter::Verdict v = rrl_->check(client.v6, client.address, now_ms);
+          if (v == RateLimiter::Verdict::drop) {
+            stats_.rrl_dropped.add();
+            continue;
+          }
+          if (v == RateLimiter::Verdict::slip) {
+            send_len = truncate_response(b.response[replies], len);
+            stats_.rrl_slipped.add();
+          }
+        }
+        b.out_iov[replies] = {b.response[replies], send_len};
         b.out[replies].msg_hdr = {};
         b.out[replies].msg_hdr.msg_name = &b.addr[i];
         b.out[replies].msg_hdr.msg_namelen = b.in[i].msg_hdr.msg_namelen;
@@ -159,6 +191,16 @@ struct Worker::Impl {
         sent += static_cast<unsigned>(n);
       }
       if (received < static_cast<int>(kBatch)) return;
+    }
+  }
+
+  // Rate limiting settings may change on a reload; the buckets start afresh then.
+  void refresh_rate_limiter() {
+    rrl_for_ = snapshot_->serving.get();
+    const RateLimitConfig& wanted = snapshot_->serving->config.server.rrl;
+    if (!rrl_ || !same_rrl(rrl_config_, wanted)) {
+      rrl_config_ = wanted;
+      rrl_ = std::make_unique<RateLimiter>(wanted, config_.workers);
     }
   }
 
@@ -324,10 +366,14 @@ struct Worker::Impl {
   std::unique_ptr<UdpBuffers> udp_buffers_ = std::make_unique<UdpBuffers>();
   std::vector<uint8_t> tcp_scratch_ = std::vector<uint8_t>(65535 + 2);
   unsigned tcp_open_ = 0;
+  RateLimitConfig rrl_config_;
+  std::unique_ptr<RateLimiter> rrl_;
+  const ServingState* rrl_for_ = nullptr;  // the state rrl_ was configured from
 };
 
 Worker::Worker(const ServerConfig& config, const Published<Snapshot>& snapshot, WorkerStats& stats)
     : impl_(std::make_unique<Impl>(config, snapshot, stats)) {
+  impl_->refresh_rate_limiter();
   for (const Endpoint& e : config.listen) {
     impl_->open_udp(e);
     impl_->open_tcp(e);

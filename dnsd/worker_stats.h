@@ -44,6 +44,7 @@ struct alignas(64) WorkerStats {
   Counter dropped;
   Counter udp_queries, tcp_queries;
   Counter tcp_connections_refused;
+  Counter rrl_dropped, rrl_slipped;
 
   void count(const Outcome& o, bool tcp) noexcept {
     const unsigned zone = o.zone_slot < 0 ? MetricSlots::kMax - 1 : static_cast<unsigned>(o.zone_slot);
