@@ -1,0 +1,202 @@
+// The answer path alone, without sockets: gslb::dns::answer_query over a prepared
+// batch of wire queries (built with ldns), for a static name, a name that does not
+// exist, and a service answered by the client subnet (EDNS Client Subnet).
+//
+//   answer_bench                      Google Benchmark: ns per query (counter ns/query)
+//   answer_bench --callgrind N        answers N queries of each kind between callgrind
+//                                     client requests; bench/callgrind divides Ir by N
+#include <arpa/inet.h>
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+#include <valgrind/callgrind.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dnsd/answer.h"
+#include "dnsd/config.h"
+#include "dnsd/serving_state.h"
+
+// Last: ldns's C headers define macros that clash with later C++ standard headers.
+#include <ldns/ldns.h>
+
+namespace {
+
+using namespace gslb;
+
+// The same data bench/run gives gslbd and its peers.
+const char* kConfig = R"(
+server:
+  listen: ["127.0.0.1:5300"]
+  workers: 1
+geo:
+  networks: networks.yaml
+zones:
+  - origin: global.example.com.
+    soa: { mname: ns1.global.example.com., rname: hostmaster.global.example.com., serial: 1, minimum: 60 }
+    ns: [ns1.global.example.com.]
+    records: |
+      ns1  3600 IN A 192.0.2.53
+      www  300  IN A 192.0.2.80
+services:
+  - name: app.global.example.com.
+    ttl: 30
+    policy: nearest
+    clusters: [eu-west, us-east, ap-northeast]
+clusters:
+  eu-west:      { location: { lat: 50.11, lon: 8.68 },   ingress: [203.0.113.10] }
+  us-east:      { location: { lat: 38.9, lon: -77.04 },  ingress: [203.0.113.20] }
+  ap-northeast: { location: { lat: 35.68, lon: 139.69 }, ingress: [203.0.113.30] }
+)";
+
+const char* kNetworks = R"(
+- { cidr: 192.0.2.0/24,    clusters: [eu-west, us-east, ap-northeast] }
+- { cidr: 198.51.100.0/24, clusters: [us-east, eu-west, ap-northeast] }
+- { cidr: 203.0.113.0/24,  clusters: [ap-northeast, us-east, eu-west] }
+)";
+
+struct World {
+  std::shared_ptr<const dns::ServingState> state;
+  health::HealthView health;
+};
+
+const World& world() {
+  static const World w = [] {
+    char tmpl[] = "/tmp/gslbd-bench-XXXXXX";
+    const char* dir = mkdtemp(tmpl);
+    if (!dir) throw std::runtime_error("mkdtemp failed");
+    const std::string config = std::string(dir) + "/bench.yaml", networks = std::string(dir) + "/networks.yaml";
+    std::ofstream(config) << kConfig;
+    std::ofstream(networks) << kNetworks;
+    World out;
+    dns::MetricNames slots;
+    out.state = dns::build_serving_state(dns::load_config(config), 1, &slots);
+    out.health.up.assign(out.state->clusters.size(), 1);
+    out.health.transitioning.assign(out.state->clusters.size(), 0);
+    unlink(config.c_str());
+    unlink(networks.c_str());
+    rmdir(dir);
+    return out;
+  }();
+  return w;
+}
+
+// One wire query like dnsperf sends: RD clear, EDNS 1232, optionally ECS.
+std::vector<uint8_t> make_query(const std::string& name, uint16_t id, const char* ecs_v4 = nullptr, int prefix = 24) {
+  ldns_rdf* owner = ldns_dname_new_frm_str(name.c_str());
+  ldns_pkt* pkt = ldns_pkt_query_new(owner, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 0);
+  ldns_pkt_set_id(pkt, id);
+  ldns_pkt_set_edns_udp_size(pkt, 1232);
+  if (ecs_v4) {
+    uint8_t addr[4];
+    if (inet_pton(AF_INET, ecs_v4, addr) != 1) std::abort();
+    const unsigned n = static_cast<unsigned>(prefix + 7) / 8;
+    std::vector<uint8_t> opt = {0, 8, 0, static_cast<uint8_t>(4 + n), 0, 1, static_cast<uint8_t>(prefix), 0};
+    opt.insert(opt.end(), addr, addr + n);
+    ldns_pkt_set_edns_data(pkt, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, opt.size(), opt.data()));
+  } else {
+    ldns_pkt_set_edns_do(pkt, false);
+  }
+  uint8_t* wire = nullptr;
+  size_t size = 0;
+  if (ldns_pkt2wire(&wire, pkt, &size) != LDNS_STATUS_OK) std::abort();
+  std::vector<uint8_t> out(wire, wire + size);
+  free(wire);
+  ldns_pkt_free(pkt);
+  return out;
+}
+
+enum class Kind { static_a, nxdomain, geo_ecs };
+
+// A batch of 32 queries (the worker's recvmmsg batch), varied IDs and, for the geo
+// case, the three mapped subnets plus one that falls to the default ranking.
+std::vector<std::vector<uint8_t>> batch(Kind kind) {
+  static const char* subnets[] = {"192.0.2.0", "198.51.100.0", "203.0.113.0", "100.64.0.0"};
+  std::vector<std::vector<uint8_t>> out;
+  for (uint16_t i = 0; i < 32; ++i) {
+    switch (kind) {
+      case Kind::static_a: out.push_back(make_query("www.global.example.com.", i)); break;
+      case Kind::nxdomain: out.push_back(make_query("nothing-here.global.example.com.", i)); break;
+      case Kind::geo_ecs: out.push_back(make_query("app.global.example.com.", i, subnets[i % 4])); break;
+    }
+  }
+  return out;
+}
+
+// Answers every query of the batch once; returns the bytes written (kept live).
+size_t answer_batch(const std::vector<std::vector<uint8_t>>& queries, uint8_t* out, size_t cap) {
+  const World& w = world();
+  dns::ClientInfo client;
+  client.address[0] = 127;
+  client.address[3] = 1;
+  size_t total = 0;
+  for (const auto& q : queries) {
+    dns::Outcome outcome;
+    const size_t n = dns::answer_query(q.data(), q.size(), client, *w.state, w.health, out, cap, &outcome);
+    if (n == 0) std::abort();
+    total += n;
+  }
+  return total;
+}
+
+void run(benchmark::State& state, Kind kind) {
+  const auto queries = batch(kind);
+  std::vector<uint8_t> out(4096);
+  world();
+  for (auto _ : state) {
+    size_t n = answer_batch(queries, out.data(), out.size());
+    benchmark::DoNotOptimize(n);
+    benchmark::ClobberMemory();
+  }
+  const double q = static_cast<double>(state.iterations()) * static_cast<double>(queries.size());
+  state.SetItemsProcessed(static_cast<int64_t>(q));
+  state.counters["ns/query"] = benchmark::Counter(q / 1e9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void BM_Static(benchmark::State& s) { run(s, Kind::static_a); }
+void BM_NxDomain(benchmark::State& s) { run(s, Kind::nxdomain); }
+void BM_GeoEcs(benchmark::State& s) { run(s, Kind::geo_ecs); }
+BENCHMARK(BM_Static);
+BENCHMARK(BM_NxDomain);
+BENCHMARK(BM_GeoEcs);
+
+// Fixed work for callgrind: instrumentation is on only around each kind's loop
+// (valgrind --instr-atstart=no), and each kind ends in its own dump.
+int callgrind(long total) {
+  std::vector<uint8_t> out(4096);
+  world();
+  const struct {
+    Kind kind;
+    const char* name;
+  } kinds[] = {{Kind::static_a, "static"}, {Kind::nxdomain, "nxdomain"}, {Kind::geo_ecs, "geo_ecs"}};
+  for (const auto& k : kinds) {
+    const auto queries = batch(k.kind);
+    const long per_batch = static_cast<long>(queries.size());
+    const long loops = (total + per_batch - 1) / per_batch;
+    size_t sink = answer_batch(queries, out.data(), out.size());  // warm
+    CALLGRIND_ZERO_STATS;
+    CALLGRIND_START_INSTRUMENTATION;
+    for (long i = 0; i < loops; ++i) sink += answer_batch(queries, out.data(), out.size());
+    CALLGRIND_STOP_INSTRUMENTATION;
+    CALLGRIND_DUMP_STATS_AT(k.name);
+    std::printf("%s queries=%ld sink=%zu\n", k.name, loops * per_batch, sink);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--callgrind") == 0) return callgrind(std::atol(argv[2]));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
