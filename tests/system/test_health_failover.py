@@ -1,0 +1,274 @@
+"""Health checking end to end: real ingress health endpoints on loopback addresses
+(127.0.0.11-.13, one per cluster), clusters in Frankfurt, Virginia and Tokyo, the
+test's own queries placed in Frankfurt by the networks file. A cluster whose
+endpoint stops leaves the answers within fall x interval + timeout (plus a margin
+for a busy two-core machine) and comes back within rise x interval; hanging
+endpoints fail by timeout; HTTPS verifies certificates; TCP checks; all-down
+behaviour; health-aware TTL; health known before the first answer."""
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+
+import dns.message
+import dns.rrset
+import pytest
+
+from gslb import Gslbd, wait_until
+from ingress import (FRA, IAD, NETWORKS, SERVICE, TYO, DemoIngress, HangingServer, HttpIngress, TcpListener,
+                     answer, closed_port, cluster_status, config, make_tls, server_tls_context, timed, wait_log)
+
+INTERVAL, TIMEOUT, FALL, RISE = 0.5, 0.3, 2, 2
+# A probe's schedule has +-10% jitter and a view is published within 100 ms; the
+# margin covers those and a busy two-core machine (dig itself takes tens of ms).
+MARGIN = 1.5
+FAIL_BOUND = FALL * INTERVAL + TIMEOUT + MARGIN
+RISE_BOUND = RISE * INTERVAL + MARGIN
+HOSTS = {"eu-west": "127.0.0.11", "us-east": "127.0.0.12", "ap-northeast": "127.0.0.13"}
+
+
+def http_check(url, interval="500ms", timeout="300ms", fall=FALL, rise=RISE, extra=""):
+    return (f'[{{ http: {{ url: "{url}", interval: {interval}, timeout: {timeout}, '
+            f'fall: {fall}, rise: {rise}{extra} }} }}]')
+
+
+def first_a(g):
+    addrs, _ = answer(g)
+    return addrs[0] if addrs else None
+
+
+def test_failover_and_recovery_times():
+    """Stop the nearest cluster's ingress (demo-ingress, SIGTERM to its PID): the
+    answer moves to the next-nearest within the bound; bring it back and it returns
+    within the rise bound. Three rounds, measured times printed."""
+    ingresses = {name: DemoIngress(host, name=name).start() for name, host in HOSTS.items()}
+    g = Gslbd(config({name: http_check(i.url()) for name, i in ingresses.items()}),
+              extra_files={"networks.yaml": NETWORKS})
+    try:
+        with g:
+            assert first_a(g) == FRA
+            fails, rises = [], []
+            for round_ in range(3):
+                port = ingresses["eu-west"].port
+                ingresses["eu-west"].stop()
+                fails.append(timed(lambda: first_a(g) == IAD, timeout=FAIL_BOUND + 5,
+                                   what="the answer to move from eu-west to us-east"))
+                ingresses["eu-west"] = DemoIngress(HOSTS["eu-west"], port=port, name="eu-west").start()
+                rises.append(timed(lambda: first_a(g) == FRA, timeout=RISE_BOUND + 5,
+                                   what="the answer to return to eu-west"))
+            print(f"\nfailover times (s): {[round(t, 3) for t in fails]}, bound {FAIL_BOUND}")
+            print(f"recovery times (s): {[round(t, 3) for t in rises]}, bound {RISE_BOUND}")
+            assert max(fails) <= FAIL_BOUND, fails
+            assert max(rises) <= RISE_BOUND, rises
+            # the log names the cluster, the check and why, with the threshold reached
+            log = g.log_text()
+            assert re.search(r"cluster eu-west down: http http://127\.0\.0\.11:\d+/healthz: connection refused "
+                             r"\(2/2 failures\)", log), log
+            assert re.search(r"cluster eu-west up: http http://127\.0\.0\.11:\d+/healthz: ok \(2/2 successes\)", log), log
+            assert "us-east down" not in log and "ap-northeast down" not in log, log
+
+            # Frankfurt and Virginia both gone: Tokyo; Virginia back: Virginia.
+            ingresses["eu-west"].stop()
+            ingresses["us-east"].stop()
+            wait_until(lambda: first_a(g) == TYO, timeout=FAIL_BOUND + 5, what="the answer to move to ap-northeast")
+            ingresses["us-east"] = DemoIngress(HOSTS["us-east"], port=ingresses["us-east"].port).start()
+            wait_until(lambda: first_a(g) == IAD, timeout=RISE_BOUND + 5, what="the answer to return to us-east")
+    finally:
+        for i in ingresses.values():
+            i.stop()
+
+
+def test_hanging_endpoint_fails_by_timeout():
+    """An endpoint that accepts the connection and never answers is down after
+    `fall` probes that each time out; the log says timeout."""
+    good = {name: HttpIngress(host).start() for name, host in HOSTS.items() if name != "eu-west"}
+    eu = HttpIngress(HOSTS["eu-west"]).start()
+    hang = HangingServer(HOSTS["eu-west"], port=eu.port)
+    checks = {name: http_check(i.url()) for name, i in good.items()}
+    checks["eu-west"] = http_check(eu.url())
+    g = Gslbd(config(checks), extra_files={"networks.yaml": NETWORKS})
+    try:
+        with g:
+            assert first_a(g) == FRA
+            eu.stop()
+            hang = HangingServer(HOSTS["eu-west"], port=eu.port).start()
+            took = timed(lambda: first_a(g) == IAD, timeout=FAIL_BOUND + 5, what="the answer to move to us-east")
+            print(f"\nhanging endpoint: failover after {took:.3f}s, bound {FAIL_BOUND}")
+            assert took <= FAIL_BOUND
+            assert hang.accepted >= FALL, "the probes did connect to the hanging endpoint"
+            assert re.search(r"cluster eu-west down: http \S+: timeout after 300ms \(2/2 failures\)", g.log_text()), \
+                g.log_text()
+            st = cluster_status(g, "eu-west")
+            assert st["up"] is False and st["checks"][0]["last_result"] == "timeout after 300ms", st
+            # a timed-out probe took about the timeout, not the interval or forever
+            assert 0.25 <= st["checks"][0]["latency_ms"] / 1000 <= TIMEOUT + 0.4, st
+    finally:
+        hang.stop()
+        eu.stop()
+        for i in good.values():
+            i.stop()
+
+
+def test_https_self_signed(tmp_path):
+    """An HTTPS endpoint with a certificate from the test's own CA: the check fails
+    with verification on (the default) and passes with ca_file naming that CA."""
+    ca, cert, key = make_tls(str(tmp_path), HOSTS["eu-west"])
+    tls = HttpIngress(HOSTS["eu-west"], tls=server_tls_context(cert, key)).start()
+    try:
+        # prove the server really serves TLS with that certificate
+        out = subprocess.run(["curl", "-sS", "--noproxy", "*", "--cacert", ca, tls.url("https")],
+                             capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0 and out.stdout == "ok\n", out
+        # eu-west verifies with the system CAs (default), us-east with the test CA,
+        # both against the same server: eu-west down, us-east up.
+        checks = {"eu-west": http_check(tls.url("https")),
+                  "us-east": http_check(tls.url("https"), extra=f', ca_file: "{ca}"'),
+                  "ap-northeast": None}
+        g = Gslbd(config(checks), extra_files={"networks.yaml": NETWORKS})
+        with g:
+            assert first_a(g) == IAD
+            eu = wait_until(lambda: (lambda s: s if s["checks"][0]["last_result"] else None)(cluster_status(g, "eu-west")),
+                            what="a result for eu-west's check")
+            assert eu["up"] is False and eu["health"] == "down", eu
+            assert eu["checks"][0]["last_result"].startswith("TLS verification failed"), eu
+            us = cluster_status(g, "us-east")
+            assert us["up"] is True and us["checks"][0]["last_result"] == "ok", us
+            assert re.search(r"cluster eu-west down: http https://127\.0\.0\.11:\d+/healthz: TLS verification failed",
+                             g.log_text()), g.log_text()
+            # the verification failure is lasting, not a first-probe accident
+            n = tls.requests
+            wait_until(lambda: cluster_status(g, "us-east")["checks"][0]["consecutive"] >= 3, what="more probes")
+            assert cluster_status(g, "eu-west")["checks"][0]["last_result"].startswith("TLS verification failed")
+            assert tls.requests > n, "us-east's probes reached the server over verified TLS"
+            assert first_a(g) == IAD
+    finally:
+        tls.stop()
+
+
+def test_tcp_check_listening_vs_closed():
+    """A TCP check is up against a listening socket and down against a closed port."""
+    listener = TcpListener(HOSTS["eu-west"]).start()
+    closed = closed_port(HOSTS["us-east"])
+    checks = {"eu-west": f'[{{ tcp: {{ address: "{HOSTS["eu-west"]}:{listener.port}", interval: 500ms, timeout: 300ms }} }}]',
+              "us-east": f'[{{ tcp: {{ address: "{HOSTS["us-east"]}:{closed}", interval: 500ms, timeout: 300ms }} }}]',
+              "ap-northeast": None}
+    g = Gslbd(config(checks, answers=3), extra_files={"networks.yaml": NETWORKS})
+    try:
+        with g:
+            addrs, _ = answer(g)
+            assert addrs == [FRA, TYO], addrs
+            eu, us = cluster_status(g, "eu-west"), cluster_status(g, "us-east")
+            assert eu["up"] and eu["checks"][0]["check"] == f"tcp {HOSTS['eu-west']}:{listener.port}", eu
+            assert not us["up"] and us["checks"][0]["last_result"] == "connection refused", us
+            assert listener.accepted >= 1
+            # the listener goes away: eu-west leaves too
+            listener.stop()
+            wait_until(lambda: answer(g)[0] == [TYO], timeout=FAIL_BOUND + 5, what="eu-west to leave the answer")
+    finally:
+        listener.stop()
+
+
+def all_down_config(when_all_down):
+    checks = {name: http_check(f"http://{host}:{closed_port(host)}/healthz") for name, host in HOSTS.items()}
+    extra = f"    when_all_down: {when_all_down}" if when_all_down else ""
+    return config(checks, service_extra=extra)
+
+
+@pytest.mark.parametrize("when_all_down", [None, "fail_open", "servfail"])
+def test_when_all_down(when_all_down):
+    """Every cluster down: by default (fail_open) the answer names the nearest
+    cluster anyway; with `when_all_down: servfail`, SERVFAIL."""
+    g = Gslbd(all_down_config(when_all_down), extra_files={"networks.yaml": NETWORKS})
+    with g:
+        for name in HOSTS:
+            assert cluster_status(g, name)["up"] is False
+        r = g.dig(SERVICE, "A")
+        if when_all_down == "servfail":
+            assert r.status == "SERVFAIL" and not r.records(), r
+        else:
+            assert r.status == "NOERROR" and r.rdata("A") == [FRA], r
+
+
+def ttl_and_address(g):
+    addrs, r = answer(g)
+    rec = r.records()
+    return (int(rec[0][1]), addrs[0]) if rec else (None, None)
+
+
+def test_transition_ttl_while_failing_and_recovering():
+    """fall 5 at 500 ms: for about 2 s the nearest cluster is failing but not down;
+    its answers then carry transition_ttl (2) instead of ttl (30). Once down the next
+    cluster is answered with the full TTL; while the first recovers (rise 5), the TTL
+    shrinks again, then the first is back with the full TTL."""
+    ingresses = {name: HttpIngress(host).start() for name, host in HOSTS.items()}
+    checks = {name: http_check(i.url(), fall=5, rise=5) for name, i in ingresses.items()}
+    g = Gslbd(config(checks, service_extra="    transition_ttl: 2"), extra_files={"networks.yaml": NETWORKS})
+    try:
+        with g:
+            assert ttl_and_address(g) == (30, FRA)
+            ingresses["eu-west"].status = 503
+            seen = []
+
+            def observe(want):
+                seen.append(ttl_and_address(g))
+                return seen[-1] == want
+
+            wait_until(lambda: observe((2, FRA)), timeout=5, interval=0.02, what="the transition TTL on eu-west")
+            wait_until(lambda: observe((30, IAD)), timeout=8, interval=0.02, what="us-east with the full TTL")
+            # the order of what the client saw: 30 FRA..., 2 FRA..., then IAD
+            assert all(s in ((30, FRA), (2, FRA)) for s in seen[:-1]) and (2, FRA) in seen, seen
+            assert re.search(r"cluster eu-west down: http \S+: HTTP 503 \(5/5 failures\)", g.log_text())
+            ingresses["eu-west"].status = 200
+            seen.clear()
+            wait_until(lambda: observe((2, IAD)), timeout=5, interval=0.02, what="the transition TTL while eu-west recovers")
+            wait_until(lambda: observe((30, FRA)), timeout=8, interval=0.02, what="eu-west back with the full TTL")
+            assert all(s in ((30, IAD), (2, IAD)) for s in seen[:-1]), seen
+    finally:
+        for i in ingresses.values():
+            i.stop()
+
+
+def test_health_known_before_first_answer():
+    """With the nearest cluster's ingress down at start, the very first answer gslbd
+    gives is the next-nearest: queries sent from the moment the process starts
+    never see eu-west."""
+    good = {name: HttpIngress(host).start() for name, host in HOSTS.items() if name != "eu-west"}
+    checks = {name: http_check(i.url(), interval="1s", timeout="500ms", fall=3) for name, i in good.items()}
+    checks["eu-west"] = http_check(f"http://{HOSTS['eu-west']}:{closed_port(HOSTS['eu-west'])}/healthz",
+                                   interval="1s", timeout="500ms", fall=3)
+    g = Gslbd(config(checks), extra_files={"networks.yaml": NETWORKS})
+    answers, stop = [], threading.Event()
+
+    def hammer():
+        q = dns.message.make_query(SERVICE, "A")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.02)
+            deadline = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                q.id = (q.id + 1) & 0xFFFF
+                try:
+                    s.sendto(q.to_wire(), ("127.0.0.1", g.port))
+                    while True:
+                        wire, _ = s.recvfrom(4096)
+                        r = dns.message.from_wire(wire)
+                        answers.append([rr.address for rrset in r.answer for rr in rrset])
+                except (socket.timeout, ConnectionRefusedError):
+                    pass
+
+    t = threading.Thread(target=hammer, daemon=True)
+    try:
+        t.start()
+        g.start()
+        wait_until(lambda: len(answers) >= 20, timeout=10, what="answers to the queries sent from the start")
+        stop.set()
+        t.join(timeout=5)
+        assert answers[0] == [IAD], answers[:5]
+        assert all(a == [IAD] for a in answers), [a for a in answers if a != [IAD]][:5]
+        assert re.search(r"cluster eu-west down: .*connection refused \(first probe\)", g.log_text()), g.log_text()
+    finally:
+        stop.set()
+        g.stop()
+        for i in good.values():
+            i.stop()
