@@ -1,0 +1,226 @@
+"""GET /metrics: passes `promtool check metrics`, has every family the spec and
+README promise with the right types and labels, and its counts move exactly by the
+queries the test sends; probe counters, the duration histogram, cluster up and
+state changes follow the real ingresses; reloads are counted. Then a real
+Prometheus server scrapes gslbd every second and its query API shows
+gslb_cluster_up for each cluster with the right value, also after a change."""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from gslb import Gslbd, free_port, wait_until
+from ingress import (FRA, NETWORKS, SERVICE, TYO, HttpIngress, closed_port, config, metric_value)
+
+HOSTS = {"eu-west": "127.0.0.11", "us-east": "127.0.0.12", "ap-northeast": "127.0.0.13"}
+ZONE = "global.example.test."
+# 198.51.100.0/24 (as an ECS subnet) is in Tokyo.
+NETWORKS_ECS = NETWORKS + "- { cidr: 198.51.100.0/24, location: { lat: 35.7, lon: 139.7 } }\n"
+
+
+@pytest.fixture(scope="module")
+def world():
+    eu = HttpIngress(HOSTS["eu-west"]).start()
+    ap = HttpIngress(HOSTS["ap-northeast"]).start()
+    checks = {"eu-west": f'[{{ http: {{ url: "{eu.url()}", interval: 500ms, timeout: 300ms, rise: 2, fall: 2 }} }}]',
+              # nothing listens here: us-east is down
+              "us-east": f'[{{ tcp: {{ address: "{HOSTS["us-east"]}:{closed_port(HOSTS["us-east"])}", '
+                         'interval: 500ms, timeout: 300ms } }]',
+              "ap-northeast": f'[{{ http: {{ url: "{ap.url()}", interval: 500ms, timeout: 300ms }} }}]'}
+    text = config(checks)
+    g = Gslbd(text, extra_files={"networks.yaml": NETWORKS_ECS})
+    g.config_text = text
+    g.start()
+    yield g, eu, ap
+    g.stop()
+    eu.stop()
+    ap.stop()
+
+
+def scrape(g):
+    code, text = g.http_get("/metrics")
+    assert code == 200
+    return text
+
+
+def test_promtool_check_metrics(world):
+    g, _, _ = world
+    g.dig(SERVICE)  # so every family has samples
+    text = scrape(g)
+    out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "" and out.stderr.strip() == "", out
+
+
+def test_families_types_and_labels(world):
+    g, _, _ = world
+    g.dig(SERVICE)
+    text = scrape(g)
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    expected = {
+        "gslb_queries_total": "counter", "gslb_answers_total": "counter", "gslb_cluster_up": "gauge",
+        "gslb_checks_total": "counter", "gslb_probe_duration_seconds": "histogram",
+        "gslb_cluster_state_changes_total": "counter", "gslb_config_reloads_total": "counter",
+        "gslb_build_info": "gauge",
+    }
+    for name, kind in expected.items():
+        assert types.get(name) == kind, (name, types.get(name))
+        assert re.search(r"^# HELP " + name + r" \S", text, re.M), name
+    assert re.search(r'^gslb_queries_total\{zone="global\.example\.test\.",qtype="A",rcode="NOERROR"\} \d+', text, re.M)
+    assert re.search(r'^gslb_answers_total\{service="app\.global\.example\.test\.",cluster="eu-west"\} \d+', text, re.M)
+    assert re.search(r'^gslb_build_info\{version="[^"]+"\} 1$', text, re.M), text
+    for result in ("success", "failure"):
+        assert re.search(r'^gslb_config_reloads_total\{result="' + result + r'"\} \d+', text, re.M)
+    for name in HOSTS:
+        assert re.search(r'^gslb_cluster_up\{cluster="' + name + r'"\} [01]$', text, re.M), name
+        for state in ("up", "down"):
+            assert re.search(r'^gslb_cluster_state_changes_total\{cluster="' + name + r'",state="' + state + r'"\} \d+',
+                             text, re.M), (name, state)
+    # histogram: cumulative buckets ending in +Inf == _count, per cluster and kind
+    for cluster, kind in (("eu-west", "http"), ("us-east", "tcp"), ("ap-northeast", "http")):
+        buckets = [(float(le), float(v)) for le, v in re.findall(
+            r'^gslb_probe_duration_seconds_bucket\{cluster="' + cluster + r'",kind="' + kind + r'",le="([^"]+)"\} (\S+)$',
+            text, re.M)]
+        assert len(buckets) >= 5 and buckets[-1][0] == float("inf"), buckets
+        assert [le for le, _ in buckets] == sorted(le for le, _ in buckets)
+        assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), buckets
+        count = metric_value(text, "gslb_probe_duration_seconds_count", cluster=cluster, kind=kind)
+        assert buckets[-1][1] == count >= 1, (cluster, buckets, count)
+        assert metric_value(text, "gslb_probe_duration_seconds_sum", cluster=cluster, kind=kind) > 0
+        # loopback probes are well under the 300 ms timeout
+        assert dict(buckets)[0.25] == count, buckets
+
+
+def test_query_and_answer_counts_move_exactly(world):
+    g, _, _ = world
+    before = scrape(g)
+    for _ in range(5):
+        assert g.dig(SERVICE, "A").rdata("A") == [FRA]
+    for _ in range(3):
+        assert g.dig(SERVICE, "A", "+subnet=198.51.100.0/24").rdata("A") == [TYO]
+    for _ in range(4):
+        assert g.dig("nope." + ZONE, "A").status == "NXDOMAIN"
+    for _ in range(2):
+        assert g.dig(SERVICE, "AAAA").status == "NOERROR"  # no IPv6 ingress: NODATA
+    assert g.dig("ns1." + ZONE, "A", "+tcp").status == "NOERROR"
+    after = scrape(g)
+
+    def delta(name, **labels):
+        return metric_value(after, name, **labels) - metric_value(before, name, **labels)
+
+    assert delta("gslb_queries_total", zone=ZONE, qtype="A", rcode="NOERROR") == 5 + 3 + 1
+    assert delta("gslb_queries_total", zone=ZONE, qtype="A", rcode="NXDOMAIN") == 4
+    assert delta("gslb_queries_total", zone=ZONE, qtype="AAAA", rcode="NOERROR") == 2
+    assert delta("gslb_queries_total") == 5 + 3 + 4 + 2 + 1
+    assert delta("gslb_answers_total", service=SERVICE, cluster="eu-west") == 5
+    assert delta("gslb_answers_total", service=SERVICE, cluster="ap-northeast") == 3
+    assert delta("gslb_answers_total", service=SERVICE, cluster="us-east") == 0
+    assert delta("gslb_transport_queries_total", transport="udp") == 14
+    assert delta("gslb_transport_queries_total", transport="tcp") == 1
+
+
+def test_probe_counters_and_state_changes_follow_the_ingresses(world):
+    g, eu, _ = world
+    text = scrape(g)
+    assert metric_value(text, "gslb_cluster_up", cluster="eu-west") == 1
+    assert metric_value(text, "gslb_cluster_up", cluster="us-east") == 0
+    assert metric_value(text, "gslb_cluster_up", cluster="ap-northeast") == 1
+    assert metric_value(text, "gslb_checks_total", cluster="us-east", result="success") == 0
+    # probes keep counting
+    ok0 = metric_value(text, "gslb_checks_total", cluster="eu-west", result="success")
+    bad0 = metric_value(text, "gslb_checks_total", cluster="us-east", result="failure")
+    wait_until(lambda: metric_value(scrape(g), "gslb_checks_total", cluster="eu-west", result="success") >= ok0 + 2
+               and metric_value(scrape(g), "gslb_checks_total", cluster="us-east", result="failure") >= bad0 + 2,
+               timeout=5, what="probe counters to move")
+    # eu-west fails: up 0, one more change to down, failures counted
+    downs = metric_value(text, "gslb_cluster_state_changes_total", cluster="eu-west", state="down")
+    ups = metric_value(text, "gslb_cluster_state_changes_total", cluster="eu-west", state="up")
+    eu.status = 500
+    try:
+        wait_until(lambda: metric_value(scrape(g), "gslb_cluster_up", cluster="eu-west") == 0, timeout=5,
+                   what="gslb_cluster_up{eu-west} 0")
+        text = scrape(g)
+        assert metric_value(text, "gslb_cluster_state_changes_total", cluster="eu-west", state="down") == downs + 1
+        assert metric_value(text, "gslb_checks_total", cluster="eu-west", result="failure") >= 2
+    finally:
+        eu.status = 200
+    wait_until(lambda: metric_value(scrape(g), "gslb_cluster_up", cluster="eu-west") == 1, timeout=5,
+               what="gslb_cluster_up{eu-west} 1")
+    assert metric_value(scrape(g), "gslb_cluster_state_changes_total", cluster="eu-west", state="up") == ups + 1
+
+
+def test_reloads_counted(world):
+    g, _, _ = world
+    text = scrape(g)
+    ok, bad = (metric_value(text, "gslb_config_reloads_total", result=r) for r in ("success", "failure"))
+    assert "reloaded" in g.reload()
+    assert "reload failed" in g.reload(g.config_text.replace("policy: nearest", "policy: nearset"))
+    g.reload(g.config_text)
+    text = scrape(g)
+    assert metric_value(text, "gslb_config_reloads_total", result="success") == ok + 2
+    assert metric_value(text, "gslb_config_reloads_total", result="failure") == bad + 1
+    # a reload with the same checks keeps the probe counters (no reset to 0)
+    assert metric_value(text, "gslb_checks_total", cluster="eu-west", result="success") > 0
+
+
+def prom_query(port, query):
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            doc = json.loads(r.read())
+    except OSError:
+        return None
+    if doc.get("status") != "success":
+        return None
+    return {s["metric"].get("cluster"): float(s["value"][1]) for s in doc["data"]["result"]}
+
+
+def test_prometheus_scrapes_gslbd(world, tmp_path):
+    g, eu, _ = world
+    port = free_port()
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(f"""
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: gslbd
+    static_configs:
+      - targets: ["127.0.0.1:{g.http_port}"]
+""")
+    out = subprocess.run(["promtool", "check", "config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out
+    log = open(tmp_path / "prometheus.log", "w")
+    proc = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        want = {"eu-west": 1.0, "us-east": 0.0, "ap-northeast": 1.0}
+        got = wait_until(lambda: proc.poll() is None and prom_query(port, "gslb_cluster_up") == want and want,
+                         timeout=45, interval=0.25, what="Prometheus to show gslb_cluster_up for each cluster")
+        assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
+        # the target is healthy and the scrape is of gslbd
+        assert prom_query(port, 'up{job="gslbd"}') == {None: 1.0}
+        assert prom_query(port, 'gslb_build_info') == {None: 1.0}
+        # a change reaches Prometheus: eu-west fails
+        eu.status = 503
+        try:
+            wait_until(lambda: (prom_query(port, "gslb_cluster_up") or {}).get("eu-west") == 0.0, timeout=15,
+                       interval=0.25, what="Prometheus to see eu-west down")
+        finally:
+            eu.status = 200
+        wait_until(lambda: prom_query(port, "gslb_cluster_up") == want, timeout=15, interval=0.25,
+                   what="Prometheus to see eu-west up again")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
