@@ -101,15 +101,17 @@ def tree(pid):
 
 
 def cpu_seconds(pid):
-    total = 0
+    """(user, system) CPU seconds of the process tree."""
+    user = system = 0
     for p in tree(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+            user += int(fields[11])    # utime (field 14)
+            system += int(fields[12])  # stime (field 15)
         except OSError:
             pass
-    return total / CLK_TCK
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_kib(pid):
@@ -302,7 +304,7 @@ class Gdnsd(Server):
   state_dir => {self.dir}/state
 }}
 service_types => {{
-  tcp{HC_PORT} => {{ plugin => tcp_connect, port => {HC_PORT}, interval => 1, timeout => 1, up_thresh => 1, ok_thresh => 1, down_thresh => 2 }}
+  tcp{HC_PORT} => {{ plugin => tcp_connect, port => {HC_PORT}, interval => 2, timeout => 1, up_thresh => 1, ok_thresh => 1, down_thresh => 2 }}
 }}
 plugins => {{
   geoip => {{
@@ -501,14 +503,19 @@ def measure(server, case, qfile, args, pin=True):
         c0 = cpu_seconds(server.pid)
         t = dnsperf(server.port, qfile, args.seconds, ecs=ecs, pin=pin)
         c1 = cpu_seconds(server.pid)
-        t["cpu_us_per_q"] = (c1 - c0) * 1e6 / max(1, t["completed"])
+        n = max(1, t["completed"])
+        t["user_us"] = (c1[0] - c0[0]) * 1e6 / n
+        t["sys_us"] = (c1[1] - c0[1]) * 1e6 / n
+        t["cpu_us_per_q"] = t["user_us"] + t["sys_us"]
+        t["busy"] = t["cpu_us_per_q"] * t["qps"] / 1e6  # share of one core the server used
         lat = dnsperf(server.port, qfile, args.seconds, qps=args.rate, ecs=ecs, verbose=True, pin=pin)
-        runs.append({"qps": t["qps"], "cpu_us": t["cpu_us_per_q"], "lost": t.get("lost", 0),
+        runs.append({"qps": t["qps"], "cpu_us": t["cpu_us_per_q"], "user_us": t["user_us"], "sys_us": t["sys_us"],
+                     "busy": t["busy"], "lost": t.get("lost", 0),
                      "rcodes": t.get("rcodes", ""),
                      "p50_us": pct(lat["latencies"], 50) * 1e6, "p99_us": pct(lat["latencies"], 99) * 1e6,
                      "avg_us": lat["avg"] * 1e6, "max_us": lat["max"] * 1e6,
                      "lat_n": len(lat["latencies"]), "lat_lost": lat.get("lost", 0)})
-    med = {k: statistics.median(r[k] for r in runs) for k in ("qps", "cpu_us", "p50_us", "p99_us", "avg_us", "max_us")}
+    med = {k: statistics.median(r[k] for r in runs) for k in ("qps", "cpu_us", "user_us", "sys_us", "busy", "p50_us", "p99_us", "avg_us", "max_us")}
     # Lost at the fixed rate only: an unlimited run always ends with its in-flight
     # queries counted as lost.
     med["lost"] = sum(r["lat_lost"] for r in runs)
@@ -610,7 +617,7 @@ def main():
             for case in cases:
                 m = measure(s, case, os.path.join(qdir, case), args)
                 results[(s.name, case)] = m
-                print(f"   {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us  p50 {fmt(m['p50_us'])} us  "
+                print(f"   {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us (user {m['user_us']:.2f} sys {m['sys_us']:.2f}, busy {m['busy']:.0%})  p50 {fmt(m['p50_us'])} us  "
                       f"p99 {fmt(m['p99_us'])} us  rss {m['rss_kib']} KiB  lost {m['lost']}  [{m['rcodes']}]",
                       flush=True)
             s.stop()
@@ -645,7 +652,7 @@ def main():
     print(f"dnsperf -l {args.seconds}, {args.runs} runs each, medians; server on CPU {SERVER_CPU}, dnsperf on CPU "
           f"{DNSPERF_CPU}; latency at -Q {args.rate} (-v per-query).")
     print()
-    hdr = "| case | server | QPS | server CPU µs/query | p50 µs | p99 µs | RSS MiB | QPS ×gslbd | CPU/q ×gslbd | p99 ×gslbd | RSS ×gslbd | note |"
+    hdr = "| case | server | QPS | server CPU µs/query (user+sys) | server busy | p50 µs | p99 µs | RSS MiB | QPS ×gslbd | CPU/q ×gslbd | p99 ×gslbd | RSS ×gslbd | note |"
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for case in ("static", "geo", "health"):
@@ -654,21 +661,23 @@ def main():
             m = results.get((s.name, case))
             if not m:
                 why = notes.get(s.name) or ("no geo by client subnet" if case == "geo" else "no health checks")
-                print(f"| {case} | {s.name} | - | - | - | - | - | - | - | - | - | skipped: {why} |")
+                print(f"| {case} | {s.name} | - | - | - | - | - | - | - | - | - | - | skipped: {why} |")
                 continue
             note = notes.get(s.name, s.note if case != "static" else "")
             if m["lost"]:
                 note = (note + "; " if note else "") + f"{m['lost']} lost"
-            print(f"| {case} | {s.name} | {fmt(m['qps'])} | {m['cpu_us']:.2f} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} "
+            print(f"| {case} | {s.name} | {fmt(m['qps'])} | {m['cpu_us']:.2f} ({m['user_us']:.2f}+{m['sys_us']:.2f}) "
+                  f"| {m['busy']:.0%} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} "
                   f"| {m['rss_kib'] / 1024:.1f} | {ratio(m['qps'], ref and ref['qps'])} "
                   f"| {ratio(m['cpu_us'], ref and ref['cpu_us'])} | {ratio(m['p99_us'], ref and ref['p99_us'])} "
                   f"| {ratio(m['rss_kib'], ref and ref['rss_kib'])} | {note} |")
     if scaling:
         print()
-        print("| gslbd geo, unpinned | QPS | server CPU µs/query | p50 µs | p99 µs |")
-        print("|---|---|---|---|---|")
+        print("| gslbd geo, unpinned | QPS | server CPU µs/query (user+sys) | server busy (cores) | p50 µs | p99 µs |")
+        print("|---|---|---|---|---|---|")
         for w, m in scaling.items():
-            print(f"| {w} worker{'s' if w > 1 else ''} | {fmt(m['qps'])} | {m['cpu_us']:.2f} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} |")
+            print(f"| {w} worker{'s' if w > 1 else ''} | {fmt(m['qps'])} | {m['cpu_us']:.2f} ({m['user_us']:.2f}+{m['sys_us']:.2f}) "
+                  f"| {m['busy']:.2f} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} |")
         print(f"\nReload under load (SIGHUP mid-run, geo at -Q {args.rate}): sent {rl['sent']}, "
               f"completed {rl['completed']}, lost {rl.get('lost', 0)}")
     print(f"\nbench/run took {time.time() - started:.0f} s")
