@@ -16,7 +16,7 @@ import urllib.parse
 import pytest
 
 from geodata import DE4, DE6, GEO, GEOIP4, GEOIP6, JP4, JP6, US4
-from gslb import ROOT, DigResult, Gslbd
+from gslb import ROOT, DigResult, Gslbd, wait_until
 
 MAKE_MMDB = os.path.join(ROOT, "tests", "tools", "make-test-mmdb")
 
@@ -123,7 +123,7 @@ latency:
 """ + ZONE + SERVICES + CLUSTERS
 
 
-def run_batch(g, queries, tool="dig"):
+def run_batch(g, queries):
     """Runs many queries in one dig process (`dig -f`); returns DigResults in order."""
     fd, path = tempfile.mkstemp(prefix="queries-", dir=g.dir)
     with os.fdopen(fd, "w") as f:
@@ -293,6 +293,31 @@ def test_two_answers_in_ranked_order(g):
     r = g.dig("two.global.example.com", "AAAA", f"+subnet={US4}/24")
     assert sorted(r.rdata("AAAA")) == sorted([IAD6, FRA6]), r
     assert_honest_scope(g, "two.global.example.com", "AAAA", r)
+
+
+def post(g, path):
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{g.http_port}{path}", method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200, path
+
+
+def test_scope_stays_honest_when_a_cluster_is_drained(g):
+    """The scope must hold for the whole ranking, not just today's first choice:
+    with Tokyo drained, Japanese clients fall back by their own ranking."""
+    post(g, "/clusters/ap-northeast/drain")
+    try:
+        wait_until(lambda: g.dig("app.global.example.com", "A", f"+subnet={JP4}/24").rdata("A") == [FRA4],
+                   timeout=10, what="Tokyo to leave the answers")
+        for client in (f"{JP4}/24", f"{JP6}/48", "2400::/12", f"{DE_HOLE}/24", f"{US4}/24"):
+            for name in ("app.global.example.com", "two.global.example.com"):
+                r = g.dig(name, "A", f"+subnet={client}")
+                assert TYO4 not in r.rdata("A") and r.rdata("A"), r
+                assert_honest_scope(g, name, "A", r, samples=32)
+    finally:
+        post(g, "/clusters/ap-northeast/undrain")
+    wait_until(lambda: g.dig("app.global.example.com", "A", f"+subnet={JP4}/24").rdata("A") == [TYO4],
+               timeout=10, what="Tokyo back in the answers")
 
 
 def test_source_prefix_zero_gets_scope_zero(g):
