@@ -78,7 +78,7 @@ def world(tmp_path_factory):
     g = Gslbd(CONFIG, workdir=str(base / "gslbd"), extra_files={"networks.yaml": NETWORKS})
     g.start()
     try:
-        u = Unbound(UNBOUND_ADDR, workdir=str(base / "unbound"), body=f"""    module-config: "subnetcache iterator"
+        u = Unbound(UNBOUND_ADDR, workdir=str(base / "unbound"), body="""    module-config: "subnetcache iterator"
     send-client-subnet: 127.0.0.1
     client-subnet-always-forward: yes
     max-client-subnet-ipv4: 24
