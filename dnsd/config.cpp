@@ -342,6 +342,7 @@ ZoneConfig read_zone(const Reader& r, const YAML::Node& n, const std::string& pa
   r.expect_map(n, path, {"origin", "soa", "ns", "records", "zonefile"});
   ZoneConfig z;
   z.pos = r.pos(n);
+  z.path = path;
   z.origin = r.dname(r.required(n, path, "origin"), Reader::join(path, "origin"));
   if (n["soa"]) z.soa = read_soa(r, n["soa"], Reader::join(path, "soa"));
   if (n["ns"]) {

@@ -76,6 +76,7 @@ struct SoaConfig {
 struct ZoneConfig {
   std::string origin;             // text, with final dot
   SourcePos pos;
+  std::string path;               // key path for messages, e.g. "zones[0]"
   SoaConfig soa;
   std::vector<std::string> ns;
   SourcePos ns_pos;

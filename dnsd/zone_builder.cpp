@@ -74,10 +74,11 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
   ldns_rdf* prev = nullptr;
   uint32_t default_ttl = 3600;
   int line = 1;
+  // Every line of a YAML block scalar starts at the block's indentation, so the
+  // column of line 1 is that of every line (1 for a zone file).
   auto at_line = [&](int l) {
     SourcePos p = first;
     p.line = first.line + l - 1;
-    if (l != 1) p.column = 1;
     return p;
   };
   auto cleanup = [&]() {
@@ -191,6 +192,11 @@ void add_u32_field(RawRecord* r, uint32_t v) {
   r->fields.push_back({false, s});
 }
 
+// "zones[0].soa": the key path of a zone's setting, for messages.
+std::string key_path(const ZoneConfig& config, const char* key) {
+  return config.path.empty() ? key : config.path + "." + key;
+}
+
 }  // namespace
 
 std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_serial,
@@ -235,7 +241,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
   }
   if (!config.zonefile.empty()) {
     FILE* fp = fopen(config.zonefile.c_str(), "r");
-    if (!fp) fail_at(config.zonefile_pos, "zonefile", "cannot open " + config.zonefile + ": " + std::strerror(errno));
+    if (!fp) fail_at(config.zonefile_pos, key_path(config, "zonefile"), "cannot open " + config.zonefile + ": " + std::strerror(errno));
     try {
       read_master(fp, config.origin, SourcePos{config.zonefile, 1, 1}, &records);
     } catch (...) {
@@ -254,10 +260,10 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     sets[{r.owner, r.type}].push_back(&r);
   }
   auto soa_set = sets.find({origin, type::SOA});
-  if (soa_set == sets.end()) fail_at(config.pos, "soa", "zone " + config.origin + " has no SOA record");
+  if (soa_set == sets.end()) fail_at(config.pos, key_path(config, "soa"), "zone " + config.origin + " has no SOA record");
   if (soa_set->second.size() > 1) fail_at(soa_set->second[1]->pos, "", "zone " + config.origin + " has more than one SOA record");
   if (sets.find({origin, type::NS}) == sets.end())
-    fail_at(config.pos, "ns", "zone " + config.origin + " has no NS records at its apex (add 'ns: [...]')");
+    fail_at(config.pos, key_path(config, "ns"), "zone " + config.origin + " has no NS records at its apex (add 'ns: [...]')");
 
   for (const ServiceName& s : services) {
     for (uint16_t t : {type::A, type::AAAA, type::CNAME}) {
