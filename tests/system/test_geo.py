@@ -486,17 +486,20 @@ def test_mmdb_as_the_location_source(tmp_path):
         for client in ("192.0.2.1/32", "192.0.2.200/32", "192.0.2.0/24"):
             r = m.dig("app.global.example.com", "A", f"+subnet={client}")
             assert r.rdata("A") == [TYO4], r
-        # ... and the scope claimed for them holds
-        r = m.dig("app.global.example.com", "A", "+subnet=192.0.2.0/24")
-        for probe in ("192.0.2.0", "192.0.2.127", "192.0.2.128", "192.0.2.255"):
-            block = ipaddress.ip_network(f"{r.ecs[0]}/{r.ecs[2]}", strict=False)
-            if ipaddress.ip_address(probe) in block:
-                assert m.dig("app.global.example.com", "A", f"+subnet={probe}/32").rdata("A") == [TYO4]
+        # ... and the scope claimed for them holds (random points and the block's ends)
+        assert_honest_scope(m, "app.global.example.com", "A", r)
+        assert_honest_scope(m, "two.global.example.com", "A", m.dig("two.global.example.com", "A", "+subnet=192.0.2.128/25"))
         # a country-only record (DE)
         r = m.dig("app.global.example.com", "A", "+subnet=198.51.100.0/24")
         assert r.rdata("A") == [FRA4], r
         # a city in IPv6
         r = m.dig("app.global.example.com", "AAAA", "+subnet=2001:db8:1::/48")
         assert r.rdata("AAAA") == [FRA6], r
+        assert_honest_scope(m, "two.global.example.com", "AAAA", m.dig("two.global.example.com", "AAAA", "+subnet=2001:db8::/32"))
+        # a continent-only record (NA): Virginia
+        assert m.dig("app.global.example.com", "A", "+subnet=203.0.113.0/24").rdata("A") == [IAD4]
+        r = m.dig("two.global.example.com", "A", "+subnet=203.0.113.0/24")
+        assert sorted(r.rdata("A")) == sorted([IAD4, FRA4]), r
+        assert_honest_scope(m, "two.global.example.com", "A", r)
         e = explain(m, "app.global.example.com", "192.0.2.1")
         assert e["geo"]["source"] == "mmdb", e
