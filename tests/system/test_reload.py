@@ -1,0 +1,173 @@
+"""SIGHUP reloads: a good config changes answers; a bad one is logged with
+file:line:column and the old answers keep being served; listen/workers/http
+changes are refused (restart needed); /metrics counts both outcomes."""
+import os
+import re
+import signal
+import threading
+
+import pytest
+
+import dnswire
+from gslb import Gslbd, wait_until
+
+CONFIG = """
+server:
+  listen: [@LISTEN@]
+  workers: 2
+  http: @HTTP@
+zones:
+  - origin: example.test.
+    soa: { mname: ns1.example.test., rname: hostmaster.example.test., serial: 1, minimum: 60 }
+    ns: [ns1.example.test.]
+    records: |
+      ns1   3600 IN A  192.0.2.53
+      www   300  IN A  192.0.2.80
+  - origin: file.test.
+    zonefile: file.test.zone
+services: []
+clusters: {}
+"""
+
+ZONEFILE = """$TTL 300
+@    IN SOA ns1.file.test. h.file.test. ( %d 3600 900 86400 60 )
+     IN NS  ns1
+ns1  IN A   192.0.2.1
+www  IN A   %s
+"""
+
+
+def reloads(g):
+    _, text = g.http_get("/metrics")
+    counts = {}
+    for result in ("success", "failure"):
+        m = re.search(r'^gslb_config_reloads_total\{result="%s"\} (\d+(?:\.\d+)?)$' % result, text, re.M)
+        assert m, text
+        counts[result] = int(float(m.group(1)))
+    return counts
+
+
+def www(g, zone="example.test"):
+    return g.dig(f"www.{zone}", "A").rdata("A")
+
+
+@pytest.fixture
+def g():
+    server = Gslbd(CONFIG, extra_files={"file.test.zone": ZONEFILE % (1, "192.0.2.10")})
+    with server:
+        yield server
+
+
+def line_col(text, anchor):
+    at = text.index(anchor)
+    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+
+
+def test_good_reload_changes_answers(g):
+    assert www(g) == ["192.0.2.80"]
+    assert g.dig("new.example.test", "A").status == "NXDOMAIN"
+    assert reloads(g) == {"success": 0, "failure": 0}
+    new = CONFIG.replace("www   300  IN A  192.0.2.80", "www   300  IN A  192.0.2.81\n      new   300  IN A  192.0.2.82")
+    out = g.reload(new)
+    assert "reloaded" in out, out
+    wait_until(lambda: www(g) == ["192.0.2.81"], what="the new www address")
+    r = g.dig("new.example.test", "A")
+    assert r.status == "NOERROR" and r.rdata("A") == ["192.0.2.82"]
+    assert g.dig("www.example.test", "A", "+tcp").rdata("A") == ["192.0.2.81"]
+    assert reloads(g) == {"success": 1, "failure": 0}
+
+
+def test_reload_rereads_zone_files(g):
+    assert www(g, "file.test") == ["192.0.2.10"]
+    with open(os.path.join(g.dir, "file.test.zone"), "w") as f:
+        f.write(ZONEFILE % (2, "192.0.2.11"))
+    assert "reloaded" in g.reload()
+    wait_until(lambda: www(g, "file.test") == ["192.0.2.11"], what="the zone file's new address")
+    assert g.dig("file.test", "SOA").rdata("SOA")[0].split()[2] == "2"
+
+
+BAD = {
+    "yaml error": (CONFIG.replace("zones:", "zones: [", 1), "- origin", "illegal block entry"),
+    "unknown key": (CONFIG.replace("  workers: 2\n", "  workers: 2\n  wrokers: 3\n"), "wrokers",
+                    "server.wrokers: unknown key"),
+    "bad record": (CONFIG.replace("www   300  IN A  192.0.2.80", "www   300  IN A  192.0.2.800"), "www   300",
+                   "bad record: "),
+    "record outside the zone": (CONFIG.replace("www   300  IN A  192.0.2.80", "www.example.org. 300 IN A 192.0.2.81"),
+                                "www.example.org.", "record for www.example.org. is outside the zone example.test."),
+    "unknown cluster": (CONFIG.replace("services: []", "services:\n  - { name: app.example.test., clusters: [eu] }"),
+                        "eu]", 'services[0].clusters[0]: no cluster named "eu" in clusters'),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_reload_is_logged_and_old_answers_stay(g, case):
+    text, anchor, reason = BAD[case]
+    rendered = g.render(text)
+    if anchor == "$END":
+        line, col = rendered.count("\n") + 1, 1
+    else:
+        line, col = line_col(rendered, anchor)
+    out = g.reload(text)
+    assert "reload failed, still serving the previous configuration" in out, out
+    assert f"{g.config_path}:{line}:{col}: {reason}" in out, out
+    assert www(g) == ["192.0.2.80"]
+    assert g.dig("www.example.test", "A", "+tcp").rdata("A") == ["192.0.2.80"]
+    assert g.dig("nope.example.test", "A").status == "NXDOMAIN"
+    assert reloads(g) == {"success": 0, "failure": 1}
+    # Fixed, the next SIGHUP loads it.
+    assert "reloaded" in g.reload(CONFIG.replace("192.0.2.80", "192.0.2.90"))
+    wait_until(lambda: www(g) == ["192.0.2.90"], what="the fixed config's answer")
+    assert reloads(g) == {"success": 1, "failure": 1}
+
+
+@pytest.mark.parametrize("key,change", [
+    ("server.listen", lambda c: c.replace("listen: [@LISTEN@]", 'listen: [@LISTEN@, "127.0.0.1:1"]')),
+    ("server.workers", lambda c: c.replace("workers: 2", "workers: 3")),
+    ("server.http", lambda c: c.replace("http: @HTTP@", 'http: "127.0.0.1:1"')),
+])
+def test_reload_that_needs_a_restart_is_refused(g, key, change):
+    new = change(CONFIG).replace("192.0.2.80", "192.0.2.99")
+    assert new != CONFIG
+    out = g.reload(new)
+    assert "reload failed" in out and key in out and "restart" in out, out
+    assert www(g) == ["192.0.2.80"]  # the rest of the new config is not applied either
+    assert reloads(g) == {"success": 0, "failure": 1}
+    assert g.proc.poll() is None
+
+
+def test_answers_keep_flowing_during_reloads(g):
+    stop = threading.Event()
+    results = []
+
+    def query():
+        qid = 0
+        while not stop.is_set():
+            qid = (qid + 1) & 0xFFFF
+            try:
+                wire = dnswire.udp_exchange(g.port, dnswire.query("www.example.test", "A", qid=qid), timeout=1)
+                m = dnswire.parse(wire)
+                results.append((m.rcode(), [rr.to_text() for rrset in m.answer for rr in rrset]))
+            except Exception as e:  # noqa: BLE001 - a lost answer is what we count
+                results.append(("error", repr(e)))
+
+    t = threading.Thread(target=query)
+    t.start()
+    try:
+        for i in range(5):
+            assert "reloaded" in g.reload(CONFIG.replace("192.0.2.80", f"192.0.2.{100 + i}"))
+        wait_until(lambda: www(g) == ["192.0.2.104"], what="the last reload's answer")
+        n = len(results)
+        wait_until(lambda: len(results) > n + 10, what="more answers after the reloads")
+    finally:
+        stop.set()
+        t.join()
+    assert results and all(rc == 0 and len(ans) == 1 for rc, ans in results), [r for r in results if r[0] != 0][:5]
+    seen = {ans[0] for _, ans in results}
+    assert seen <= {"192.0.2.80"} | {f"192.0.2.{100 + i}" for i in range(5)}
+    assert reloads(g) == {"success": 5, "failure": 0}
+
+
+def test_sigterm_stops_cleanly(g):
+    g.proc.send_signal(signal.SIGTERM)
+    assert g.proc.wait(timeout=10) == 0
+    assert "stopped" in g.log_text()
