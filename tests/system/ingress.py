@@ -83,12 +83,14 @@ def answer(g, *args):
 class HttpIngress:
     """An in-process ThreadingHTTPServer answering /healthz with `status`; optional TLS."""
 
-    def __init__(self, host, port=None, status=200, tls=None):
+    def __init__(self, host, port=None, status=200, tls=None, body=b"ok\n"):
         self.host, self.port = host, port or free_port(host)
         self.status = status
+        self.body = body
         self.tls = tls  # an ssl.SSLContext (server side) or None
         self.server = None
         self.requests = 0
+        self.errors = []  # requests the client abandoned before the response was written
 
     def start(self):
         ingress = self
@@ -96,7 +98,7 @@ class HttpIngress:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 ingress.requests += 1
-                body = b"ok\n"
+                body = ingress.body
                 self.send_response(ingress.status if self.path == "/healthz" else 200)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
@@ -109,6 +111,10 @@ class HttpIngress:
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
             allow_reuse_address = True
+            address_family = socket.AF_INET6 if ":" in ingress.host else socket.AF_INET
+
+            def handle_error(self, request, client_address):
+                ingress.errors.append(repr(sys.exc_info()[1]))
 
             def get_request(self):
                 conn, addr = self.socket.accept()
@@ -127,7 +133,8 @@ class HttpIngress:
         return self
 
     def url(self, scheme="http"):
-        return f"{scheme}://{self.host}:{self.port}/healthz"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}/healthz"
 
     def stop(self):
         if self.server:

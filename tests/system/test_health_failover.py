@@ -18,7 +18,8 @@ import pytest
 
 from gslb import Gslbd, wait_until
 from ingress import (FRA, IAD, NETWORKS, SERVICE, TYO, DemoIngress, HangingServer, HttpIngress, TcpListener,
-                     answer, closed_port, cluster_status, config, make_tls, server_tls_context, timed, wait_log)
+                     answer, closed_port, cluster_status, config, make_tls, server_tls_context, status_json, timed,
+                     wait_log)
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.5, 0.3, 2, 2
 # A probe's schedule has +-10% jitter and a view is published within 100 ms; the
@@ -112,39 +113,102 @@ def test_hanging_endpoint_fails_by_timeout():
 
 
 def test_https_self_signed(tmp_path):
-    """An HTTPS endpoint with a certificate from the test's own CA: the check fails
-    with verification on (the default) and passes with ca_file naming that CA."""
+    """An HTTPS endpoint with a certificate for 127.0.0.11 from the test's own CA:
+    the check fails with verification on (the default), passes with ca_file naming
+    that CA, fails with that CA when the address does not match the certificate
+    (the same certificate served on 127.0.0.12), and passes with tls_verify: false
+    (after a reload)."""
     ca, cert, key = make_tls(str(tmp_path), HOSTS["eu-west"])
     tls = HttpIngress(HOSTS["eu-west"], tls=server_tls_context(cert, key)).start()
+    wrong_name = HttpIngress(HOSTS["us-east"], tls=server_tls_context(cert, key)).start()
     try:
         # prove the server really serves TLS with that certificate
         out = subprocess.run(["curl", "-sS", "--noproxy", "*", "--cacert", ca, tls.url("https")],
                              capture_output=True, text=True, timeout=20)
         assert out.returncode == 0 and out.stdout == "ok\n", out
         # eu-west verifies with the system CAs (default), us-east with the test CA,
-        # both against the same server: eu-west down, us-east up.
+        # both against the same server; ap-northeast with the test CA against the
+        # server whose address is not the certificate's.
         checks = {"eu-west": http_check(tls.url("https")),
                   "us-east": http_check(tls.url("https"), extra=f', ca_file: "{ca}"'),
-                  "ap-northeast": None}
-        g = Gslbd(config(checks), extra_files={"networks.yaml": NETWORKS})
+                  "ap-northeast": http_check(wrong_name.url("https"), extra=f', ca_file: "{ca}"')}
+        g = Gslbd(config(checks, answers=3), extra_files={"networks.yaml": NETWORKS})
         with g:
-            assert first_a(g) == IAD
-            eu = wait_until(lambda: (lambda s: s if s["checks"][0]["last_result"] else None)(cluster_status(g, "eu-west")),
-                            what="a result for eu-west's check")
+            assert answer(g)[0] == [IAD]
+            eu = cluster_status(g, "eu-west")
             assert eu["up"] is False and eu["health"] == "down", eu
             assert eu["checks"][0]["last_result"].startswith("TLS verification failed"), eu
             us = cluster_status(g, "us-east")
             assert us["up"] is True and us["checks"][0]["last_result"] == "ok", us
+            ap = cluster_status(g, "ap-northeast")
+            assert ap["up"] is False and ap["checks"][0]["last_result"].startswith("TLS verification failed"), ap
             assert re.search(r"cluster eu-west down: http https://127\.0\.0\.11:\d+/healthz: TLS verification failed",
                              g.log_text()), g.log_text()
             # the verification failure is lasting, not a first-probe accident
             n = tls.requests
             wait_until(lambda: cluster_status(g, "us-east")["checks"][0]["consecutive"] >= 3, what="more probes")
             assert cluster_status(g, "eu-west")["checks"][0]["last_result"].startswith("TLS verification failed")
+            assert cluster_status(g, "ap-northeast")["checks"][0]["last_result"].startswith("TLS verification failed")
             assert tls.requests > n, "us-east's probes reached the server over verified TLS"
-            assert first_a(g) == IAD
+            assert wrong_name.requests == 0, "no request was sent over the unverified connection"
+            assert answer(g)[0] == [IAD]
+            # verification off: eu-west comes up (state kept across the reload, then rise)
+            checks["eu-west"] = http_check(tls.url("https"), extra=", tls_verify: false")
+            assert "reloaded" in g.reload(config(checks, answers=3))
+            wait_until(lambda: answer(g)[0] == [FRA, IAD], timeout=RISE_BOUND + 5, what="eu-west up without verification")
     finally:
         tls.stop()
+        wrong_name.stop()
+
+
+def test_body_expect_require_dns_and_ipv6_checks():
+    """expect lists and body substrings; `require: any`; a DNS check against a real
+    name server (another gslbd) with an expected address; an HTTP and a TCP check
+    on [::1]."""
+    ns = Gslbd(config({}), extra_files={"networks.yaml": NETWORKS}).start()
+    eu = HttpIngress(HOSTS["eu-west"], status=204, body=b"").start()
+    us = HttpIngress(HOSTS["us-east"], body=b"status: healthy\n").start()
+    ap = HttpIngress(HOSTS["ap-northeast"], body=b"status: starting\n").start()
+    v6 = HttpIngress("::1")
+    g = None
+    try:
+        v6.start()
+        t = "interval: 500ms, timeout: 300ms"
+        dns = f'dns: {{ server: "127.0.0.1:{ns.port}", name: ns1.global.example.test., {t}'
+        checks = {
+            # 204 accepted; [::1] HTTP and TCP; a DNS answer with the expected address
+            "eu-west": f'[{{ http: {{ url: "{eu.url()}", expect: [200, 204], {t} }} }}, '
+                       f'{{ http: {{ url: "{v6.url()}", body: "ok", {t} }} }}, '
+                       f'{{ tcp: {{ address: "[::1]:{v6.port}", {t} }} }}, {{ {dns}, address: 192.0.2.53 }} }}]',
+            # body present; but the DNS answer lacks 192.0.2.99: all required -> down
+            "us-east": f'[{{ http: {{ url: "{us.url()}", body: "healthy", {t} }} }}, {{ {dns}, address: 192.0.2.99 }} }}]',
+            # body missing, DNS fine, require any -> up
+            "ap-northeast": f'[{{ http: {{ url: "{ap.url()}", body: "healthy", {t} }} }}, {{ {dns} }} }}]\n'
+                            '    require: any',
+        }
+        g = Gslbd(config(checks, answers=3), extra_files={"networks.yaml": NETWORKS}).start()
+        assert answer(g)[0] == [FRA, TYO]
+        st = {c["name"]: c for c in status_json(g)["clusters"]}
+        assert [k["last_result"] for k in st["eu-west"]["checks"]] == ["ok"] * 4, st["eu-west"]
+        assert st["eu-west"]["checks"][3]["check"] == f"dns 127.0.0.1:{ns.port} ns1.global.example.test. A"
+        us_results = [k["last_result"] for k in st["us-east"]["checks"]]
+        assert us_results[0] == "ok" and "192.0.2.99" in us_results[1], us_results
+        assert st["us-east"]["up"] is False
+        ap_results = [k["last_result"] for k in st["ap-northeast"]["checks"]]
+        assert ap_results == ["body missing 'healthy'", "ok"], ap_results
+        assert st["ap-northeast"]["up"] is True
+        # the name server goes away: eu-west (all required) and ap-northeast (any:
+        # the body check still fails) both go down; all down fails open (nearest first)
+        ns.stop()
+        wait_until(lambda: not cluster_status(g, "eu-west")["up"] and not cluster_status(g, "ap-northeast")["up"],
+                   timeout=FAIL_BOUND + 5, what="the DNS checks to fail")
+        assert answer(g)[0] == [FRA, IAD, TYO]
+    finally:
+        if g:
+            g.stop()
+        ns.stop()
+        for i in (eu, us, ap, v6):
+            i.stop()
 
 
 def test_tcp_check_listening_vs_closed():
