@@ -336,3 +336,51 @@ def test_health_known_before_first_answer():
         g.stop()
         for i in good.values():
             i.stop()
+
+
+def test_reload_keeps_health_state():
+    """A SIGHUP reload with the same checks (or only their thresholds changed) keeps
+    each check's state: a down cluster never reappears in answers polled during
+    and after the reloads; a check with a new target is probed before it counts."""
+    ingresses = {name: HttpIngress(host).start() for name, host in HOSTS.items()}
+    checks = {name: http_check(i.url()) for name, i in ingresses.items()}
+    text = config(checks)
+    g = Gslbd(text, extra_files={"networks.yaml": NETWORKS})
+    seen, stop = [], threading.Event()
+
+    def poll():
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            seen.append(first_a(g))
+
+    t = threading.Thread(target=poll, daemon=True)
+    try:
+        with g:
+            ingresses["eu-west"].status = 503
+            wait_until(lambda: first_a(g) == IAD, timeout=FAIL_BOUND + 5, what="eu-west down")
+            t.start()
+            assert "reloaded" in g.reload(text)
+            assert "reloaded" in g.reload(config({**checks, "eu-west": http_check(ingresses["eu-west"].url(), fall=3,
+                                                                                  rise=3)}))
+            # more answers after the reloads, across at least two probe intervals
+            n = len(seen)
+            wait_until(lambda: len(seen) >= n + 5 and cluster_status(g, "eu-west")["checks"][0]["consecutive"] >= 4,
+                       timeout=10, what="answers and probes after the reloads")
+            stop.set()
+            t.join(timeout=10)
+            assert set(seen) == {IAD}, seen
+            assert cluster_status(g, "eu-west")["health"] == "down"
+            # a new target for us-east's check (nothing listens there): us-east stays
+            # in the answers until that check's first probe, then leaves
+            ingresses["eu-west"].status = 200
+            wait_until(lambda: first_a(g) == FRA, timeout=RISE_BOUND + 5, what="eu-west back")
+            ingresses["eu-west"].status = 503
+            dead = f"http://{HOSTS['us-east']}:{closed_port(HOSTS['us-east'])}/healthz"
+            assert "reloaded" in g.reload(config({**checks, "us-east": http_check(dead)}))
+            wait_until(lambda: first_a(g) == TYO, timeout=FAIL_BOUND + 5, what="eu-west and us-east down")
+            assert re.search(r"cluster us-east down: http " + re.escape(dead) + r": connection refused \(first probe\)",
+                             g.log_text()), g.log_text()
+    finally:
+        stop.set()
+        for i in ingresses.values():
+            i.stop()
