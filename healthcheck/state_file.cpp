@@ -15,11 +15,51 @@ namespace {
 constexpr const char* kHeader = "# gslbd drain state v1";
 constexpr const char* kDirective = "drained ";
 
-bool valid_name(const std::string& name) {
-  if (name.empty()) return false;
-  for (const unsigned char ch : name)
-    if (ch <= ' ' || ch == 0x7f) return false;
-  return true;
+// Cluster names are whatever the config's YAML keys hold ("eu west" included), so
+// the bytes that would break the line format (spaces, control characters) and '%'
+// itself are written as %XX.
+bool needs_escape(unsigned char ch) { return ch <= ' ' || ch == 0x7f || ch == '%'; }
+
+std::string escape_name(const std::string& name) {
+  static const char* const kHex = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char ch : name) {
+    if (needs_escape(ch)) {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 0xf];
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  return out;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The name as written by escape_name(); false when it is not such a name.
+bool unescape_name(const std::string& text, std::string* name) {
+  name->clear();
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto ch = static_cast<unsigned char>(text[i]);
+    if (ch == '%') {
+      const int hi = i + 1 < text.size() ? hex_digit(text[i + 1]) : -1;
+      const int lo = i + 2 < text.size() ? hex_digit(text[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return false;
+      *name += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (needs_escape(ch)) {
+      return false;
+    } else {
+      *name += static_cast<char>(ch);
+    }
+  }
+  return !name->empty();
 }
 
 std::string errno_text(const std::string& what, const std::string& path) {
@@ -62,9 +102,9 @@ DrainFile read_drain_file(const std::string& path) {
       fail("expected \"drained <cluster>\", got \"" + line + "\"");
       return out;
     }
-    std::string name = line.substr(std::strlen(kDirective));
-    if (!valid_name(name)) {
-      fail("invalid cluster name \"" + name + "\"");
+    std::string name;
+    if (!unescape_name(line.substr(std::strlen(kDirective)), &name)) {
+      fail("invalid cluster name \"" + line.substr(std::strlen(kDirective)) + "\"");
       return out;
     }
     out.drained.insert(std::move(name));
@@ -76,7 +116,7 @@ DrainFile read_drain_file(const std::string& path) {
 std::string write_drain_file(const std::string& path, const std::set<std::string>& drained) {
   std::ostringstream text;
   text << kHeader << '\n';
-  for (const auto& name : drained) text << kDirective << name << '\n';
+  for (const auto& name : drained) text << kDirective << escape_name(name) << '\n';
   const std::string data = text.str();
 
   const std::string tmp = path + ".tmp";

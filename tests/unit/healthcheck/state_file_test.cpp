@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 
 #include "healthcheck/state_file.h"
 
@@ -31,6 +32,30 @@ TEST_CASE("drain file round trip; a missing file is an empty state") {
   CHECK(back.error.empty());
   CHECK(back.drained == std::set<std::string>{"eu-west", "us-east"});
   CHECK(::access((path + ".tmp").c_str(), F_OK) != 0);
+}
+
+TEST_CASE("cluster names with spaces, control characters or '%' survive the round trip") {
+  TempDir dir;
+  const std::string path = dir.path + "/drain";
+  const std::set<std::string> names{"eu west", "tab\there", "new\nline", "100%", "us-east"};
+  CHECK(write_drain_file(path, names) == "");
+  DrainFile back = read_drain_file(path);
+  CHECK(back.error.empty());
+  CHECK(back.drained == names);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "# gslbd drain state v1\ndrained 100%25\ndrained eu%20west\ndrained new%0Aline\n"
+                "drained tab%09here\ndrained us-east\n");
+  {
+    std::ofstream out(path);
+    out << "# gslbd drain state v1\ndrained eu west\n";
+  }
+  CHECK(read_drain_file(path).error == path + ":2: invalid cluster name \"eu west\"");
+  {
+    std::ofstream out(path);
+    out << "# gslbd drain state v1\ndrained bad%2\n";
+  }
+  CHECK(read_drain_file(path).error == path + ":2: invalid cluster name \"bad%2\"");
 }
 
 TEST_CASE("a corrupt drain file is reported with path and line and ignored") {
