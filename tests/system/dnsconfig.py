@@ -32,6 +32,14 @@ zones:
       *.wild   300  IN A     192.0.2.77
       host.wild 300 IN TXT   "exists"
       z.ent.wild 300 IN A    192.0.2.78
+      loop1    300  IN CNAME loop2
+      loop2    300  IN CNAME loop1
+      self     300  IN CNAME self
+      *.wc     300  IN CNAME www
+      tow      300  IN CNAME foo.wild
+      c1       300  IN CNAME c2
+      c2       300  IN CNAME c3
+      c3       300  IN CNAME www
       big      300  IN TXT   """ + " ".join(BIG_STRINGS) + """
       huge     300  IN TXT   """ + " ".join(HUGE_STRINGS) + """
   - origin: short.test.

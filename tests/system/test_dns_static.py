@@ -144,6 +144,46 @@ def test_cname_out_of_the_zone_gives_only_the_cname(g, tool, transport):
 
 
 @both
+def test_cname_chain_is_followed(g, tool, transport):
+    r = ask(g, tool, transport, "c1.example.test", "A")
+    assert r.status == "NOERROR" and "aa" in r.flags
+    assert r.records() == [["c1.example.test.", "300", "IN", "CNAME", "c2.example.test."],
+                           ["c2.example.test.", "300", "IN", "CNAME", "c3.example.test."],
+                           ["c3.example.test.", "300", "IN", "CNAME", "www.example.test."],
+                           ["www.example.test.", "300", "IN", "A", "192.0.2.80"]]
+
+
+@both
+@pytest.mark.parametrize("name,chain", [
+    ("loop1", [("loop1", "loop2"), ("loop2", "loop1")]),
+    ("loop2", [("loop2", "loop1"), ("loop1", "loop2")]),
+    ("self", [("self", "self")]),
+])
+def test_cname_loop_gives_each_cname_once(g, tool, transport, name, chain):
+    r = ask(g, tool, transport, f"{name}.example.test", "A")
+    assert r.status == "NOERROR" and "aa" in r.flags
+    assert r.records() == [[f"{a}.example.test.", "300", "IN", "CNAME", f"{b}.example.test."] for a, b in chain]
+
+
+@both
+def test_wildcard_cname_and_cname_to_a_wildcard(g, tool, transport):
+    r = ask(g, tool, transport, "x.wc.example.test", "A")
+    assert r.records() == [["x.wc.example.test.", "300", "IN", "CNAME", "www.example.test."],
+                           ["www.example.test.", "300", "IN", "A", "192.0.2.80"]]
+    r = ask(g, tool, transport, "tow.example.test", "A")
+    assert r.records() == [["tow.example.test.", "300", "IN", "CNAME", "foo.wild.example.test."],
+                           ["foo.wild.example.test.", "300", "IN", "A", "192.0.2.77"]]
+
+
+@both
+def test_rd_is_copied_and_ra_is_not_set(g, tool, transport):
+    r = ask(g, tool, transport, "www.example.test", "A", "+rec")
+    assert r.flags == {"qr", "aa", "rd"}, r  # authoritative only: never recursion available
+    r = ask(g, tool, transport, "www.example.org", "A", "+rec")
+    assert r.status == "REFUSED" and r.flags == {"qr", "rd"}, r
+
+
+@both
 @pytest.mark.parametrize("name", ["sub.example.test", "host.sub.example.test", "a.b.c.sub.example.test",
                                   "ns.sub.example.test"])
 def test_delegation_gives_a_referral_with_glue(g, tool, transport, name):
