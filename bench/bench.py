@@ -649,6 +649,9 @@ def main():
     print(f"Machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} CPUs, "
           + subprocess.run("lscpu | grep 'Model name' | sed 's/Model name: *//'", shell=True, capture_output=True,
                            text=True).stdout.strip())
+    print(f"gslbd: {args.gslbd} (source {ROOT}, commit "
+          + subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
+                           text=True).stdout.strip() + ")")
     print(f"dnsperf -l {args.seconds}, {args.runs} runs each, medians; server on CPU {SERVER_CPU}, dnsperf on CPU "
           f"{DNSPERF_CPU}; latency at -Q {args.rate} (-v per-query).")
     print()
