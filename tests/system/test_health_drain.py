@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 
 from gslb import Gslbd, wait_until
-from ingress import (FRA, IAD, NETWORKS, HttpIngress, TcpListener, answer, cluster_status, config, status_json)
+from ingress import (FRA, IAD, NETWORKS, TYO, HttpIngress, TcpListener, answer, cluster_status, config, status_json)
 
 HOSTS = {"eu-west": "127.0.0.11", "us-east": "127.0.0.12", "ap-northeast": "127.0.0.13"}
 
@@ -188,6 +188,31 @@ def test_drain_survives_reload(tmp_path):
         assert first_a(g) == IAD and cluster_status(g, "eu-west")["drained"] is True
         assert curl(g, "POST", "/clusters/eu-west/undrain")[0] == 200
         wait_until(lambda: first_a(g) == FRA, timeout=3, what="eu-west to return")
+    finally:
+        g.stop()
+        w.close()
+
+
+def test_drain_of_a_name_with_a_space_survives_restart(tmp_path):
+    """Cluster names are YAML keys and may hold spaces; a drained "eu west" (drained
+    as /clusters/eu%20west/drain) must not make the state file unreadable, which
+    would lose every drain at the next start."""
+    w = World(tmp_path, server_extra='  state_file: "drain.state"')
+    w.config = w.config.replace("eu-west", '"eu west"')
+    g = w.gslbd()
+    try:
+        g.start()
+        assert first_a(g) == FRA
+        assert curl(g, "POST", "/clusters/eu%20west/drain")[0] == 200
+        assert curl(g, "POST", "/clusters/us-east/drain")[0] == 200
+        wait_until(lambda: first_a(g) == TYO, timeout=3, what="both drained clusters to leave the answers")
+        g.stop()
+        g = w.gslbd()
+        g.start()
+        assert first_a(g) == TYO
+        assert "ignoring drain state file" not in g.log_text(), g.log_text()
+        assert cluster_status(g, "eu west")["drained"] is True
+        assert cluster_status(g, "us-east")["drained"] is True
     finally:
         g.stop()
         w.close()
