@@ -3,6 +3,11 @@
 BIG_STRINGS = ['"' + chr(ord("a") + i) * 240 + '"' for i in range(4)]    # ~1 kB answer: > 512, < 1232
 HUGE_STRINGS = ['"' + chr(ord("k") + i) * 240 + '"' for i in range(6)]   # ~1.5 kB answer: > 1232, < 4096
 
+# A delegation whose referral fits 512 bytes only without its glue (RFC 9471).
+BIGD_GLUE = "".join(f"      bigd     300  IN NS    ns-with-a-long-name-{i}.bigd\n"
+                    f"      ns-with-a-long-name-{i}.bigd 300 IN A 192.0.2.{100 + i}\n"
+                    f"      ns-with-a-long-name-{i}.bigd 300 IN AAAA 2001:db8::{100 + i}\n" for i in range(6))
+
 DNS_CONFIG = """
 server:
   listen: [@LISTEN@]
@@ -40,7 +45,7 @@ zones:
       c1       300  IN CNAME c2
       c2       300  IN CNAME c3
       c3       300  IN CNAME www
-      big      300  IN TXT   """ + " ".join(BIG_STRINGS) + """
+""" + BIGD_GLUE + """      big      300  IN TXT   """ + " ".join(BIG_STRINGS) + """
       huge     300  IN TXT   """ + " ".join(HUGE_STRINGS) + """
   - origin: short.test.
     soa: { mname: ns1.short.test., rname: hostmaster.short.test., serial: 7, minimum: 600, ttl: 30 }

@@ -191,3 +191,29 @@ def test_edns_with_dnspython(g, transport):
     assert r.ednsflags & dns.flags.DO
     assert [(o.otype, o.to_wire() if hasattr(o, "to_wire") else None) for o in r.options] == [(3, b"test-ns1")]
     assert r.answer[0][0].to_text() == "192.0.2.80"
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_referral_whose_glue_does_not_fit_is_truncated(g, tool):
+    # RFC 9471: glue for in-domain name servers is required; without room for it
+    # the referral is truncated rather than sent without it.
+    r = ask(g, tool, "udp", "host.bigd.example.test", "A", "+noedns", "+ignore")
+    assert "tc" in r.flags and count(r, "AUTHORITY") == 0, r
+    r = ask(g, tool, "udp", "host.bigd.example.test", "A", "+bufsize=1232", "+ignore")
+    assert "tc" not in r.flags and "aa" not in r.flags, r
+    assert len(r.records("AUTHORITY")) == 6
+    assert len(r.records("ADDITIONAL")) == 12
+    r = ask(g, tool, "tcp", "host.bigd.example.test", "A", "+noedns")
+    assert len(r.records("AUTHORITY")) == 6 and len(r.records("ADDITIONAL")) == 12, r
+
+
+@both
+@pytest.mark.parametrize("name,subnet,status", [
+    ("www.example.test", "198.51.100.0/24", "NOERROR"), ("nope.example.test", "2001:db8::/48", "NXDOMAIN"),
+    ("www.example.org", "198.51.100.0/24", "REFUSED"), ("www.example.test", "0.0.0.0/0", "NOERROR")])
+def test_client_subnet_on_static_data_has_scope_0(g, tool, transport, name, subnet, status):
+    # RFC 7871 7.2.1: the answer does not depend on the client, so scope 0.
+    r = ask(g, tool, transport, name, "A", f"+subnet={subnet}")
+    assert r.status == status
+    addr, prefix = subnet.split("/")
+    assert re.search(r"CLIENT-SUBNET: %s/%s/0\b" % (re.escape(addr), prefix), r.stdout), r
