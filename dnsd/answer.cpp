@@ -259,12 +259,21 @@ class Responder {
     geo::ClusterId picked[Outcome::kMaxPicked];
     unsigned count = 0;
     bool transitioning = false;
+    // A cluster's addresses: those written in the config, and those its ingress
+    // host names resolved to (carried in the health view, which the probe thread renews).
+    static const health::Ingress kNone;
+    auto resolved = [&](geo::ClusterId c) -> const health::Ingress& {
+      return c < health_.resolved.size() ? health_.resolved[c] : kNone;
+    };
+    auto address_count = [&](geo::ClusterId c) {
+      return want_v6 ? serving_.clusters[c].ipv6.size() + resolved(c).ipv6.size()
+                     : serving_.clusters[c].ipv4.size() + resolved(c).ipv4.size();
+    };
     for (geo::ClusterId c : route.order) {
       if (count >= svc.answers || count >= Outcome::kMaxPicked) break;
       transitioning = transitioning || changing(c);
       if (any_up && !is_up(c)) continue;  // all down: fail open, answer in ranked order
-      const ClusterAddresses& addrs = serving_.clusters[c];
-      if (want_v6 ? addrs.ipv6.empty() : addrs.ipv4.empty()) continue;
+      if (address_count(c) == 0) continue;
       picked[count++] = c;
     }
     if (count == 0) {
@@ -274,23 +283,25 @@ class Responder {
     const uint32_t ttl = transitioning ? svc.transition_ttl : svc.ttl;
     const size_t mark = w_.pos();
     uint16_t written = 0;
+    auto put = [&](const uint8_t* address, uint16_t size) {
+      owner(o);
+      w_.u16(want_v6 ? type::AAAA : type::A);
+      w_.u16(kClassIN);
+      w_.u32(ttl);
+      w_.u16(size);
+      w_.bytes(address, size);
+      ++written;
+    };
     for (unsigned i = 0; i < count; ++i) {
       const ClusterAddresses& addrs = serving_.clusters[picked[i]];
+      const health::Ingress& dynamic = resolved(picked[i]);
       outcome_->cluster_slots[outcome_->picked++] = addrs.metrics_slot;
-      const size_t n = want_v6 ? addrs.ipv6.size() : addrs.ipv4.size();
-      for (size_t k = 0; k < n; ++k) {
-        owner(o);
-        w_.u16(want_v6 ? type::AAAA : type::A);
-        w_.u16(kClassIN);
-        w_.u32(ttl);
-        if (want_v6) {
-          w_.u16(16);
-          w_.bytes(addrs.ipv6[k].data(), 16);
-        } else {
-          w_.u16(4);
-          w_.bytes(addrs.ipv4[k].data(), 4);
-        }
-        ++written;
+      if (want_v6) {
+        for (const auto& a : addrs.ipv6) put(a.data(), 16);
+        for (const auto& a : dynamic.ipv6) put(a.data(), 16);
+      } else {
+        for (const auto& a : addrs.ipv4) put(a.data(), 4);
+        for (const auto& a : dynamic.ipv4) put(a.data(), 4);
       }
     }
     if (w_.failed()) {

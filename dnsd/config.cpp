@@ -267,7 +267,7 @@ void read_rrl(const Reader& r, const YAML::Node& n, RateLimitConfig* rrl) {
 void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
   const std::string path = "server";
   r.expect_map(n, path, {"listen", "workers", "http", "http_token", "nsid", "max_udp_size", "tcp_idle_timeout",
-                         "tcp_max_connections", "state_file", "rrl"});
+                         "tcp_max_connections", "state_file", "rrl", "resolver"});
   const YAML::Node listen = r.required(n, path, "listen");
   if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, "server.listen", "expected a list of addresses like \"127.0.0.1:53\"");
   for (size_t i = 0; i < listen.size(); ++i) {
@@ -300,6 +300,12 @@ void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const st
     s->tcp_max_connections = static_cast<unsigned>(r.integer(n["tcp_max_connections"], "server.tcp_max_connections", 1, 100000));
   if (n["state_file"]) s->state_file = r.file_path(n["state_file"], "server.state_file", config_dir);
   if (n["rrl"]) read_rrl(r, n["rrl"], &s->rrl);
+  if (n["resolver"]) {
+    s->resolver = r.string(n["resolver"], "server.resolver");
+    Endpoint e;
+    if (!parse_endpoint(s->resolver, 53, &e))
+      r.fail(n["resolver"], "server.resolver", "expected an address like \"127.0.0.53\" or \"[::1]:53\", got \"" + s->resolver + "\"");
+  }
 }
 
 void read_geo(const Reader& r, const YAML::Node& n, geo::Sources* g, const std::string& config_dir) {
@@ -473,7 +479,8 @@ ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML:
   if (n["location"]) c.location = read_location(r, n["location"], Reader::join(path, "location"));
   const YAML::Node ingress = r.required(n, path, "ingress");
   const std::string ipath = Reader::join(path, "ingress");
-  if (!ingress.IsSequence() || ingress.size() == 0) r.fail(ingress, ipath, "expected a list of IPv4 and IPv6 addresses");
+  if (!ingress.IsSequence() || ingress.size() == 0)
+    r.fail(ingress, ipath, "expected a list of IPv4 and IPv6 addresses or host names");
   for (size_t i = 0; i < ingress.size(); ++i) {
     const std::string a = r.string(ingress[i], Reader::index(ipath, i));
     std::array<uint8_t, 4> v4;
@@ -483,7 +490,12 @@ ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML:
     } else if (inet_pton(AF_INET6, a.c_str(), v6.data()) == 1) {
       c.ipv6.push_back(v6);
     } else {
-      r.fail(ingress[i], Reader::index(ipath, i), "expected an IPv4 or IPv6 address, got \"" + a + "\"");
+      std::string wire;
+      const bool hostname = a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") ==
+                                std::string::npos && a.find('.') != std::string::npos && name_from_text(a, &wire);
+      if (!hostname)
+        r.fail(ingress[i], Reader::index(ipath, i), "expected an IPv4 or IPv6 address or a host name, got \"" + a + "\"");
+      c.health.ingress_hosts.push_back(a.back() == '.' ? a : a + ".");
     }
   }
   if (n["checks"]) {

@@ -62,6 +62,7 @@ struct ServerConfig {
   std::chrono::milliseconds tcp_idle_timeout{10000};
   unsigned tcp_max_connections = 1000;  // per worker
   std::string state_file;         // drain state; default: next to the config
+  std::string resolver;           // "ip[:port]" for ingress host names; default: /etc/resolv.conf
   RateLimitConfig rrl;
 };
 

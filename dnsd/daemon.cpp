@@ -128,7 +128,7 @@ class Daemon {
     server_config_ = serving->config.server;
 
     monitor_ = std::make_unique<health::Monitor>(
-        health::MonitorOptions{server_config_.state_file},
+        health::MonitorOptions{server_config_.state_file, server_config_.resolver},
         [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
     monitor_->configure(health_specs(serving->config), serving->epoch);
     auto view = monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);
@@ -340,7 +340,9 @@ int check_config(const std::string& config_path) {
       std::cout << "\n";
     }
     for (const auto& cl : c.clusters) {
-      std::cout << "  cluster " << cl.name << ": " << cl.ipv4.size() + cl.ipv6.size() << " ingress address(es), "
+      std::cout << "  cluster " << cl.name << ": " << cl.ipv4.size() + cl.ipv6.size() << " ingress address(es), ";
+      if (!cl.health.ingress_hosts.empty()) std::cout << cl.health.ingress_hosts.size() << " ingress host name(s), ";
+      std::cout
                 << cl.health.checks.size() << " check(s)\n";
       for (const auto& chk : cl.health.checks) std::cout << "    " << chk.describe() << "\n";
     }

@@ -6,6 +6,8 @@ namespace gslb::dns {
 
 namespace {
 
+constexpr size_t kHeaderSize = 12;
+
 // Shared walk for parse_name and skip_name. `out` may be null.
 NameError walk_name(const uint8_t* packet, size_t size, size_t* pos, ParsedName* out) noexcept {
   size_t at = *pos;
@@ -19,7 +21,8 @@ NameError walk_name(const uint8_t* packet, size_t size, size_t* pos, ParsedName*
     if ((len & 0xC0) == 0xC0) {
       if (at + 1 >= size) return NameError::truncated;
       const size_t target = (size_t(len & 0x3F) << 8) | packet[at + 1];
-      if (target >= name_start) return NameError::bad_pointer;
+      // Names start after the 12-byte header: a pointer into it names header bytes.
+      if (target < kHeaderSize || target >= name_start) return NameError::bad_pointer;
       if (!jumped) *pos = at + 2;
       jumped = true;
       at = name_start = target;

@@ -31,10 +31,10 @@ struct ParsedName {
 
 enum class NameError : uint8_t { none, truncated, bad_label, too_long, bad_pointer };
 
-// Reads the name at `*pos` in `packet`, following compression pointers only
-// backwards (a pointer must point before the name that holds it, so loops and
-// forward pointers are refused). Advances `*pos` past the name as it appears at
-// `*pos` (a pointer counts 2 bytes).
+// Reads the name at `*pos` in `packet` (a whole DNS message), following compression
+// pointers only backwards (a pointer must point before the name that holds it, so
+// loops and forward pointers are refused) and never into the 12-byte header.
+// Advances `*pos` past the name as it appears at `*pos` (a pointer counts 2 bytes).
 NameError parse_name(const uint8_t* packet, size_t size, size_t* pos, ParsedName* out) noexcept;
 
 // Skips a possibly compressed name without decoding it; same rules as parse_name.

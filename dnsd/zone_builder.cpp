@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -66,14 +67,137 @@ RawRecord from_ldns(const ldns_rr* rr, const SourcePos& pos) {
   return rec;
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(uint8_t(x)) == ascii_lower(uint8_t(y)); });
+}
+
+// A TTL as RFC 1035 and BIND write it: "3600", "1h", "1h30m".
+bool is_period(std::string_view t) {
+  if (t.empty()) return false;
+  for (size_t i = 0; i < t.size();) {
+    const size_t digits = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    if (i == digits) return false;
+    if (i < t.size() && std::string_view("smhdwSMHDW").find(t[i]) != std::string_view::npos) ++i;
+    else if (i < t.size()) return false;
+  }
+  return true;
+}
+
+bool is_class(std::string_view t) {
+  if (iequals(t, "IN") || iequals(t, "CH") || iequals(t, "HS") || iequals(t, "CS")) return true;
+  return t.size() > 5 && iequals(t.substr(0, 5), "CLASS") &&
+         t.find_first_not_of("0123456789", 5) == std::string_view::npos;
+}
+
+// ldns accepts two mistakes silently: a "(" never closed (every later line becomes
+// part of one record) and a TTL with trailing junk ("1x" is read as 1 second).
+// This pass over the RFC 1035 5.1 text rejects both, and notes the first line of
+// every entry by its last line, so that errors in multi-line records point at
+// where the record starts.
+void scan_master(const std::string& text, const std::function<SourcePos(int)>& at_line, std::map<int, int>* start_of) {
+  struct Token {
+    std::string text;
+    int line;
+  };
+  std::vector<Token> tokens;
+  std::string tok;
+  int tok_line = 0, line = 1, depth = 0, open_line = 0, entry_start = 0, quote_line = 0;
+  bool quote = false, blank_owner = false;
+  size_t line_begin = 0;
+  auto flush = [&] {
+    if (!tok.empty()) tokens.push_back({tok, tok_line});
+    tok.clear();
+  };
+  auto check_entry = [&] {
+    if (tokens.empty()) return;
+    if (tokens[0].text[0] == '$') {
+      if (iequals(tokens[0].text, "$TTL") && (tokens.size() < 2 || !is_period(tokens[1].text)))
+        fail_at(at_line(tokens[0].line), "", "bad record: $TTL needs a TTL like 3600 or 1h");
+      return;
+    }
+    // [owner] then TTL and class in either order, then the type.
+    for (size_t k = blank_owner ? 0 : 1; k < tokens.size() && k < (blank_owner ? 2u : 3u); ++k) {
+      const std::string& t = tokens[k].text;
+      if (is_class(t)) continue;
+      if (t[0] < '0' || t[0] > '9') break;
+      if (!is_period(t)) fail_at(at_line(tokens[k].line), "", "bad record: bad TTL \"" + t + "\"");
+    }
+  };
+  auto add = [&](char c) {
+    if (tokens.empty() && tok.empty()) {
+      entry_start = line;
+      blank_owner = line_begin < text.size() && (text[line_begin] == ' ' || text[line_begin] == '\t');
+    }
+    if (tok.empty()) tok_line = line;
+    tok += c;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quote) {
+      if (c == '\\' && i + 1 < text.size()) {
+        tok += c;
+        tok += text[++i];
+        if (text[i] == '\n') ++line, line_begin = i + 1;
+        continue;
+      }
+      tok += c;
+      if (c == '"') quote = false;
+      if (c == '\n') ++line, line_begin = i + 1;
+      continue;
+    }
+    switch (c) {
+      case ';':
+        while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+        break;
+      case '"':
+        add(c);
+        quote = true;
+        quote_line = line;
+        break;
+      case '(':
+        flush();
+        if (depth++ == 0) open_line = line;
+        break;
+      case ')':
+        flush();
+        if (depth == 0) fail_at(at_line(line), "", "bad record: \")\" without \"(\"");
+        --depth;
+        break;
+      case '\n':
+        flush();
+        if (depth == 0) {
+          check_entry();
+          if (!tokens.empty()) (*start_of)[line] = entry_start;
+          tokens.clear();
+        }
+        ++line;
+        line_begin = i + 1;
+        break;
+      case ' ':
+      case '\t':
+      case '\r':
+        flush();
+        break;
+      case '\\':
+        add(c);
+        if (i + 1 < text.size() && text[i + 1] != '\n') add(text[++i]);
+        break;
+      default:
+        add(c);
+    }
+  }
+  if (quote) fail_at(at_line(quote_line), "", "bad record: a quoted string is never closed");
+  if (depth > 0) fail_at(at_line(open_line), "", "bad record: \"(\" is never closed");
+  flush();
+  check_entry();
+  if (!tokens.empty()) (*start_of)[line] = entry_start;
+}
+
 // Reads master-file text with ldns. `first` is where line 1 of the text is in the
 // user's file (the config's records block, or the zone file itself).
 void read_master(FILE* fp, const std::string& origin_text, const SourcePos& first, std::vector<RawRecord>* out) {
-  RdfPtr origin(ldns_dname_new_frm_str(origin_text.c_str()));
-  ldns_rdf* origin_raw = origin.release();
-  ldns_rdf* prev = nullptr;
-  uint32_t default_ttl = 3600;
-  int line = 1;
   // Every line of a YAML block scalar starts at the block's indentation, so the
   // column of line 1 is that of every line (1 for a zone file).
   auto at_line = [&](int l) {
@@ -81,6 +205,23 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
     p.line = first.line + l - 1;
     return p;
   };
+  std::map<int, int> start_of;  // an entry's last line -> its first line
+  {
+    std::string text;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, fp)) > 0;) text.append(buf, n);
+    scan_master(text, at_line, &start_of);
+    rewind(fp);
+  }
+  auto record_line = [&](int before, int line) {
+    auto it = start_of.find(line - 1);
+    return it != start_of.end() ? it->second : std::max(before, line - 1);
+  };
+  RdfPtr origin(ldns_dname_new_frm_str(origin_text.c_str()));
+  ldns_rdf* origin_raw = origin.release();
+  ldns_rdf* prev = nullptr;
+  uint32_t default_ttl = 3600;
+  int line = 1;
   auto cleanup = [&]() {
     if (origin_raw) ldns_rdf_deep_free(origin_raw);
     if (prev) ldns_rdf_deep_free(prev);
@@ -89,9 +230,8 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
     ldns_rr* rr = nullptr;
     const int before = line;
     const ldns_status status = ldns_rr_new_frm_fp_l(&rr, fp, &default_ttl, &origin_raw, &prev, &line);
-    // ldns has consumed the record's last line and its newline: the record started at
-    // the first line it read that was not blank or a comment, which is `before` for
-    // the one-line records that are the rule; multi-line records report their start.
+    // ldns has consumed the record's last line and its newline; scan_master knows
+    // where the entry ending there started.
     RrPtr owned(rr);
     if (status == LDNS_STATUS_SYNTAX_EMPTY || status == LDNS_STATUS_SYNTAX_TTL || status == LDNS_STATUS_SYNTAX_ORIGIN)
       continue;
@@ -102,9 +242,9 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
     if (status != LDNS_STATUS_OK) {
       if (feof(fp) && status == LDNS_STATUS_SYNTAX_ERR && before == line) break;
       cleanup();
-      fail_at(at_line(std::max(before, line - 1)), "", std::string("bad record: ") + ldns_get_errorstr_by_id(status));
+      fail_at(at_line(record_line(before, line)), "", std::string("bad record: ") + ldns_get_errorstr_by_id(status));
     }
-    out->push_back(from_ldns(rr, at_line(std::max(before, line - 1))));
+    out->push_back(from_ldns(rr, at_line(record_line(before, line))));
   }
   cleanup();
 }

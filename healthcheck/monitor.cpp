@@ -19,6 +19,7 @@
 #include "healthcheck/curl_multi.h"
 #include "healthcheck/dns_probe.h"
 #include "healthcheck/http_probe.h"
+#include "healthcheck/ingress_resolver.h"
 #include "healthcheck/metrics.h"
 #include "healthcheck/state.h"
 #include "healthcheck/state_file.h"
@@ -96,6 +97,8 @@ struct Monitor::Impl {
   // Probe thread.
   void rebuild_runners(uint64_t gen, const std::vector<ClusterSpec>& specs,
                        const std::vector<std::vector<bool>>& first_now);
+  void on_resolved(uint64_t gen, std::size_t cluster, const Ingress& addresses, const std::string& errors);
+  bool initial_done_locked() const { return state.initial_done() && unresolved == 0; }
   std::unique_ptr<Probe> make_probe(const CheckSpec& spec);
   void on_result(uint64_t gen, std::size_t cluster, std::size_t check, const ProbeResult& r);
   void schedule_publish();
@@ -117,6 +120,13 @@ struct Monitor::Impl {
   uint64_t view_generation = 0;
   std::vector<uint8_t> last_up;            // of the last view published or handed out
   std::vector<uint8_t> last_transitioning;
+  // Ingress addresses by cluster, and the host names they came from (so a reload
+  // that keeps a cluster's names keeps its addresses instead of starting empty).
+  std::vector<Ingress> resolved;
+  std::vector<std::pair<std::string, std::vector<std::string>>> resolved_for;
+  std::vector<bool> pending_resolution;  // per cluster: host names not yet resolved once
+  std::size_t unresolved = 0;            // how many are pending
+  bool resolved_changed = false;
   bool stopped = false;
 
   // Probe thread only (constructed before the thread starts, torn down on it).
@@ -125,6 +135,7 @@ struct Monitor::Impl {
   std::unique_ptr<CurlMulti> curl;
   std::mt19937 rng{std::random_device{}()};
   std::vector<std::unique_ptr<CheckRunner>> runners;
+  std::vector<std::unique_ptr<IngressResolver>> resolvers;
   asio::steady_timer publish_timer{io};
   bool publish_scheduled = false;
   Clock::time_point last_publish{};
@@ -149,6 +160,7 @@ std::shared_ptr<const HealthView> Monitor::Impl::make_view_locked() {
   auto view = std::make_shared<HealthView>();
   view->up = state.up_vector();
   view->transitioning = state.transitioning_vector();
+  view->resolved = resolved;
   view->config_epoch = epoch;
   view->generation = ++view_generation;
   return view;
@@ -168,6 +180,14 @@ std::unique_ptr<Probe> Monitor::Impl::make_probe(const CheckSpec& spec) {
 void Monitor::Impl::rebuild_runners(uint64_t gen, const std::vector<ClusterSpec>& new_specs,
                                     const std::vector<std::vector<bool>>& first_now) {
   runners.clear();
+  resolvers.clear();
+  for (std::size_t c = 0; c < new_specs.size(); ++c) {
+    if (new_specs[c].ingress_hosts.empty()) continue;
+    resolvers.push_back(std::make_unique<IngressResolver>(
+        io, new_specs[c].ingress_hosts, options.resolver,
+        [this, gen, c](const Ingress& addresses, const std::string& errors) { on_resolved(gen, c, addresses, errors); }));
+    resolvers.back()->start();
+  }
   for (std::size_t c = 0; c < new_specs.size(); ++c) {
     for (std::size_t k = 0; k < new_specs[c].checks.size(); ++k) {
       const CheckSpec& spec = new_specs[c].checks[k];
@@ -196,10 +216,35 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
     if (change) metrics.state_change(change->cluster, change->up);
     view_changed = state.up_vector() != last_up ||
                    state.transitioning_vector() != last_transitioning;
-    if (state.initial_done()) first_results.notify_all();
+    if (initial_done_locked()) first_results.notify_all();
   }
   if (change) log_line(change->log_line);
   if (view_changed) schedule_publish();
+}
+
+void Monitor::Impl::on_resolved(uint64_t gen, std::size_t cluster, const Ingress& addresses,
+                                const std::string& errors) {
+  std::string line;
+  {
+    std::lock_guard lock(mu);
+    if (gen != config_gen || cluster >= resolved.size()) return;
+    Ingress& now = resolved[cluster];
+    if (now.ipv4 != addresses.ipv4 || now.ipv6 != addresses.ipv6) {
+      now = addresses;
+      resolved_changed = true;
+      line = "cluster " + resolved_for[cluster].first + " ingress resolved to " + std::to_string(addresses.ipv4.size()) +
+             " IPv4 and " + std::to_string(addresses.ipv6.size()) + " IPv6 address(es)";
+    }
+    if (!errors.empty()) line += (line.empty() ? "cluster " + resolved_for[cluster].first + " ingress" : std::string(";")) +
+                                 " lookup failed: " + errors;
+    if (pending_resolution[cluster]) {
+      pending_resolution[cluster] = false;
+      --unresolved;
+      if (initial_done_locked()) first_results.notify_all();
+    }
+  }
+  if (!line.empty()) log_line(line);
+  schedule_publish();
 }
 
 void Monitor::Impl::schedule_publish() {
@@ -220,7 +265,8 @@ void Monitor::Impl::publish_now() {
     std::lock_guard lock(mu);
     const auto up = state.up_vector();
     const auto transitioning = state.transitioning_vector();
-    if (up == last_up && transitioning == last_transitioning) return;
+    if (up == last_up && transitioning == last_transitioning && !resolved_changed) return;
+    resolved_changed = false;
     view = make_view_locked();
     last_up = view->up;
     last_transitioning = view->transitioning;
@@ -230,6 +276,7 @@ void Monitor::Impl::publish_now() {
 
 void Monitor::Impl::shutdown() {
   runners.clear();
+  resolvers.clear();
   curl.reset();
   publish_timer.cancel();
   // A getaddrinfo() stuck in Asio's resolver thread would otherwise hold run() open.
@@ -252,6 +299,28 @@ std::shared_ptr<const HealthView> Monitor::configure(std::vector<ClusterSpec> cl
     gen = ++impl_->config_gen;
     impl_->epoch = epoch;
     impl_->state.configure(state_defs(clusters), Clock::now());
+    // Addresses carry over for a cluster whose name and host names are unchanged.
+    std::vector<Ingress> resolved(clusters.size());
+    std::vector<std::pair<std::string, std::vector<std::string>>> resolved_for;
+    impl_->pending_resolution.assign(clusters.size(), false);
+    impl_->unresolved = 0;
+    for (std::size_t c = 0; c < clusters.size(); ++c) {
+      resolved_for.emplace_back(clusters[c].name, clusters[c].ingress_hosts);
+      if (clusters[c].ingress_hosts.empty()) continue;
+      bool kept = false;
+      for (std::size_t o = 0; o < impl_->resolved_for.size(); ++o) {
+        if (impl_->resolved_for[o] == resolved_for.back()) {
+          resolved[c] = impl_->resolved[o];
+          kept = true;
+        }
+      }
+      if (!kept) {
+        impl_->pending_resolution[c] = true;
+        ++impl_->unresolved;
+      }
+    }
+    impl_->resolved = std::move(resolved);
+    impl_->resolved_for = std::move(resolved_for);
     impl_->metrics.configure(clusters);
     for (std::size_t c = 0; c < clusters.size(); ++c) {
       impl_->metrics.cluster_up(c, impl_->state.answerable(c));
@@ -263,7 +332,7 @@ std::shared_ptr<const HealthView> Monitor::configure(std::vector<ClusterSpec> cl
     view = impl_->make_view_locked();
     impl_->last_up = view->up;
     impl_->last_transitioning = view->transitioning;
-    if (impl_->state.initial_done()) impl_->first_results.notify_all();
+    if (impl_->initial_done_locked()) impl_->first_results.notify_all();
   }
   asio::post(impl_->io, [impl = impl_.get(), gen, specs = std::move(clusters),
                          first_now = std::move(first_now)] {
@@ -275,7 +344,7 @@ std::shared_ptr<const HealthView> Monitor::configure(std::vector<ClusterSpec> cl
 std::shared_ptr<const HealthView> Monitor::wait_initial(Clock::time_point deadline) {
   {
     std::unique_lock lock(impl_->mu);
-    impl_->first_results.wait_until(lock, deadline, [&] { return impl_->state.initial_done(); });
+    impl_->first_results.wait_until(lock, deadline, [&] { return impl_->initial_done_locked(); });
   }
   std::lock_guard publishing(impl_->publish_mu);
   std::lock_guard lock(impl_->mu);

@@ -5,6 +5,7 @@
 // vector handed to the Monitor.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -59,10 +60,19 @@ struct ClusterSpec {
   bool require_any = false;        // up when any check is up (default: all)
   // probe: run every check once before reporting ready (default); up/down: start so.
   InitialState initial_state = InitialState::probe;
+  // Ingress given by name (a cloud load balancer's, say): resolved with c-ares
+  // before DNS answers and again at the records' TTL; the addresses go in the view.
+  std::vector<std::string> ingress_hosts;
+};
+
+struct Ingress {
+  std::vector<std::array<uint8_t, 4>> ipv4;
+  std::vector<std::array<uint8_t, 16>> ipv6;
 };
 
 // Immutable snapshot, shared by DNS workers. Cheap to read per query.
 struct HealthView {
+  std::vector<Ingress> resolved;      // per cluster: addresses of its ingress_hosts
   std::vector<uint8_t> up;            // per cluster: 1 = answerable (up and not drained)
   std::vector<uint8_t> transitioning; // per cluster: 1 = failing-but-not-down or recovering
   uint64_t config_epoch = 0;          // the epoch passed to Monitor::configure()
@@ -73,6 +83,7 @@ struct HealthView {
 
 struct MonitorOptions {
   std::string state_file;   // drain state, kept across restarts; empty: not kept
+  std::string resolver;     // "ip[:port]" for ingress host names; empty: /etc/resolv.conf
 };
 
 // Owns the probe thread. Public methods are safe to call from any thread.
@@ -94,8 +105,9 @@ class Monitor {
   // clusters with initial_state probe that are new are reported down until probed.
   std::shared_ptr<const HealthView> configure(std::vector<ClusterSpec> clusters, uint64_t epoch);
 
-  // Blocks until every new check with initial_state probe has completed one probe,
-  // or the deadline passes. Returns the view then.
+  // Blocks until every new check with initial_state probe has completed one probe
+  // and every ingress host name has been resolved once, or the deadline passes.
+  // Returns the view then.
   std::shared_ptr<const HealthView> wait_initial(std::chrono::steady_clock::time_point deadline);
 
   // Drain by name; false when no such cluster. Persisted to the state file.
