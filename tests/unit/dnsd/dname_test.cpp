@@ -40,12 +40,13 @@ TEST_CASE("a plain name parses, keeps its case and folds a lower-case copy") {
 }
 
 TEST_CASE("a backward compression pointer is followed and the position ends after it") {
-  // "example" at 0, then "www" + pointer to 0 at 9.
-  const auto p = bytes({7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 3, 'w', 'w', 'w', 0xC0, 0});
+  // A 12-byte header, "example" at 12, then "www" + pointer to 12 at 21.
+  const auto p = bytes({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                        7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 3, 'w', 'w', 'w', 0xC0, 12});
   ParsedName n;
   size_t end = 0;
-  REQUIRE(parse(p, 9, &n, &end) == NameError::none);
-  CHECK(end == 15);
+  REQUIRE(parse(p, 21, &n, &end) == NameError::none);
+  CHECK(end == 27);
   CHECK(name_to_text(n.lower_view()) == "www.example.");
 }
 
@@ -55,6 +56,15 @@ TEST_CASE("pointers that loop or point forward are refused") {
   CHECK(parse(bytes({0xC0, 2, 1, 'a', 0}), 0, &n) == NameError::bad_pointer);        // forward
   CHECK(parse(bytes({1, 'a', 0xC0, 0}), 0, &n) == NameError::bad_pointer);           // back into itself
   CHECK(parse(bytes({1, 'a', 0, 1, 'b', 0xC0, 3}), 3, &n) == NameError::bad_pointer);  // loop via own start
+  // Into the header, even where its bytes would read as a name (ID 0: the root).
+  auto header_then = [](std::initializer_list<int> rest) {
+    auto p = bytes({0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0});
+    for (int b : rest) p.push_back(static_cast<uint8_t>(b));
+    return p;
+  };
+  CHECK(parse(header_then({0xC0, 0}), 12, &n) == NameError::bad_pointer);
+  CHECK(parse(header_then({0xC0, 11}), 12, &n) == NameError::bad_pointer);
+  CHECK(parse(header_then({0, 1, 'a', 0xC0, 12}), 13, &n) == NameError::none);  // the first name after it
 }
 
 TEST_CASE("truncated names, bad label types and over-long names are refused") {
