@@ -25,6 +25,7 @@ class Writer {
   }
   void set_limit(size_t limit) { limit_ = limit; }
   uint8_t* at(size_t offset) { return buf_ + offset; }
+  size_t left() const { return failed_ || pos_ > limit_ ? 0 : limit_ - pos_; }
   bool room(size_t n) {
     if (failed_ || pos_ + n > limit_) {
       failed_ = true;
@@ -340,6 +341,14 @@ size_t opt_size(const Query& q, const ServingState& serving, bool with_ecs) {
 }
 
 void write_opt(Writer& w, const Query& q, const ServingState& serving, uint16_t rcode, bool with_ecs, uint8_t scope) {
+  // A bare OPT always fits (header, the longest question and 11 bytes are under
+  // 512); when its options do not, NSID and then ECS are left out rather than
+  // cutting the OPT short into a malformed message. The client gets them over TCP.
+  bool with_nsid = q.edns.nsid && !serving.nsid.empty();
+  const size_t nsid_size = 4 + serving.nsid.size();
+  const size_t ecs_size = 8 + (q.edns.ecs.source_prefix + 7u) / 8u;
+  if (with_nsid && 11 + nsid_size + (with_ecs ? ecs_size : 0) > w.left()) with_nsid = false;
+  if (with_ecs && 11 + ecs_size > w.left()) with_ecs = false;
   w.u8(0);
   w.u16(type::OPT);
   w.u16(serving.max_udp_size);
@@ -348,7 +357,7 @@ void write_opt(Writer& w, const Query& q, const ServingState& serving, uint16_t 
   w.u16(q.edns.dnssec_ok ? 0x8000 : 0);    // DO echoed (RFC 3225)
   const size_t rdlen_at = w.pos();
   w.u16(0);
-  if (q.edns.nsid && !serving.nsid.empty()) {
+  if (with_nsid) {
     w.u16(kEdnsNsid);
     w.u16(static_cast<uint16_t>(serving.nsid.size()));
     w.bytes(serving.nsid.data(), serving.nsid.size());

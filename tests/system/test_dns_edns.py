@@ -6,6 +6,8 @@ import re
 import dns.edns
 import dns.message
 import dns.query
+import dns.rcode
+import dns.flags
 import pytest
 
 import dnswire
@@ -217,3 +219,26 @@ def test_client_subnet_on_static_data_has_scope_0(g, tool, transport, name, subn
     assert r.status == status
     addr, prefix = subnet.split("/")
     assert re.search(r"CLIENT-SUBNET: %s/%s/0\b" % (re.escape(addr), prefix), r.stdout), r
+
+
+def test_opt_options_that_do_not_fit_are_left_out_not_cut_short():
+    nsid = "n" * 255
+    with Gslbd(DNS_CONFIG.replace("nsid: test-ns1", f"nsid: {nsid}")) as g:
+        long_label = ".".join(["a" * 60] * 3 + ["b" * 40])
+        for name, rcode in ((f"{long_label}.example.org", dns.rcode.REFUSED),
+                            (f"{long_label}.example.test", dns.rcode.NXDOMAIN)):
+            q = dns.message.make_query(name, "A", use_edns=0, payload=512, options=[dns.edns.GenericOption(3, b"")])
+            q.flags = 0
+            wire = dnswire.udp_exchange(g.port, q.to_wire())
+            assert len(wire) <= 512
+            m = dns.message.from_wire(wire)  # well formed, whatever did not fit
+            assert m.rcode() == rcode and m.edns == 0
+            assert m.options == ()  # a 255-byte NSID does not fit beside this question
+            r = dns.query.tcp(q, "127.0.0.1", port=g.port, timeout=2)
+            assert r.rcode() == rcode and [o.otype for o in r.options] == [3]
+            assert r.options[0].to_wire() == nsid.encode()
+            if rcode == dns.rcode.NXDOMAIN:
+                assert m.flags & dns.flags.TC and r.authority  # the SOA comes over TCP
+        # A short question has room for it all.
+        r = ask(g, "dig", "udp", "www.example.test", "A", "+nsid", "+bufsize=512")
+        assert nsid in r.stdout and "tc" not in r.flags
