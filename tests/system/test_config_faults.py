@@ -1,0 +1,119 @@
+"""Faults in the files a config names: each is reported precisely, and nothing
+that was serving is lost (a reload is refused as a whole)."""
+import os
+
+from gslb import Gslbd
+
+CONFIG = """
+server:
+  listen: [@LISTEN@]
+  http: @HTTP@
+geo:
+  networks: %NETWORKS%
+zones:
+  - origin: example.test.
+    soa: { mname: ns1.example.test., rname: h.example.test., minimum: 60 }
+    ns: [ns1.example.test.]
+    zonefile: %ZONEFILE%
+services:
+  - { name: app.example.test., clusters: [eu, us] }
+clusters:
+  eu: { location: { lat: 50.1, lon: 8.7 }, ingress: [203.0.113.1] }
+  us: { location: { lat: 38.9, lon: -77.0 }, ingress: [203.0.113.2] }
+"""
+
+ZONE = """$TTL 300
+www  IN A 192.0.2.80
+"""
+
+NETWORKS = """
+- { cidr: 198.51.100.0/24, location: { lat: 40.7, lon: -74.0 } }
+"""
+
+
+def config(networks="networks.yaml", zonefile="example.test.zone"):
+    return CONFIG.replace("%NETWORKS%", networks).replace("%ZONEFILE%", zonefile)
+
+
+def serving_as_before(g):
+    assert g.dig("www.example.test").rdata("A") == ["192.0.2.80"]
+    assert g.dig("app.example.test", "+subnet=198.51.100.0/24").rdata("A") == ["203.0.113.2"]
+    assert g.dig("app.example.test", "+subnet=192.0.2.0/24").rdata("A") == ["203.0.113.1"]
+
+
+def start():
+    g = Gslbd(config(), extra_files={"example.test.zone": ZONE, "networks.yaml": NETWORKS})
+    g.start()
+    serving_as_before(g)
+    return g
+
+
+def write(g, name, text):
+    with open(os.path.join(g.dir, name), "w") as f:
+        f.write(text)
+
+
+def test_missing_geo_file_at_reload_is_reported_and_the_old_table_serves():
+    g = start()
+    try:
+        os.remove(os.path.join(g.dir, "networks.yaml"))
+        out = g.reload()
+        assert "reload failed" in out and os.path.join(g.dir, "networks.yaml") in out, out
+        serving_as_before(g)
+    finally:
+        g.stop()
+
+
+def test_unreadable_geo_file_at_reload_is_reported():
+    g = start()
+    try:
+        os.remove(os.path.join(g.dir, "networks.yaml"))
+        os.mkdir(os.path.join(g.dir, "networks.yaml"))  # root reads any file; a directory it cannot
+        out = g.reload()
+        assert "reload failed" in out and "networks.yaml" in out, out
+        serving_as_before(g)
+    finally:
+        g.stop()
+
+
+def test_bad_networks_entry_at_reload_names_its_line():
+    g = start()
+    try:
+        write(g, "networks.yaml", NETWORKS + "- { cidr: 10.0.0.0/33, location: { lat: 1, lon: 2 } }\n")
+        out = g.reload()
+        assert "reload failed" in out and "networks.yaml:3" in out, out
+        serving_as_before(g)
+    finally:
+        g.stop()
+
+
+def test_zone_file_syntax_error_at_reload_names_file_and_line():
+    g = start()
+    try:
+        write(g, "example.test.zone", ZONE + "new  IN A 192.0.2.81\nbad  IN A 999.1.1.1\n")
+        out = g.reload()
+        assert "reload failed" in out and "example.test.zone:4" in out, out
+        serving_as_before(g)
+        assert g.dig("new.example.test").status == "NXDOMAIN"  # nothing of the bad file was taken
+        _, metrics = g.http_get("/metrics")
+        assert 'gslb_config_reloads_total{result="failure"} 1' in metrics
+    finally:
+        g.stop()
+
+
+def test_corrupt_state_file_is_reported_and_ignored_at_start():
+    g = Gslbd(config(), extra_files={"example.test.zone": ZONE, "networks.yaml": NETWORKS})
+    write(g, "gslbd.yaml.state", "\x00\x01 this is not a drain state file\n")
+    g.start()
+    try:
+        assert "gslbd.yaml.state" in g.log_text() and "ignoring" in g.log_text()
+        serving_as_before(g)
+    finally:
+        g.stop()
+
+
+def test_bad_config_at_start_exits_with_the_reason():
+    g = Gslbd(config(zonefile="missing.zone"), extra_files={"networks.yaml": NETWORKS})
+    g.start(expect_ready=False)
+    assert g.proc.wait(timeout=30) == 1
+    assert "missing.zone" in g.log_text() and "cannot open" in g.log_text()
