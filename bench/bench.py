@@ -14,8 +14,9 @@ Cases (the same data everywhere):
   health  hc.global.example.com A, TCP-checked 127.0.0.10 / 127.0.0.11 port 18080
 
 Per server and case, three runs of each:
-  throughput  dnsperf -l SECONDS, unlimited rate: QPS, and server CPU (utime+stime
-              of the server's whole process tree from /proc/PID/stat) / queries answered
+  throughput  dnsperf -l SECONDS, unlimited rate: QPS, and server CPU / queries answered
+              (CPU: every thread of the server's process tree, from the scheduler's
+              schedstat; split into user/sys in the ratio of /proc/PID/stat utime/stime)
   latency     dnsperf -Q 20000 -l SECONDS -v: per-query latencies -> p50 / p99
 and the medians are reported. RSS is VmRSS (summed over the process tree) at the end.
 """
@@ -100,8 +101,37 @@ def tree(pid):
     return out
 
 
+def exec_seconds(pid):
+    """CPU seconds that every thread of the process tree has run: the scheduler's own
+    sum_exec_runtime (/proc/PID/task/TID/schedstat, in ns). utime/stime in
+    /proc/PID/stat are sampled at the timer tick, which a timer-paced load (dnsperf -Q)
+    and a server that runs in short bursts skew badly; schedstat is exact."""
+    total = 0
+    for p in tree(pid):
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total / 1e9
+
+
+def cpu_sample(pid):
+    return exec_seconds(pid), cpu_seconds(pid)
+
+
+def per_query(c0, c1, n):
+    """(total, user, sys) µs per query: total from schedstat, split in the ratio of
+    the tick-sampled utime/stime."""
+    total = (c1[0] - c0[0]) * 1e6 / n
+    u, sy = c1[1][0] - c0[1][0], c1[1][1] - c0[1][1]
+    share = u / (u + sy) if u + sy > 0 else 0.0
+    return total, total * share, total * (1 - share)
+
+
 def cpu_seconds(pid):
-    """(user, system) CPU seconds of the process tree."""
+    """(user, system) CPU seconds of the process tree (tick-sampled)."""
     user = system = 0
     for p in tree(pid):
         try:
@@ -500,22 +530,22 @@ def measure(server, case, qfile, args, pin=True):
     ecs = GEO_SUBNET if case == "geo" else None
     runs = []
     for _ in range(args.runs):
-        c0 = cpu_seconds(server.pid)
+        c0 = cpu_sample(server.pid)
         t = dnsperf(server.port, qfile, args.seconds, ecs=ecs, pin=pin)
-        c1 = cpu_seconds(server.pid)
-        n = max(1, t["completed"])
-        t["user_us"] = (c1[0] - c0[0]) * 1e6 / n
-        t["sys_us"] = (c1[1] - c0[1]) * 1e6 / n
-        t["cpu_us_per_q"] = t["user_us"] + t["sys_us"]
+        c1 = cpu_sample(server.pid)
+        t["cpu_us_per_q"], t["user_us"], t["sys_us"] = per_query(c0, c1, max(1, t["completed"]))
         t["busy"] = t["cpu_us_per_q"] * t["qps"] / 1e6  # share of one core the server used
+        c0 = cpu_sample(server.pid)
         lat = dnsperf(server.port, qfile, args.seconds, qps=args.rate, ecs=ecs, verbose=True, pin=pin)
+        c1 = cpu_sample(server.pid)
+        fixed_us = per_query(c0, c1, max(1, lat["completed"]))[0]
         runs.append({"qps": t["qps"], "cpu_us": t["cpu_us_per_q"], "user_us": t["user_us"], "sys_us": t["sys_us"],
-                     "busy": t["busy"], "lost": t.get("lost", 0),
+                     "busy": t["busy"], "fixed_us": fixed_us, "lost": t.get("lost", 0),
                      "rcodes": t.get("rcodes", ""),
                      "p50_us": pct(lat["latencies"], 50) * 1e6, "p99_us": pct(lat["latencies"], 99) * 1e6,
                      "avg_us": lat["avg"] * 1e6, "max_us": lat["max"] * 1e6,
                      "lat_n": len(lat["latencies"]), "lat_lost": lat.get("lost", 0)})
-    med = {k: statistics.median(r[k] for r in runs) for k in ("qps", "cpu_us", "user_us", "sys_us", "busy", "p50_us", "p99_us", "avg_us", "max_us")}
+    med = {k: statistics.median(r[k] for r in runs) for k in ("qps", "cpu_us", "user_us", "sys_us", "busy", "fixed_us", "p50_us", "p99_us", "avg_us", "max_us")}
     # Lost at the fixed rate only: an unlimited run always ends with its in-flight
     # queries counted as lost.
     med["lost"] = sum(r["lat_lost"] for r in runs)
@@ -617,7 +647,7 @@ def main():
             for case in cases:
                 m = measure(s, case, os.path.join(qdir, case), args)
                 results[(s.name, case)] = m
-                print(f"   {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us (user {m['user_us']:.2f} sys {m['sys_us']:.2f}, busy {m['busy']:.0%})  p50 {fmt(m['p50_us'])} us  "
+                print(f"   {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us (user {m['user_us']:.2f} sys {m['sys_us']:.2f}, busy {m['busy']:.0%}; at rate {m['fixed_us']:.2f} us)  p50 {fmt(m['p50_us'])} us  "
                       f"p99 {fmt(m['p99_us'])} us  rss {m['rss_kib']} KiB  lost {m['lost']}  [{m['rcodes']}]",
                       flush=True)
             s.stop()
@@ -655,7 +685,8 @@ def main():
     print(f"dnsperf -l {args.seconds}, {args.runs} runs each, medians; server on CPU {SERVER_CPU}, dnsperf on CPU "
           f"{DNSPERF_CPU}; latency at -Q {args.rate} (-v per-query).")
     print()
-    hdr = "| case | server | QPS | server CPU µs/query (user+sys) | server busy | p50 µs | p99 µs | RSS MiB | QPS ×gslbd | CPU/q ×gslbd | p99 ×gslbd | RSS ×gslbd | note |"
+    hdr = ("| case | server | QPS | server CPU µs/query (user+sys) | server busy | CPU µs/query at fixed rate "
+           "| p50 µs | p99 µs | RSS MiB | QPS ×gslbd | CPU/q ×gslbd | CPU/q at rate ×gslbd | p99 ×gslbd | RSS ×gslbd | note |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for case in ("static", "geo", "health"):
@@ -664,23 +695,24 @@ def main():
             m = results.get((s.name, case))
             if not m:
                 why = notes.get(s.name) or ("no geo by client subnet" if case == "geo" else "no health checks")
-                print(f"| {case} | {s.name} | - | - | - | - | - | - | - | - | - | - | skipped: {why} |")
+                print(f"| {case} | {s.name} |" + " - |" * 13 + f" skipped: {why} |")
                 continue
             note = notes.get(s.name, s.note if case != "static" else "")
             if m["lost"]:
                 note = (note + "; " if note else "") + f"{m['lost']} lost"
             print(f"| {case} | {s.name} | {fmt(m['qps'])} | {m['cpu_us']:.2f} ({m['user_us']:.2f}+{m['sys_us']:.2f}) "
-                  f"| {m['busy']:.0%} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} "
+                  f"| {m['busy']:.0%} | {m['fixed_us']:.2f} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} "
                   f"| {m['rss_kib'] / 1024:.1f} | {ratio(m['qps'], ref and ref['qps'])} "
-                  f"| {ratio(m['cpu_us'], ref and ref['cpu_us'])} | {ratio(m['p99_us'], ref and ref['p99_us'])} "
+                  f"| {ratio(m['cpu_us'], ref and ref['cpu_us'])} | {ratio(m['fixed_us'], ref and ref['fixed_us'])} "
+                  f"| {ratio(m['p99_us'], ref and ref['p99_us'])} "
                   f"| {ratio(m['rss_kib'], ref and ref['rss_kib'])} | {note} |")
     if scaling:
         print()
-        print("| gslbd geo, unpinned | QPS | server CPU µs/query (user+sys) | server busy (cores) | p50 µs | p99 µs |")
-        print("|---|---|---|---|---|---|")
+        print("| gslbd geo, unpinned | QPS | server CPU µs/query (user+sys) | server busy (cores) | CPU µs/query at fixed rate | p50 µs | p99 µs |")
+        print("|---|---|---|---|---|---|---|")
         for w, m in scaling.items():
             print(f"| {w} worker{'s' if w > 1 else ''} | {fmt(m['qps'])} | {m['cpu_us']:.2f} ({m['user_us']:.2f}+{m['sys_us']:.2f}) "
-                  f"| {m['busy']:.2f} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} |")
+                  f"| {m['busy']:.2f} | {m['fixed_us']:.2f} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} |")
         print(f"\nReload under load (SIGHUP mid-run, geo at -Q {args.rate}): sent {rl['sent']}, "
               f"completed {rl['completed']}, lost {rl.get('lost', 0)}")
     print(f"\nbench/run took {time.time() - started:.0f} s")
