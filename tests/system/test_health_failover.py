@@ -7,8 +7,10 @@ endpoints fail by timeout; HTTPS verifies certificates; TCP checks; all-down
 behaviour; health-aware TTL; health known before the first answer."""
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -159,6 +161,28 @@ def test_https_self_signed(tmp_path):
     finally:
         tls.stop()
         wrong_name.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="bug: dnsd/config.cpp read_check() keeps http.ca_file as written, so a "
+                   "relative ca_file is opened relative to gslbd's working directory, not the config's directory")
+def test_relative_ca_file_is_relative_to_the_config():
+    """README: relative paths in the config are relative to the config file's
+    directory. `ca_file: ca.pem` next to the config must verify the server."""
+    workdir = tempfile.mkdtemp(prefix="gslbd-ca-")
+    ca, cert, key = make_tls(workdir, HOSTS["eu-west"])
+    tls = HttpIngress(HOSTS["eu-west"], tls=server_tls_context(cert, key)).start()
+    checks = {"eu-west": http_check(tls.url("https"), extra=', ca_file: "ca.pem"'), "us-east": None, "ap-northeast": None}
+    g = Gslbd(config(checks), workdir=workdir, extra_files={"networks.yaml": NETWORKS})
+    try:
+        # gslbd's working directory is not the config's (as under systemd: /)
+        assert os.path.realpath(os.getcwd()) != os.path.realpath(workdir)
+        with g:
+            eu = cluster_status(g, "eu-west")
+            assert eu["checks"][0]["last_result"] == "ok", eu
+            assert first_a(g) == FRA
+    finally:
+        tls.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_body_expect_require_dns_and_ipv6_checks():
