@@ -96,6 +96,21 @@ def test_refused_outside_the_zones(g, tool, transport):
         assert r.records("ANSWER") == [] and r.records("AUTHORITY") == []
 
 
+@both
+@pytest.mark.parametrize("name,qclass", [("version.bind", "CH"), ("www.example.test", "CH"),
+                                         ("www.example.test", "CLASS4"), ("www.example.test", "CLASS254")])
+def test_refused_for_other_classes(g, tool, transport, name, qclass):
+    r = ask(g, tool, transport, name, "TXT", "-c", qclass)
+    assert r.status == "REFUSED" and "aa" not in r.flags, r
+    assert r.records("ANSWER") == []
+
+
+@both
+def test_class_any_query_is_answered(g, tool, transport):
+    r = ask(g, tool, transport, "www.example.test", "A", "-c", "ANY")
+    assert r.status == "NOERROR" and r.rdata("A") == ["192.0.2.80"]
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_notimp_for_status_opcode_with_dig(g, transport):
     r = ask(g, "dig", transport, "www.example.test", "A", "+opcode=status")

@@ -70,6 +70,19 @@ def test_pipelined_queries_on_one_connection(g):
         expect_answer(dnswire.tcp_read(s), 0x0404, ["192.0.2.80"])
 
 
+def test_answers_still_come_after_the_client_half_closes(g):
+    with dnswire.tcp_connect(g.port) as s:
+        s.sendall(b"".join(dnswire.frame(dnswire.query(n, t, qid=i)) for i, n, t, _ in QUERIES))
+        s.shutdown(socket.SHUT_WR)  # done sending; RFC 7766 6.2.4: answers are still owed
+        got = {}
+        for _ in QUERIES:
+            wire = dnswire.tcp_read(s)
+            got[dnswire.Header(wire).id] = wire
+        for qid, _, _, rdata in QUERIES:
+            expect_answer(got[qid], qid, rdata)
+        assert s.recv(1) == b""  # then the server closes its side too
+
+
 def test_many_pipelined_queries_including_a_big_answer(g):
     n = 200
     with dnswire.tcp_connect(g.port, timeout=5) as s:

@@ -118,3 +118,13 @@ def test_check_config_counts_the_zonefile_records(g):
     p = check_config(g.config_path)
     assert p.returncode == 0, p.stderr
     assert "zone zf.test.: 17 record(s)" in p.stdout, p.stdout
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_only_rfc1035_types_have_compressed_rdata_names(g, transport):
+    import dnswire
+    # RFC 3597 4: SRV's target is sent whole; MX's exchange may point into the question.
+    srv = dnswire.exchange(g.port, dnswire.query("_sip._tcp.zf.test", "SRV", qid=5), transport)
+    assert dnswire.name_wire("sip.zf.test") in srv
+    mx = dnswire.exchange(g.port, dnswire.query("zf.test", "MX", qid=6), transport)
+    assert dnswire.name_wire("mail.zf.test") not in mx and b"\x04mail\xc0\x0c" in mx
