@@ -410,7 +410,7 @@ ServiceConfig read_service(const Reader& r, const YAML::Node& n, const std::stri
   return s;
 }
 
-health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::string& path) {
+health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir) {
   if (!n.IsMap() || n.size() != 1) r.fail(n, path, "expected one of {http: {...}}, {tcp: {...}}, {dns: {...}}");
   const std::string kind = n.begin()->first.Scalar();
   const YAML::Node body = n.begin()->second;
@@ -444,7 +444,8 @@ health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::st
     if (body["body"]) c.http.body = r.string(body["body"], Reader::join(bpath, "body"));
     if (body["host"]) c.http.host = r.string(body["host"], Reader::join(bpath, "host"));
     if (body["tls_verify"]) c.http.tls_verify = r.boolean(body["tls_verify"], Reader::join(bpath, "tls_verify"));
-    if (body["ca_file"]) c.http.ca_file = r.string(body["ca_file"], Reader::join(bpath, "ca_file"));
+    // Relative to the config's directory, like every path in it (README).
+    if (body["ca_file"]) c.http.ca_file = r.file_path(body["ca_file"], Reader::join(bpath, "ca_file"), config_dir);
   } else if (kind == "tcp") {
     r.expect_map(body, bpath, {"address", "interval", "timeout", "rise", "fall"});
     c.kind = health::CheckSpec::Kind::tcp;
@@ -470,7 +471,8 @@ health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::st
   return c;
 }
 
-ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML::Node& n, const std::string& path) {
+ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML::Node& n, const std::string& path,
+                           const std::string& config_dir) {
   r.expect_map(n, path, {"location", "ingress", "checks", "require", "initial_state"});
   ClusterConfig c;
   c.name = name;
@@ -502,7 +504,7 @@ ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML:
     const YAML::Node checks = n["checks"];
     const std::string cpath = Reader::join(path, "checks");
     if (!checks.IsSequence()) r.fail(checks, cpath, "expected a list of checks");
-    for (size_t i = 0; i < checks.size(); ++i) c.health.checks.push_back(read_check(r, checks[i], Reader::index(cpath, i)));
+    for (size_t i = 0; i < checks.size(); ++i) c.health.checks.push_back(read_check(r, checks[i], Reader::index(cpath, i), config_dir));
   }
   if (n["require"]) {
     const std::string v = r.string(n["require"], Reader::join(path, "require"));
@@ -583,7 +585,7 @@ Config load_config(const std::string& path) {
     for (const auto& kv : clusters) {
       const std::string name = kv.first.Scalar();
       if (name.empty()) r.fail(kv.first, "clusters", "expected a cluster name");
-      cfg.clusters.push_back(read_cluster(r, name, kv.second, "clusters." + name));
+      cfg.clusters.push_back(read_cluster(r, name, kv.second, "clusters." + name, config_dir));
       cluster_names.push_back(name);
     }
   }

@@ -163,8 +163,6 @@ def test_https_self_signed(tmp_path):
         wrong_name.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: dnsd/config.cpp read_check() keeps http.ca_file as written, so a "
-                   "relative ca_file is opened relative to gslbd's working directory, not the config's directory")
 def test_relative_ca_file_is_relative_to_the_config():
     """README: relative paths in the config are relative to the config file's
     directory. `ca_file: ca.pem` next to the config must verify the server."""
