@@ -15,13 +15,11 @@ import threading
 import time
 
 import dns.message
-import dns.rrset
 import pytest
 
 from gslb import Gslbd, wait_until
 from ingress import (FRA, IAD, NETWORKS, SERVICE, TYO, DemoIngress, HangingServer, HttpIngress, TcpListener,
-                     answer, closed_port, cluster_status, config, make_tls, server_tls_context, status_json, timed,
-                     wait_log)
+                     answer, closed_port, cluster_status, config, make_tls, server_tls_context, status_json, timed)
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.5, 0.3, 2, 2
 # A probe's schedule has +-10% jitter and a view is published within 100 ms; the

@@ -5,11 +5,9 @@ state changes follow the real ingresses; reloads are counted. Then a real
 Prometheus server scrapes gslbd every second and its query API shows
 gslb_cluster_up for each cluster with the right value, also after a change."""
 import json
-import os
 import re
 import signal
 import subprocess
-import tempfile
 import urllib.parse
 import urllib.request
 
@@ -201,7 +199,7 @@ scrape_configs:
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         want = {"eu-west": 1.0, "us-east": 0.0, "ap-northeast": 1.0}
-        got = wait_until(lambda: proc.poll() is None and prom_query(port, "gslb_cluster_up") == want and want,
+        wait_until(lambda: proc.poll() is None and prom_query(port, "gslb_cluster_up") == want and want,
                          timeout=45, interval=0.25, what="Prometheus to show gslb_cluster_up for each cluster")
         assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
         # the target is healthy and the scrape is of gslbd
