@@ -157,6 +157,7 @@ CASES = {
                               "services[0].name: service app.example.org. is not inside any configured zone"),
     # --- clusters
     "clusters not a mapping": (S + Z + "clusters: [eu]\n", "[eu]", "clusters: expected a mapping of cluster name to cluster"),
+    "empty cluster name": (S + Z + 'clusters:\n  "": { ingress: [192.0.2.1] }\n', '""', "clusters: expected a cluster name"),
     "cluster unknown key": (S + Z + "clusters:\n  eu: { ingress: [192.0.2.1], ingres: [] }\n", "ingres:",
                             "clusters.eu.ingres: unknown key (expected one of: location, ingress, checks, require, initial_state)"),
     "cluster without ingress": (S + Z + "clusters:\n  eu: { location: { lat: 1, lon: 2 } }\n", "{ location",
@@ -365,3 +366,10 @@ def test_bad_config_at_start_exits_1_with_the_message(case):
     line, column = position(g.render(text.replace('["127.0.0.1:5300"]', "[@LISTEN@]")), anchor)
     assert f"{g.config_path}:{line}:{column}: {message.rstrip('.')}" in g.log_text(), g.log_text()
     assert "serving" not in g.log_text()
+
+
+def test_shipped_example_config_is_valid():
+    example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf", "example.yaml")
+    p = check_config(example)
+    assert p.returncode == 0, p.stderr
+    assert ": OK: 1 zone(s)" in p.stdout and "service app.global.example.com." in p.stdout
