@@ -85,8 +85,13 @@ struct Worker::Impl {
   Impl(const ServerConfig& config, const Published<Snapshot>& snapshot, WorkerStats& stats)
       : config_(config), snapshot_(snapshot), stats_(stats) {}
 
-  // A copy: reloads cannot change the settings a worker was started with.
+  // A copy: reloads cannot change the settings a worker was started with (its
+  // sockets). The TCP limits can change, and are read from the serving state.
   const ServerConfig config_;
+  const ServerConfig& live_server() {
+    snapshot_.refresh();
+    return snapshot_->serving->config.server;
+  }
 
   // --- UDP ---------------------------------------------------------------
   struct UdpBuffers {
@@ -235,7 +240,7 @@ struct Worker::Impl {
     // Idle timeout and slow-reader bound in one: the deadline moves only when a
     // whole query has arrived or a write has completed.
     void arm_deadline() {
-      deadline_.expires_after(w_.config_.tcp_idle_timeout);
+      deadline_.expires_after(w_.live_server().tcp_idle_timeout);
       deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec) self->close();
       });
@@ -344,7 +349,7 @@ struct Worker::Impl {
     a->async_accept([this, a](const boost::system::error_code& ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
-        if (tcp_open_ >= config_.tcp_max_connections) {
+        if (tcp_open_ >= live_server().tcp_max_connections) {
           // At the cap the newcomer is closed at once: established clients keep
           // their service and the newcomer can retry or fall back to UDP.
           stats_.tcp_connections_refused.add();

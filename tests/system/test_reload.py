@@ -171,3 +171,25 @@ def test_sigterm_stops_cleanly(g):
     g.proc.send_signal(signal.SIGTERM)
     assert g.proc.wait(timeout=10) == 0
     assert "stopped" in g.log_text()
+
+
+def test_reload_applies_tcp_settings(g):
+    # tcp_idle_timeout and tcp_max_connections are not among the settings that need
+    # a restart: a reload that succeeds must apply them, not just accept them.
+    import socket
+    import time
+    new = CONFIG.replace("  workers: 2\n", "  workers: 2\n  tcp_idle_timeout: 500ms\n")
+    assert "reloaded" in g.reload(new)
+
+    def closed(s):
+        s.settimeout(0.05)
+        try:
+            return s.recv(1) == b""
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+    with dnswire.tcp_connect(g.port) as s:
+        start = time.monotonic()
+        wait_until(lambda: closed(s), timeout=5, what="the reloaded idle timeout to close the connection")
+        assert time.monotonic() - start < 3
