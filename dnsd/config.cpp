@@ -607,6 +607,7 @@ Config load_config(const std::string& path) {
       const YAML::Node w = services[i]["weights"];
       if (s.policy == geo::Policy::weighted) {
         if (!w) r.fail(services[i], spath, "policy weighted needs 'weights: {cluster: weight, ...}'");
+        if (!w.IsMap()) r.fail(w, spath + ".weights", "expected a map like {cluster: weight, ...}");
         for (const auto& kv : w) {
           const std::string c = kv.first.Scalar();
           if (std::find(s.clusters.begin(), s.clusters.end(), c) == s.clusters.end())

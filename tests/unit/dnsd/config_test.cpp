@@ -89,6 +89,7 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"unknown cluster in service", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    clusters: [eu, us]\n", "clusters: [eu, us]", "services[0].clusters[1]: no cluster named \"us\""},
       {"bad policy", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    policy: closest\n    clusters: [eu]\n", "policy", "expected one of nearest, latency, failover, weighted"},
       {"weighted without weights", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    policy: weighted\n    clusters: [eu]\n", "name: app", "policy weighted needs 'weights"},
+      {"weights as a list", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    policy: weighted\n    weights: [3]\n    clusters: [eu]\n", "weights", "services[0].weights: expected a map like {cluster: weight, ...}"},
       {"weights without weighted", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    weights: { eu: 1 }\n    clusters: [eu]\n", "weights", "only used with policy: weighted"},
       {"bad when_all_down", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    when_all_down: panic\n    clusters: [eu]\n", "when_all_down", "expected fail_open or servfail"},
       {"service twice", kServer + kZone + kCluster + "services:\n  - { name: app.example.test., clusters: [eu] }\n  - { name: App.example.test., clusters: [eu] }\n", "App.", "defined twice"},
