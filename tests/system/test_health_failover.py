@@ -404,3 +404,32 @@ def test_reload_keeps_health_state():
         stop.set()
         for i in ingresses.values():
             i.stop()
+
+
+@pytest.mark.parametrize("initial", ["up", "down"])
+def test_initial_state_up_or_down(initial):
+    """`initial_state: up|down` serves at once with that state (no first probe
+    awaited) and then follows the probes through fall/rise: a healthy eu-west that
+    starts down is answered after `rise` successes; an eu-west with nothing
+    listening that starts up leaves after `fall` failures."""
+    good = {name: HttpIngress(host).start() for name, host in HOSTS.items()}
+    url = good["eu-west"].url() if initial == "down" else f"http://{HOSTS['eu-west']}:{closed_port(HOSTS['eu-west'])}/healthz"
+    checks = {name: http_check(i.url()) for name, i in good.items()}
+    # interval 1s: the first answer comes well before the earliest possible change
+    checks["eu-west"] = http_check(url, interval="1s") + f"\n    initial_state: {initial}"
+    bound = 2 * 1.0 + TIMEOUT + MARGIN
+    g = Gslbd(config(checks), extra_files={"networks.yaml": NETWORKS})
+    try:
+        with g:
+            first, then = (IAD, FRA) if initial == "down" else (FRA, IAD)
+            assert first_a(g) == first
+            took = timed(lambda: first_a(g) == then, timeout=bound + 5, what=f"eu-west to leave its initial {initial}")
+            assert took <= bound, took
+            log = g.log_text()
+            if initial == "down":
+                assert re.search(r"cluster eu-west up: \S+ \S+: ok \(2/2 successes\)", log), log
+            else:
+                assert re.search(r"cluster eu-west down: \S+ \S+: connection refused \(2/2 failures\)", log), log
+    finally:
+        for i in good.values():
+            i.stop()
