@@ -171,6 +171,26 @@ def test_third_connection_over_the_cap_is_closed_at_once():
             return dnswire.Header(wire).id == 40
         wait_until(new_connection_answered, timeout=5, what="a new connection after one closed")
         c2.close()
+        # Slots are given back every time, whoever closes: no leak fills the cap.
+        for _ in range(20):
+            wait_until(new_connection_answered, timeout=5, what="a slot after many connections came and went")
+        with dnswire.tcp_connect(g.port) as idle:  # the server closes this one (zero-length frame)
+            idle.sendall(b"\x00\x00")
+            wait_until(lambda: closed_by_peer(idle), timeout=2, what="the zero-length frame to close")
+
+        def two_at_once():  # the full cap is usable again once the server saw the closes
+            held = []
+            try:
+                for i in range(2):
+                    held.append(dnswire.tcp_connect(g.port, timeout=1))
+                    held[-1].sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=50 + i)))
+                return all(dnswire.Header(dnswire.tcp_read(c)).id == 50 + i for i, c in enumerate(held))
+            except (ConnectionError, socket.timeout, OSError):
+                return False
+            finally:
+                for c in held:
+                    c.close()
+        wait_until(two_at_once, timeout=5, what="two simultaneous connections under the cap")
 
 
 def test_slow_reader_does_not_stop_other_clients():
