@@ -193,3 +193,22 @@ def test_reload_applies_tcp_settings(g):
         start = time.monotonic()
         wait_until(lambda: closed(s), timeout=5, what="the reloaded idle timeout to close the connection")
         assert time.monotonic() - start < 3
+
+
+def test_reload_with_the_config_file_gone(g):
+    os.remove(g.config_path)
+    out = g.reload()
+    assert f"reload failed, still serving the previous configuration: {g.config_path}: cannot open" in out, out
+    assert www(g) == ["192.0.2.80"]
+    assert reloads(g) == {"success": 0, "failure": 1}
+    assert "reloaded" in g.reload(CONFIG)
+    assert reloads(g) == {"success": 1, "failure": 1}
+
+
+def test_reload_with_a_bad_zone_file_names_its_line(g):
+    path = os.path.join(g.dir, "file.test.zone")
+    with open(path, "w") as f:
+        f.write(ZONEFILE % (3, "192.0.2.300"))
+    out = g.reload()
+    assert f"{path}:5:1: bad record: " in out, out
+    assert www(g, "file.test") == ["192.0.2.10"] and www(g) == ["192.0.2.80"]
