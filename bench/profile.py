@@ -94,7 +94,9 @@ def main():
     qf = os.path.join(base, "geo")
     B.write(qf, f"{B.GEO_NAME} A\n" * 1000)
     listeners = B.TcpListeners(B.HC_ADDRS, B.HC_PORT)
-    make = {"gslbd": lambda: B.Gslbd(base, 5360, args.gslbd), "gdnsd": lambda: B.Gdnsd(base, 5361),
+    make = {"gslbd": lambda: B.Gslbd(base, 5360, args.gslbd),
+            # A second gslbd binary to compare with (an experimental build, say).
+            "gslbd-b": lambda: B.Gslbd(base, 5365, os.environ.get("GSLBD_B", args.gslbd), label="gslbd-b"), "gdnsd": lambda: B.Gdnsd(base, 5361),
             "knot": lambda: B.Knot(base, 5362), "pdns": lambda: B.Pdns(base, 5364)}
     try:
         for name in args.servers:
