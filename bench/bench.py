@@ -23,6 +23,7 @@ and the medians are reported. RSS is VmRSS (summed over the process tree) at the
 
 import argparse
 import json
+import resource
 import os
 import shutil
 import signal
@@ -480,6 +481,7 @@ def dnsperf(port, qfile, seconds, qps=None, ecs=None, verbose=False, pin=True):
         cmd += ["-E", f"8:{ecs_hex(ecs)}"]
     if verbose:
         cmd.append("-v")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     children.append(p)
     try:
@@ -487,7 +489,12 @@ def dnsperf(port, qfile, seconds, qps=None, ecs=None, verbose=False, pin=True):
     finally:
         if p in children:
             children.remove(p)
-    return parse_dnsperf(out, err)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = parse_dnsperf(out, err)
+    # dnsperf's own CPU (the only child reaped meanwhile; Linux scales utime+stime
+    # of a reaped child to its exact runtime).
+    r["client_cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return r
 
 
 def parse_dnsperf(out, err):
@@ -534,18 +541,20 @@ def measure(server, case, qfile, args, pin=True):
         t = dnsperf(server.port, qfile, args.seconds, ecs=ecs, pin=pin)
         c1 = cpu_sample(server.pid)
         t["cpu_us_per_q"], t["user_us"], t["sys_us"] = per_query(c0, c1, max(1, t["completed"]))
+        t["client_us"] = t["client_cpu"] * 1e6 / max(1, t["completed"])
         t["busy"] = t["cpu_us_per_q"] * t["qps"] / 1e6  # share of one core the server used
         c0 = cpu_sample(server.pid)
         lat = dnsperf(server.port, qfile, args.seconds, qps=args.rate, ecs=ecs, verbose=True, pin=pin)
         c1 = cpu_sample(server.pid)
         fixed_us = per_query(c0, c1, max(1, lat["completed"]))[0]
         runs.append({"qps": t["qps"], "cpu_us": t["cpu_us_per_q"], "user_us": t["user_us"], "sys_us": t["sys_us"],
-                     "busy": t["busy"], "fixed_us": fixed_us, "lost": t.get("lost", 0),
+                     "busy": t["busy"], "fixed_us": fixed_us, "client_us": t["client_us"],
+                     "fixed_client_us": lat["client_cpu"] * 1e6 / max(1, lat["completed"]), "lost": t.get("lost", 0),
                      "rcodes": t.get("rcodes", ""),
                      "p50_us": pct(lat["latencies"], 50) * 1e6, "p99_us": pct(lat["latencies"], 99) * 1e6,
                      "avg_us": lat["avg"] * 1e6, "max_us": lat["max"] * 1e6,
                      "lat_n": len(lat["latencies"]), "lat_lost": lat.get("lost", 0)})
-    med = {k: statistics.median(r[k] for r in runs) for k in ("qps", "cpu_us", "user_us", "sys_us", "busy", "fixed_us", "p50_us", "p99_us", "avg_us", "max_us")}
+    med = {k: statistics.median(r[k] for r in runs) for k in ("qps", "cpu_us", "user_us", "sys_us", "busy", "fixed_us", "client_us", "fixed_client_us", "p50_us", "p99_us", "avg_us", "max_us")}
     # Lost at the fixed rate only: an unlimited run always ends with its in-flight
     # queries counted as lost.
     med["lost"] = sum(r["lat_lost"] for r in runs)
@@ -647,7 +656,7 @@ def main():
             for case in cases:
                 m = measure(s, case, os.path.join(qdir, case), args)
                 results[(s.name, case)] = m
-                print(f"   {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us (user {m['user_us']:.2f} sys {m['sys_us']:.2f}, busy {m['busy']:.0%}; at rate {m['fixed_us']:.2f} us)  p50 {fmt(m['p50_us'])} us  "
+                print(f"   {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us (user {m['user_us']:.2f} sys {m['sys_us']:.2f}, busy {m['busy']:.0%}; at rate {m['fixed_us']:.2f} us; dnsperf {m['client_us']:.2f} / {m['fixed_client_us']:.2f} us)  p50 {fmt(m['p50_us'])} us  "
                       f"p99 {fmt(m['p99_us'])} us  rss {m['rss_kib']} KiB  lost {m['lost']}  [{m['rcodes']}]",
                       flush=True)
             s.stop()
@@ -686,6 +695,7 @@ def main():
           f"{DNSPERF_CPU}; latency at -Q {args.rate} (-v per-query).")
     print()
     hdr = ("| case | server | QPS | server CPU µs/query (user+sys) | server busy | CPU µs/query at fixed rate "
+           "| dnsperf CPU µs/query (full / fixed rate) "
            "| p50 µs | p99 µs | RSS MiB | QPS ×gslbd | CPU/q ×gslbd | CPU/q at rate ×gslbd | p99 ×gslbd | RSS ×gslbd | note |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
@@ -695,13 +705,14 @@ def main():
             m = results.get((s.name, case))
             if not m:
                 why = notes.get(s.name) or ("no geo by client subnet" if case == "geo" else "no health checks")
-                print(f"| {case} | {s.name} |" + " - |" * 13 + f" skipped: {why} |")
+                print(f"| {case} | {s.name} |" + " - |" * 14 + f" skipped: {why} |")
                 continue
             note = notes.get(s.name, s.note if case != "static" else "")
             if m["lost"]:
                 note = (note + "; " if note else "") + f"{m['lost']} lost"
             print(f"| {case} | {s.name} | {fmt(m['qps'])} | {m['cpu_us']:.2f} ({m['user_us']:.2f}+{m['sys_us']:.2f}) "
-                  f"| {m['busy']:.0%} | {m['fixed_us']:.2f} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} "
+                  f"| {m['busy']:.0%} | {m['fixed_us']:.2f} | {m['client_us']:.2f} / {m['fixed_client_us']:.2f} "
+                  f"| {fmt(m['p50_us'])} | {fmt(m['p99_us'])} "
                   f"| {m['rss_kib'] / 1024:.1f} | {ratio(m['qps'], ref and ref['qps'])} "
                   f"| {ratio(m['cpu_us'], ref and ref['cpu_us'])} | {ratio(m['fixed_us'], ref and ref['fixed_us'])} "
                   f"| {ratio(m['p99_us'], ref and ref['p99_us'])} "
