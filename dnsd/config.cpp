@@ -159,7 +159,8 @@ class Reader {
     double value = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
     if (ec != std::errc() || end != s.data() + s.size()) fail(n, path, "expected a number, got \"" + s + "\"");
-    if (value < min || value > max) fail(n, path, "expected a number from " + fmt(min) + " to " + fmt(max) + ", got " + s);
+    // Written so that NaN ("nan" parses) fails it too.
+    if (!(value >= min && value <= max)) fail(n, path, "expected a number from " + fmt(min) + " to " + fmt(max) + ", got " + s);
     return value;
   }
   bool boolean(const YAML::Node& n, const std::string& path) const {

@@ -169,6 +169,8 @@ CASES = {
                            "{ lat", "clusters.eu.location: expected exactly one of {lat, lon}, {country} or {region}"),
     "latitude out of range": (S + Z + "clusters:\n  eu: { ingress: [192.0.2.1], location: { lat: 91, lon: 2 } }\n", "91",
                               "clusters.eu.location.lat: expected a number from -90 to 90, got 91"),
+    "latitude nan": (S + Z + "clusters:\n  eu: { ingress: [192.0.2.1], location: { lat: 1, lon: nan } }\n", "nan",
+                     "clusters.eu.location.lon: expected a number from -180 to 180, got nan"),
     "latitude not a number": (S + Z + "clusters:\n  eu: { ingress: [192.0.2.1], location: { lat: north, lon: 2 } }\n", "north",
                               'clusters.eu.location.lat: expected a number, got "north"'),
     "missing longitude": (S + Z + "clusters:\n  eu: { ingress: [192.0.2.1], location: { lat: 1 } }\n", "{ lat",
