@@ -153,7 +153,10 @@ class Responder {
   }
 
   void answer_node(const Node& node, const Owner& o, unsigned depth) {
-    if (node.service >= 0) {
+    // A service name's addresses come from its clusters; its other types are the
+    // zone's own data (the SOA and NS of a service at the apex, a TXT or MX next
+    // to a service), answered like any other name's, NODATA when there are none.
+    if (node.service >= 0 && (q_.qtype == type::A || q_.qtype == type::AAAA || q_.qtype == type::ANY)) {
       service(node, o);
       return;
     }

@@ -333,3 +333,48 @@ def test_zone_transfer_is_refused(g):
     assert "Transfer failed" in r.stdout and "SOA" not in r.stdout, r
     resp = dnswire.tcp_exchange(g.port, dnswire.query("example.test", "AXFR", qid=3))
     assert dnswire.Header(resp).rcode == "REFUSED"
+
+
+SERVICE_CONFIG = """
+server:
+  listen: [@LISTEN@]
+  workers: 1
+  http: @HTTP@
+zones:
+  - origin: svc.test.
+    soa: { mname: ns1.svc.test., rname: h.svc.test., serial: 5, minimum: 60, ttl: 3600 }
+    ns: [ns1.svc.test.]
+    records: |
+      ns1  3600 IN A   192.0.2.53
+      @    3600 IN MX  10 mail
+      mail 3600 IN A   192.0.2.25
+      app  3600 IN TXT "v=spf1 -all"
+clusters:
+  eu: { ingress: [192.0.2.1], initial_state: up }
+services:
+  - { name: svc.test., ttl: 30, clusters: [eu] }
+  - { name: app.svc.test., ttl: 30, clusters: [eu] }
+"""
+
+
+@pytest.mark.parametrize("tool,transport", [("dig", "udp"), ("kdig", "tcp")])
+def test_service_names_keep_their_other_records(tool, transport):
+    # A service at the apex still has the zone's SOA and NS (without them resolvers
+    # cannot use the zone), and a TXT or MX beside a service is answered.
+    with Gslbd(SERVICE_CONFIG) as g:
+        r = ask(g, tool, transport, "svc.test", "A")
+        assert r.records() == [["svc.test.", "30", "IN", "A", "192.0.2.1"]] and "aa" in r.flags
+        r = ask(g, tool, transport, "svc.test", "SOA")
+        assert types(r) == ["SOA"] and r.records()[0][1] == "3600", r
+        r = ask(g, tool, transport, "svc.test", "NS")
+        assert r.records() == [["svc.test.", "3600", "IN", "NS", "ns1.svc.test."]], r
+        assert ["ns1.svc.test.", "3600", "IN", "A", "192.0.2.53"] in r.records("ADDITIONAL")
+        r = ask(g, tool, transport, "svc.test", "MX")
+        assert r.rdata("MX") == ["10 mail.svc.test."]
+        r = ask(g, tool, transport, "app.svc.test", "TXT")
+        assert r.rdata("TXT") == ['"v=spf1 -all"'] and "aa" in r.flags
+        r = ask(g, tool, transport, "app.svc.test", "A")
+        assert r.rdata("A") == ["192.0.2.1"]
+        for name, qtype in (("app.svc.test", "AAAA"), ("app.svc.test", "MX"), ("svc.test", "AAAA")):
+            r = ask(g, tool, transport, name, qtype)  # no IPv6 ingress, no such record: NODATA
+            assert r.status == "NOERROR" and r.records() == [] and types(r, "AUTHORITY") == ["SOA"], r
