@@ -411,6 +411,10 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
       if (it != sets.end())
         fail_at(it->second[0]->pos, "", text_of(s.name) + " is a service name: its addresses come from its clusters, remove this record");
     }
+    // NS below the apex would make the service name a zone cut, answered with a
+    // referral: the service would never be asked.
+    if (auto it = sets.find({s.name, type::NS}); it != sets.end() && s.name != origin)
+      fail_at(it->second[0]->pos, "", text_of(s.name) + " is a service name: it cannot also be delegated, remove this record");
   }
 
   for (auto& [key, list] : sets) {

@@ -150,6 +150,8 @@ CASES = {
                                       "app.example.test. is a service name: its addresses come from its clusters, remove this record"),
     "service name with a cname": (S + Z + rec("app IN CNAME www") + C + SVC, "app IN CNAME",
                                   "app.example.test. is a service name: its addresses come from its clusters, remove this record"),
+    "service name delegated": (S + Z + rec("app IN NS ns.elsewhere.test.") + C + SVC, "app IN NS",
+                               "app.example.test. is a service name: it cannot also be delegated, remove this record"),
     "service below a delegation": (S + Z + rec("sub IN NS ns.example.test.") + C +
                                    "services:\n  - { name: app.sub.example.test., clusters: [eu] }\n", "origin",
                                    "service app.sub.example.test. lies below the delegation sub.example.test."),
