@@ -119,13 +119,10 @@ class HttpIngress:
             def get_request(self):
                 conn, addr = self.socket.accept()
                 if ingress.tls is not None:
+                    # the handshake happens on the first read, in the request's own
+                    # thread: one slow or refused handshake does not hold up the others
                     conn.settimeout(5)
-                    try:
-                        conn = ingress.tls.wrap_socket(conn, server_side=True)
-                    except (ssl.SSLError, OSError):
-                        # the prober refused our certificate: a failed handshake, no request
-                        conn.close()
-                        raise
+                    conn = ingress.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
                 return conn, addr
 
         self.server = Server((self.host, self.port), Handler)
