@@ -101,8 +101,9 @@ std::string Metrics::scrape() const {
   };
   single("gslb_truncated_responses_total", "UDP responses sent with TC=1 because the answer did not fit", &WorkerStats::truncated);
   single("gslb_dropped_packets_total", "Packets given no response (not a query, or send buffer full)", &WorkerStats::dropped);
-  single("gslb_tcp_connections_refused_total", "TCP connections closed at once because the connection cap was reached",
-         &WorkerStats::tcp_connections_refused);
+  single("gslb_tcp_connections_evicted_total",
+         "TCP connections closed to make room for a new one at the connection cap (least recently active first)",
+         &WorkerStats::tcp_connections_evicted);
   single("gslb_rrl_dropped_total", "UDP responses dropped by response rate limiting", &WorkerStats::rrl_dropped);
   single("gslb_rrl_slipped_total", "UDP responses sent truncated by response rate limiting (slip)", &WorkerStats::rrl_slipped);
   auto transport = family("gslb_transport_queries_total", "DNS queries by transport");

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <list>
 #include <stdexcept>
 
 #include "dnsd/answer.h"
@@ -215,7 +216,7 @@ struct Worker::Impl {
     Connection(Impl& w, tcp::socket socket) : w_(w), socket_(std::move(socket)), deadline_(w.ctx_) {}
 
     void start() {
-      ++w_.tcp_open_;
+      lru_ = w_.tcp_lru_.insert(w_.tcp_lru_.end(), this);
       client_.tcp = true;
       boost::system::error_code ec;
       const tcp::endpoint peer = socket_.remote_endpoint(ec);
@@ -234,12 +235,26 @@ struct Worker::Impl {
       read();
     }
 
-    ~Connection() { --w_.tcp_open_; }
+    ~Connection() {
+      if (!closed_) w_.tcp_lru_.erase(lru_);
+    }
+
+    void close() {
+      if (closed_) return;
+      closed_ = true;
+      w_.tcp_lru_.erase(lru_);
+      boost::system::error_code ec;
+      deadline_.cancel();
+      socket_.shutdown(tcp::socket::shutdown_both, ec);
+      socket_.close(ec);
+    }
 
    private:
     // Idle timeout and slow-reader bound in one: the deadline moves only when a
-    // whole query has arrived or a write has completed.
+    // whole query has arrived or a write has completed. Those are also what make
+    // a connection recently active, last in line for eviction at the cap.
     void arm_deadline() {
+      if (!closed_) w_.tcp_lru_.splice(w_.tcp_lru_.end(), w_.tcp_lru_, lru_);
       deadline_.expires_after(w_.live_server().tcp_idle_timeout);
       deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
         if (!ec) self->close();
@@ -310,15 +325,6 @@ struct Worker::Impl {
       if (!writing_ && out_.empty()) close();
     }
 
-    void close() {
-      if (closed_) return;
-      closed_ = true;
-      boost::system::error_code ec;
-      deadline_.cancel();
-      socket_.shutdown(tcp::socket::shutdown_both, ec);
-      socket_.close(ec);
-    }
-
     Impl& w_;
     tcp::socket socket_;
     asio::steady_timer deadline_;
@@ -327,6 +333,7 @@ struct Worker::Impl {
     size_t in_len_ = 0;
     std::vector<uint8_t> out_, sending_;
     bool reading_ = false, writing_ = false, closed_ = false, peer_done_ = false;
+    std::list<Connection*>::iterator lru_;  // place in Impl::tcp_lru_ while open
   };
 
   void open_tcp(const Endpoint& e) {
@@ -349,15 +356,14 @@ struct Worker::Impl {
     a->async_accept([this, a](const boost::system::error_code& ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
-        if (tcp_open_ >= live_server().tcp_max_connections) {
-          // At the cap the newcomer is closed at once: established clients keep
-          // their service and the newcomer can retry or fall back to UDP.
-          stats_.tcp_connections_refused.add();
-          boost::system::error_code ignored;
-          socket.close(ignored);
-        } else {
-          std::make_shared<Connection>(*this, std::move(socket))->start();
+        // At the cap the least recently active connection makes room (as Knot
+        // does): idle and slow clients cannot lock everyone else out of TCP,
+        // while a client that is being answered keeps its connection.
+        while (!tcp_lru_.empty() && tcp_lru_.size() >= live_server().tcp_max_connections) {
+          tcp_lru_.front()->close();
+          stats_.tcp_connections_evicted.add();
         }
+        std::make_shared<Connection>(*this, std::move(socket))->start();
       }
       accept(a);
     });
@@ -370,7 +376,7 @@ struct Worker::Impl {
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_;
   std::unique_ptr<UdpBuffers> udp_buffers_ = std::make_unique<UdpBuffers>();
   std::vector<uint8_t> tcp_scratch_ = std::vector<uint8_t>(65535 + 2);
-  unsigned tcp_open_ = 0;
+  std::list<Connection*> tcp_lru_;  // open connections, least recently active first
   RateLimitConfig rrl_config_;
   std::unique_ptr<RateLimiter> rrl_;
   const ServingState* rrl_for_ = nullptr;  // the state rrl_ was configured from

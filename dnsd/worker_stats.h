@@ -43,7 +43,7 @@ struct alignas(64) WorkerStats {
   Counter truncated;
   Counter dropped;
   Counter udp_queries, tcp_queries;
-  Counter tcp_connections_refused;
+  Counter tcp_connections_evicted;
   Counter rrl_dropped, rrl_slipped;
 
   void count(const Outcome& o, bool tcp) noexcept {
