@@ -110,6 +110,15 @@ std::vector<std::string> answer_addresses(const uint8_t* r, size_t n) {
   return out;
 }
 
+// RFC 9110 11.1: the scheme name is case-insensitive; the token is compared exactly.
+bool bearer_matches(const std::string& authorization, const std::string& token) {
+  const std::string scheme = "bearer ";
+  if (authorization.size() != scheme.size() + token.size()) return false;
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return false;
+  return authorization.compare(scheme.size(), std::string::npos, token) == 0;
+}
+
 class Daemon {
  public:
   explicit Daemon(const DaemonOptions& options) : options_(options) {}
@@ -237,7 +246,7 @@ class Daemon {
       const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
       if (action != "drain" && action != "undrain") return {404, "text/plain; charset=utf-8", "not found\n"};
       if (r.method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};
-      if (!server_config_.http_token.empty() && r.authorization != "Bearer " + server_config_.http_token)
+      if (!server_config_.http_token.empty() && !bearer_matches(r.authorization, server_config_.http_token))
         return {401, "text/plain; charset=utf-8", "missing or wrong bearer token\n"};
       if (!monitor_->set_drained(name, action == "drain")) return {404, "text/plain; charset=utf-8", "no cluster named " + name + "\n"};
       return {200, "application/json", "{\"cluster\":\"" + json_escape(name) + "\",\"drained\":" + (action == "drain" ? "true" : "false") + "}\n"};

@@ -117,9 +117,12 @@ class Gslbd:
         """Sends SIGHUP and waits until the log shows the reload's outcome; returns it."""
         if config_text is not None:
             self.write_config(config_text)
-        before = self.log_text().count("reload")
+        def outcomes():  # the daemon's own log lines, not paths that happen to say "reload"
+            text = self.log_text()
+            return text.count("info: reloaded: ") + text.count("error: reload failed")
+        before = outcomes()
         self.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: self.log_text().count("reload") >= before + 2, what="the reload to finish")
+        wait_until(lambda: outcomes() > before, what="the reload to finish")
         tail = self.log_text().splitlines()[-5:]
         return "\n".join(tail)
 

@@ -15,11 +15,11 @@ from ingress import (FRA, IAD, NETWORKS, TYO, HttpIngress, TcpListener, answer, 
 HOSTS = {"eu-west": "127.0.0.11", "us-east": "127.0.0.12", "ap-northeast": "127.0.0.13"}
 
 
-def curl(g, method, path, token=None):
+def curl(g, method, path, token=None, scheme="Bearer"):
     cmd = ["curl", "-sS", "--noproxy", "*", "-X", method, "-o", "-", "-w", "\n%{http_code}",
            f"http://127.0.0.1:{g.http_port}{path}"]
     if token is not None:
-        cmd += ["-H", f"Authorization: Bearer {token}"]
+        cmd += ["-H", f"Authorization: {scheme} {token}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out
     body, _, code = out.stdout.rpartition("\n")
@@ -145,7 +145,8 @@ def test_token_guards_drain(tmp_path):
         assert code == 404 and "no-such" in body, body
         # reading stays open
         assert curl(g, "GET", "/status")[0] == 200
-        code, _ = curl(g, "POST", "/clusters/eu-west/undrain", token="s3cret")
+        # RFC 9110: the scheme name is case-insensitive.
+        code, _ = curl(g, "POST", "/clusters/eu-west/undrain", token="s3cret", scheme="bearer")
         assert code == 200
         wait_until(lambda: first_a(g) == FRA, timeout=3, what="eu-west to return")
     finally:
