@@ -620,6 +620,7 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated server names")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
+    args.gslbd = os.path.abspath(args.gslbd)  # servers run with their own directory as cwd
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -644,6 +645,8 @@ def main():
                 s.start()
             except Exception as e:  # a peer that cannot start is reported, not fatal
                 print(f"   cannot start: {e}", flush=True)
+                if isinstance(s, Gslbd):
+                    raise
                 notes[s.name] = "did not start"
                 s.stop()
                 continue
