@@ -160,29 +160,3 @@ class Gslbd:
 
 def check_config(config_path):
     return subprocess.run([BINARY, "--check-config", "-c", config_path], capture_output=True, text=True, timeout=60)
-
-
-# A small zone most tests start from; @LISTEN@/@HTTP@/@DIR@ are filled per instance.
-BASIC_CONFIG = """
-server:
-  listen: [@LISTEN@]
-  workers: 2
-  http: @HTTP@
-  nsid: test-ns1
-zones:
-  - origin: example.test.
-    soa: { mname: ns1.example.test., rname: hostmaster.example.test., serial: 2024010101, minimum: 60, ttl: 3600 }
-    ns: [ns1.example.test., ns2.example.test.]
-    records: |
-      ns1   3600 IN A     192.0.2.53
-      ns1   3600 IN AAAA  2001:db8::53
-      ns2   3600 IN A     192.0.2.54
-      www   300  IN A     192.0.2.80
-      www   300  IN AAAA  2001:db8::80
-      alias 300  IN CNAME www
-      @     300  IN MX    10 mail
-      mail  300  IN A     192.0.2.25
-      txt   300  IN TXT   "hello world" "second string"
-services: []
-clusters: {}
-"""

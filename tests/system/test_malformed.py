@@ -22,7 +22,8 @@ import dns.rcode
 import pytest
 
 from dnswire import Header, frame, header, name_wire, opt_rr, question, recv_exact, tcp_connect
-from gslb import BASIC_CONFIG, Gslbd
+from dnsconfig import DNS_CONFIG
+from gslb import Gslbd
 
 QID = 0xBAD1
 GOOD_ID = 0x600D
@@ -34,7 +35,7 @@ IN, CHAOS, HESIOD, NONE = 1, 3, 4, 254
 
 @pytest.fixture(scope="module")
 def g():
-    with Gslbd(BASIC_CONFIG) as server:
+    with Gslbd(DNS_CONFIG) as server:
         yield server
 
 

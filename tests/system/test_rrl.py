@@ -8,9 +8,10 @@ import struct
 import dns.flags
 import dns.message
 
-from gslb import BASIC_CONFIG, Gslbd
+from dnsconfig import DNS_CONFIG
+from gslb import Gslbd
 
-RRL = BASIC_CONFIG.replace("  nsid: test-ns1\n", """  nsid: test-ns1
+RRL = DNS_CONFIG.replace("  nsid: test-ns1\n", """  nsid: test-ns1
   rrl: { responses_per_second: 20, slip: 2, exempt: ["127.0.0.3/32"] }
 """)
 

@@ -1,8 +1,9 @@
-from gslb import BASIC_CONFIG, Gslbd
+from dnsconfig import DNS_CONFIG
+from gslb import Gslbd
 
 
 def test_answers_a_static_name_over_udp_and_tcp():
-    with Gslbd(BASIC_CONFIG) as g:
+    with Gslbd(DNS_CONFIG) as g:
         r = g.dig("www.example.test", "A")
         assert r.status == "NOERROR" and "aa" in r.flags
         assert r.rdata("A") == ["192.0.2.80"]
