@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -155,6 +156,15 @@ void check(const uint8_t* packet, size_t size, bool tcp, const Fixture& fx) {
   }
   if (!(out[2] & 0x80)) {
     fprintf(stderr, "response without QR\n");
+    abort();
+  }
+  // The question, when one parsed, is echoed as sent: same name bytes (case kept), type, class.
+  const unsigned qdcount = (out[4] << 8) | out[5];
+  if (qdcount != (q.has_question ? 1u : 0u) ||
+      (q.has_question && (n < 12u + q.qname.length + 4 || memcmp(out.get() + 12, q.qname.wire, q.qname.length) != 0 ||
+                          ((out[12 + q.qname.length] << 8) | out[13 + q.qname.length]) != q.qtype ||
+                          ((out[14 + q.qname.length] << 8) | out[15 + q.qname.length]) != q.qclass))) {
+    fprintf(stderr, "question not echoed\n");
     abort();
   }
   ldns_pkt* pkt = nullptr;
