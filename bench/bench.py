@@ -685,6 +685,8 @@ def main():
     finally:
         stop_all()
         listeners.close()
+        if sys.exc_info()[0] is not None and not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(base, ignore_errors=True)
 
     # --- the table ---
     print()
