@@ -124,6 +124,10 @@ class Daemon {
   explicit Daemon(const DaemonOptions& options) : options_(options) {}
 
   int run() {
+    // Installed first: a SIGHUP or SIGTERM that arrives during start-up is queued
+    // for the loop below instead of killing the process with the default action
+    // (a supervisor may signal as soon as it sees the "serving" line).
+    asio::signal_set signals(ctx_, SIGINT, SIGTERM, SIGHUP);
     Config config;
     std::shared_ptr<const ServingState> serving;
     try {
@@ -162,7 +166,6 @@ class Daemon {
              std::to_string(server_config_.workers) + " worker(s))" +
              (server_config_.has_http ? "; HTTP on " + server_config_.http.text : ""));
 
-    asio::signal_set signals(ctx_, SIGINT, SIGTERM, SIGHUP);
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
