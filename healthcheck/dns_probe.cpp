@@ -162,7 +162,7 @@ void DnsProbe::finish(ProbeResult result) {
   timer_.cancel();
   // Deferred: on_answer can run inside ares_query() (called from start()) or inside
   // ares_process_fd(), where re-entering c-ares from `done` is not allowed.
-  asio::post(io_, [this, alive = lifetime_.token(), done = std::move(done_),
+  asio::post(io_, [alive = lifetime_.token(), done = std::move(done_),
                    result = std::move(result)]() mutable {
     if (!alive.expired()) done(std::move(result));
   });
