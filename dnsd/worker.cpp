@@ -262,7 +262,7 @@ struct Worker::Impl {
     }
 
     void read() {
-      if (reading_ || closed_ || out_.size() > kMaxTcpPendingOutput) return;
+      if (reading_ || closed_ || peer_done_ || out_.size() > kMaxTcpPendingOutput) return;
       reading_ = true;
       socket_.async_read_some(asio::buffer(in_.data() + in_len_, in_.size() - in_len_),
                               [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
@@ -278,7 +278,12 @@ struct Worker::Impl {
       bool answered = false;
       while (in_len_ - at >= 2) {
         const size_t len = (size_t(in_[at]) << 8) | in_[at + 1];
-        if (len == 0) return close();  // a zero-length frame can carry no query
+        if (len == 0) {
+          // A zero-length frame can carry no query: answer what came before it, then close.
+          peer_done_ = true;
+          in_len_ = at;
+          break;
+        }
         if (in_len_ - at < 2 + len) break;
         w_.snapshot_.refresh();
         Outcome outcome;
@@ -300,7 +305,11 @@ struct Worker::Impl {
       in_len_ -= at;
       if (answered) arm_deadline();
       write();
-      read();
+      if (peer_done_) {
+        close_after_writes();
+      } else {
+        read();
+      }
     }
 
     void write() {

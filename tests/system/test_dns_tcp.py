@@ -136,6 +136,13 @@ def test_active_connection_is_not_closed(g):
         assert qid >= 5
 
 
+def test_queries_before_a_zero_length_frame_are_answered_before_the_close(g):
+    with dnswire.tcp_connect(g.port) as s:
+        s.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=77)) + b"\x00\x00")
+        expect_answer(dnswire.tcp_read(s), 77, ["192.0.2.80"])
+        wait_until(lambda: closed_by_peer(s), timeout=2, what="the connection to close")
+
+
 def test_zero_length_frame_closes_the_connection(g):
     with dnswire.tcp_connect(g.port) as s:
         s.sendall(b"\x00\x00")
