@@ -3,12 +3,11 @@ Knot (authoritative, for a local root and parent zone) and unbound (a recursive
 resolver in front of gslbd). Started and stopped by PID; readiness is polled."""
 import os
 import random
-import signal
 import socket
 import subprocess
 import tempfile
 
-from gslb import DigResult, free_port, wait_until
+from gslb import DigResult, free_port, stop_process, wait_until
 
 KNOTD = "/usr/sbin/knotd"
 UNBOUND = "/usr/sbin/unbound"
@@ -63,13 +62,7 @@ class Process:
         assert self.alive(), f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()}"
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if self.log:
             self.log.close()
             self.log = None
