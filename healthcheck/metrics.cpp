@@ -56,7 +56,7 @@ void Metrics::configure(const std::vector<ClusterSpec>& clusters) {
   std::set<prometheus::Histogram*> histograms_before, histograms_after;
   for (const auto& c : clusters_) {
     gauges_before.insert(c.up);
-    counters_before.insert({c.became_up, c.became_down});
+    counters_before.insert({c.became_up, c.became_down, c.drained, c.undrained});
     for (const auto& k : c.checks) {
       counters_before.insert({k.success, k.failure});
       histograms_before.insert(k.duration);
@@ -69,8 +69,10 @@ void Metrics::configure(const std::vector<ClusterSpec>& clusters) {
     c.up = &up_.Add({{"cluster", spec.name}});
     c.became_up = &changes_.Add({{"cluster", spec.name}, {"state", "up"}});
     c.became_down = &changes_.Add({{"cluster", spec.name}, {"state", "down"}});
+    c.drained = &changes_.Add({{"cluster", spec.name}, {"state", "drained"}});
+    c.undrained = &changes_.Add({{"cluster", spec.name}, {"state", "undrained"}});
     gauges_after.insert(c.up);
-    counters_after.insert({c.became_up, c.became_down});
+    counters_after.insert({c.became_up, c.became_down, c.drained, c.undrained});
     for (const auto& check : spec.checks) {
       const std::string id = check.describe();
       CheckMetrics k;
@@ -104,10 +106,16 @@ void Metrics::cluster_up(std::size_t cluster, bool up) {
   if (cluster < clusters_.size()) clusters_[cluster].up->Set(up ? 1 : 0);
 }
 
-void Metrics::state_change(std::size_t cluster, bool up) {
-  if (cluster >= clusters_.size()) return;
-  (up ? clusters_[cluster].became_up : clusters_[cluster].became_down)->Increment();
-  cluster_up(cluster, up);
+void Metrics::state_change(const ClusterChange& change) {
+  if (change.cluster >= clusters_.size()) return;
+  ClusterMetrics& c = clusters_[change.cluster];
+  switch (change.cause) {
+    case ClusterChange::Cause::became_healthy: c.became_up->Increment(); break;
+    case ClusterChange::Cause::became_unhealthy: c.became_down->Increment(); break;
+    case ClusterChange::Cause::drained: c.drained->Increment(); break;
+    case ClusterChange::Cause::undrained: c.undrained->Increment(); break;
+  }
+  cluster_up(change.cluster, change.up);
 }
 
 }  // namespace gslb::health

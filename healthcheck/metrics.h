@@ -15,6 +15,7 @@
 
 #include "healthcheck/monitor.h"
 #include "healthcheck/probe.h"
+#include "healthcheck/state.h"
 
 namespace gslb::health {
 
@@ -26,7 +27,8 @@ class Metrics {
   void configure(const std::vector<ClusterSpec>& clusters);
   void probe_result(std::size_t cluster, std::size_t check, const ProbeResult& result);
   void cluster_up(std::size_t cluster, bool up);
-  void state_change(std::size_t cluster, bool up);
+  // Counts the change by its cause and sets the cluster's up gauge.
+  void state_change(const ClusterChange& change);
 
  private:
   struct CheckMetrics {
@@ -38,6 +40,8 @@ class Metrics {
     prometheus::Gauge* up;
     prometheus::Counter* became_up;
     prometheus::Counter* became_down;
+    prometheus::Counter* drained;
+    prometheus::Counter* undrained;
     std::vector<CheckMetrics> checks;
   };
 

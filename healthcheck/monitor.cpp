@@ -213,7 +213,7 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
     if (gen != config_gen) return;
     metrics.probe_result(cluster, check, r);
     change = state.record(cluster, check, r, Clock::now());
-    if (change) metrics.state_change(change->cluster, change->up);
+    if (change) metrics.state_change(*change);
     view_changed = state.up_vector() != last_up ||
                    state.transitioning_vector() != last_transitioning;
     if (initial_done_locked()) first_results.notify_all();
@@ -360,7 +360,7 @@ bool Monitor::set_drained(const std::string& cluster, bool drained) {
     result = impl_->state.set_drained(cluster, drained);
     if (!result.found) return false;
     if (!result.change) return true;
-    impl_->metrics.state_change(result.change->cluster, result.change->up);
+    impl_->metrics.state_change(*result.change);
     names = impl_->state.drained();
   }
   log_line(result.change->log_line);

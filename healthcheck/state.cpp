@@ -112,6 +112,7 @@ std::optional<ClusterChange> HealthState::record(std::size_t cluster, std::size_
 
   ClusterChange change;
   change.cluster = cluster;
+  change.cause = c.health == Status::up ? ClusterChange::Cause::became_healthy : ClusterChange::Cause::became_unhealthy;
   change.up = answerable(cluster);
   change.log_line = "cluster " + c.def.name + " " + to_string(c.health) +
                     (is_drained(cluster) ? " (drained)" : "") + ": " + def.identity + ": " +
@@ -141,6 +142,7 @@ HealthState::DrainResult HealthState::set_drained(const std::string& name, bool 
   const auto index = static_cast<std::size_t>(it - clusters_.begin());
   ClusterChange change;
   change.cluster = index;
+  change.cause = drained ? ClusterChange::Cause::drained : ClusterChange::Cause::undrained;
   change.up = answerable(index);
   change.log_line = "cluster " + name + (drained ? " drained" : " undrained") + ", now " +
                     (change.up ? "up" : "down") + " (health " + to_string(it->health) + ")";

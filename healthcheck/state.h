@@ -51,7 +51,11 @@ struct CheckState {
 
 // A cluster's health or drain flag moved.
 struct ClusterChange {
+  // What changed: the cluster's health (counted as state "up"/"down" by the new
+  // health, drained or not), or its drain (counted as "drained"/"undrained").
+  enum class Cause : uint8_t { became_healthy, became_unhealthy, drained, undrained };
   std::size_t cluster = 0;
+  Cause cause = Cause::became_healthy;
   bool up = false;        // answerable now: healthy and not drained
   std::string log_line;   // "cluster eu-west down: http ...: HTTP 503 (3/3 failures)"
 };

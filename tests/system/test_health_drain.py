@@ -73,6 +73,10 @@ def test_drain_undrain_and_restart(tmp_path):
         # draining again is harmless
         assert curl(g, "POST", "/clusters/eu-west/drain")[0] == 200
         assert os.path.exists(os.path.join(w.dir, "drain.state"))
+        # the drain is counted as such, not as the cluster's health going down
+        _, metrics = g.http_get("/metrics")
+        assert 'gslb_cluster_state_changes_total{cluster="eu-west",state="drained"} 1' in metrics, metrics
+        assert 'gslb_cluster_state_changes_total{cluster="eu-west",state="down"} 0' in metrics, metrics
 
         # a restart keeps the drain: the very first answer is us-east
         g.stop()
