@@ -142,7 +142,14 @@ class Daemon {
     server_config_ = serving->config.server;
 
     monitor_ = std::make_unique<health::Monitor>(
-        health::MonitorOptions{server_config_.state_file, server_config_.resolver},
+        health::MonitorOptions{server_config_.state_file, server_config_.resolver,
+                               [](health::Severity severity, const std::string& line) {
+                                 switch (severity) {
+                                   case health::Severity::info: log_info(line); break;
+                                   case health::Severity::warning: log_warning(line); break;
+                                   case health::Severity::error: log_error(line); break;
+                                 }
+                               }},
         [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
     monitor_->configure(health_specs(serving->config), serving->epoch);
     auto view = monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);

@@ -17,6 +17,7 @@ void emit(const char* journal_prefix, const char* word, const std::string& messa
 }  // namespace
 
 void log_info(const std::string& message) { emit("<6>", "info: ", message); }
+void log_warning(const std::string& message) { emit("<4>", "warning: ", message); }
 void log_error(const std::string& message) { emit("<3>", "error: ", message); }
 
 }  // namespace gslb::dns

@@ -7,6 +7,7 @@
 namespace gslb::dns {
 
 void log_info(const std::string& message);
+void log_warning(const std::string& message);
 void log_error(const std::string& message);
 
 }  // namespace gslb::dns

@@ -38,9 +38,6 @@ constexpr auto kPublishPeriod = std::chrono::milliseconds(100);
 // Results arriving together (a whole region failing) are gathered into one view.
 constexpr auto kCoalesce = std::chrono::milliseconds(10);
 
-void log_line(const std::string& line) {
-  std::fprintf(stderr, "%s\n", line.c_str());
-}
 
 // libcurl and c-ares global state must be set up once, before any handle exists.
 void init_libraries() {
@@ -104,6 +101,13 @@ struct Monitor::Impl {
   void schedule_publish();
   void publish_now();
   void shutdown();
+  void log(Severity severity, const std::string& line) const {
+    if (options.log) {
+      options.log(severity, line);
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
 
   MonitorOptions options;
   Publish publish;
@@ -148,8 +152,8 @@ Monitor::Impl::Impl(MonitorOptions opts, Publish pub, prometheus::Registry& regi
   if (!options.state_file.empty()) {
     DrainFile file = read_drain_file(options.state_file);
     if (!file.error.empty())
-      log_line("healthcheck: ignoring drain state file: " + file.error);
-    for (const auto& name : file.drained) log_line("cluster " + name + " drained (state file)");
+      log(Severity::error, "healthcheck: ignoring drain state file: " + file.error);
+    for (const auto& name : file.drained) log(Severity::info, "cluster " + name + " drained (state file)");
     state.restore_drained(std::move(file.drained));
   }
   curl = std::make_unique<CurlMulti>(io);
@@ -218,7 +222,8 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
                    state.transitioning_vector() != last_transitioning;
     if (initial_done_locked()) first_results.notify_all();
   }
-  if (change) log_line(change->log_line);
+  if (change)
+    log(change->cause == ClusterChange::Cause::became_unhealthy ? Severity::warning : Severity::info, change->log_line);
   if (view_changed) schedule_publish();
 }
 
@@ -243,7 +248,7 @@ void Monitor::Impl::on_resolved(uint64_t gen, std::size_t cluster, const Ingress
       if (initial_done_locked()) first_results.notify_all();
     }
   }
-  if (!line.empty()) log_line(line);
+  if (!line.empty()) log(errors.empty() ? Severity::info : Severity::warning, line);
   schedule_publish();
 }
 
@@ -363,10 +368,10 @@ bool Monitor::set_drained(const std::string& cluster, bool drained) {
     impl_->metrics.state_change(*result.change);
     names = impl_->state.drained();
   }
-  log_line(result.change->log_line);
+  impl_->log(Severity::info, result.change->log_line);
   if (!impl_->options.state_file.empty()) {
     const std::string error = write_drain_file(impl_->options.state_file, names);
-    if (!error.empty()) log_line("healthcheck: drain state not saved: " + error);
+    if (!error.empty()) impl_->log(Severity::error, "healthcheck: drain state not saved: " + error);
   }
   asio::post(impl_->io, [impl = impl_.get()] { impl->schedule_publish(); });
   return true;

@@ -81,9 +81,14 @@ struct HealthView {
   uint64_t generation = 0;
 };
 
+enum class Severity : uint8_t { info, warning, error };
+
 struct MonitorOptions {
   std::string state_file;   // drain state, kept across restarts; empty: not kept
   std::string resolver;     // "ip[:port]" for ingress host names; empty: /etc/resolv.conf
+  // Where state changes and problems are reported (one event a line, from any
+  // thread); empty: stderr.
+  std::function<void(Severity, const std::string&)> log;
 };
 
 // Owns the probe thread. Public methods are safe to call from any thread.

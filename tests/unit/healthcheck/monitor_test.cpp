@@ -277,7 +277,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
   const std::string state_file = dir.path + "/drain";
   std::vector<ClusterSpec> clusters = {cluster("eu-west", {}), cluster("us-east", {})};
   {
-    Harness h({state_file, ""});
+    Harness h({state_file, "", {}});
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
     CHECK(h.monitor.set_drained("us-east", true));
@@ -289,7 +289,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
           "\"checks\":[]}]}");
   }
   {
-    Harness h({state_file, ""});
+    Harness h({state_file, "", {}});
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0});
     CHECK(h.monitor.set_drained("us-east", false));
@@ -297,7 +297,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
   }
   {
     std::ofstream(state_file) << "garbage\n";
-    Harness h({state_file, ""});   // reported on stderr, not fatal
+    Harness h({state_file, "", {}});   // reported on stderr, not fatal
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
   }
