@@ -10,6 +10,8 @@ namespace gslb::dns {
 namespace {
 
 constexpr unsigned kMaxCnameChain = 8;
+// The resolved addresses of a cluster the health view does not cover (yet).
+const health::Ingress kNoIngress;
 constexpr uint16_t kFlagQR = 0x8000, kFlagAA = 0x0400, kFlagTC = 0x0200, kFlagRD = 0x0100, kFlagCD = 0x0010;
 
 // Bounds-checked output; once a write would pass the limit, `failed` stays set and
@@ -265,9 +267,8 @@ class Responder {
     bool transitioning = false;
     // A cluster's addresses: those written in the config, and those its ingress
     // host names resolved to (carried in the health view, which the probe thread renews).
-    static const health::Ingress kNone;
     auto resolved = [&](geo::ClusterId c) -> const health::Ingress& {
-      return c < health_.resolved.size() ? health_.resolved[c] : kNone;
+      return c < health_.resolved.size() ? health_.resolved[c] : kNoIngress;
     };
     auto address_count = [&](geo::ClusterId c) {
       return want_v6 ? serving_.clusters[c].ipv6.size() + resolved(c).ipv6.size()

@@ -2,6 +2,8 @@
 that was serving is lost (a reload is refused as a whole)."""
 import os
 
+import pytest
+
 from gslb import Gslbd
 
 CONFIG = """
@@ -41,11 +43,12 @@ def serving_as_before(g):
     assert g.dig("app.example.test", "+subnet=192.0.2.0/24").rdata("A") == ["203.0.113.1"]
 
 
-def start():
-    g = Gslbd(config(), extra_files={"example.test.zone": ZONE, "networks.yaml": NETWORKS})
-    g.start()
-    serving_as_before(g)
-    return g
+@pytest.fixture
+def g():
+    server = Gslbd(config(), extra_files={"example.test.zone": ZONE, "networks.yaml": NETWORKS})
+    with server:
+        serving_as_before(server)
+        yield server
 
 
 def write(g, name, text):
@@ -53,52 +56,35 @@ def write(g, name, text):
         f.write(text)
 
 
-def test_missing_geo_file_at_reload_is_reported_and_the_old_table_serves():
-    g = start()
-    try:
-        os.remove(os.path.join(g.dir, "networks.yaml"))
-        out = g.reload()
-        assert "reload failed" in out and os.path.join(g.dir, "networks.yaml") in out, out
-        serving_as_before(g)
-    finally:
-        g.stop()
+def refused_reload(g, where):
+    """SIGHUP; the reload must be refused naming `where`, and the old data keep serving."""
+    out = g.reload()
+    assert "reload failed" in out and where in out, out
+    serving_as_before(g)
 
 
-def test_unreadable_geo_file_at_reload_is_reported():
-    g = start()
-    try:
-        os.remove(os.path.join(g.dir, "networks.yaml"))
-        os.mkdir(os.path.join(g.dir, "networks.yaml"))  # root reads any file; a directory it cannot
-        out = g.reload()
-        assert "reload failed" in out and "networks.yaml" in out, out
-        serving_as_before(g)
-    finally:
-        g.stop()
+def test_missing_geo_file_at_reload_is_reported_and_the_old_table_serves(g):
+    os.remove(os.path.join(g.dir, "networks.yaml"))
+    refused_reload(g, os.path.join(g.dir, "networks.yaml"))
 
 
-def test_bad_networks_entry_at_reload_names_its_line():
-    g = start()
-    try:
-        write(g, "networks.yaml", NETWORKS + "- { cidr: 10.0.0.0/33, location: { lat: 1, lon: 2 } }\n")
-        out = g.reload()
-        assert "reload failed" in out and "networks.yaml:3" in out, out
-        serving_as_before(g)
-    finally:
-        g.stop()
+def test_unreadable_geo_file_at_reload_is_reported(g):
+    os.remove(os.path.join(g.dir, "networks.yaml"))
+    os.mkdir(os.path.join(g.dir, "networks.yaml"))  # root reads any file; a directory it cannot
+    refused_reload(g, "networks.yaml")
 
 
-def test_zone_file_syntax_error_at_reload_names_file_and_line():
-    g = start()
-    try:
-        write(g, "example.test.zone", ZONE + "new  IN A 192.0.2.81\nbad  IN A 999.1.1.1\n")
-        out = g.reload()
-        assert "reload failed" in out and "example.test.zone:4" in out, out
-        serving_as_before(g)
-        assert g.dig("new.example.test").status == "NXDOMAIN"  # nothing of the bad file was taken
-        _, metrics = g.http_get("/metrics")
-        assert 'gslb_config_reloads_total{result="failure"} 1' in metrics
-    finally:
-        g.stop()
+def test_bad_networks_entry_at_reload_names_its_line(g):
+    write(g, "networks.yaml", NETWORKS + "- { cidr: 10.0.0.0/33, location: { lat: 1, lon: 2 } }\n")
+    refused_reload(g, "networks.yaml:3")
+
+
+def test_zone_file_syntax_error_at_reload_names_file_and_line(g):
+    write(g, "example.test.zone", ZONE + "new  IN A 192.0.2.81\nbad  IN A 999.1.1.1\n")
+    refused_reload(g, "example.test.zone:4")
+    assert g.dig("new.example.test").status == "NXDOMAIN"  # nothing of the bad file was taken
+    _, metrics = g.http_get("/metrics")
+    assert 'gslb_config_reloads_total{result="failure"} 1' in metrics
 
 
 def test_corrupt_state_file_is_reported_and_ignored_at_start():
