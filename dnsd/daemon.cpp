@@ -132,7 +132,7 @@ class Daemon {
     std::shared_ptr<const ServingState> serving;
     try {
       config = load_config(options_.config_path);
-      metrics_ = std::make_unique<Metrics>(config.server.workers);
+      metrics_ = std::make_unique<Metrics>(config.server.workers * Worker::threads(config.server));
       serving = build_serving_state(config, ++epoch_, &slots_);
     } catch (const std::exception& e) {
       log_error(std::string("cannot start: ") + e.what());
@@ -156,8 +156,12 @@ class Daemon {
     install(serving, view);
 
     try {
-      for (unsigned i = 0; i < server_config_.workers; ++i)
-        workers_.push_back(std::make_unique<Worker>(server_config_, snapshot_, metrics_->worker(i)));
+      const unsigned threads = Worker::threads(server_config_);
+      for (unsigned i = 0; i < server_config_.workers; ++i) {
+        std::vector<WorkerStats*> stats;
+        for (unsigned t = 0; t < threads; ++t) stats.push_back(&metrics_->block(i * threads + t));
+        workers_.push_back(std::make_unique<Worker>(server_config_, snapshot_, stats));
+      }
       if (server_config_.has_http)
         http_ = std::make_unique<HttpServer>(ctx_, server_config_.http, [this](const HttpRequest& r) { return handle(r); });
     } catch (const std::exception& e) {

@@ -35,8 +35,8 @@ std::string slot_name(const MetricSlots& slots, unsigned slot) {
 
 }  // namespace
 
-Metrics::Metrics(unsigned workers) : registry_(std::make_shared<prometheus::Registry>()) {
-  for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerStats>());
+Metrics::Metrics(unsigned blocks) : registry_(std::make_shared<prometheus::Registry>()) {
+  for (unsigned i = 0; i < blocks; ++i) blocks_.push_back(std::make_unique<WorkerStats>());
   auto& reloads = prometheus::BuildCounter()
                       .Name("gslb_config_reloads_total")
                       .Help("Configuration reloads (SIGHUP) by result")
@@ -71,7 +71,7 @@ std::string Metrics::scrape() const {
     for (unsigned t = 0; t < kTypeBuckets; ++t) {
       for (unsigned r = 0; r < kRcodeBuckets; ++r) {
         uint64_t sum = 0;
-        for (const auto& w : workers_) sum += w->queries[z][t][r].get();
+        for (const auto& w : blocks_) sum += w->queries[z][t][r].get();
         if (sum == 0) continue;
         queries.metric.push_back(counter_metric(
             {{"zone", slot_name(names.zones, z)}, {"qtype", kCountedTypeNames[t]}, {"rcode", kRcodeNames[r]}}, sum));
@@ -84,7 +84,7 @@ std::string Metrics::scrape() const {
   for (unsigned s = 0; s < MetricSlots::kMax; ++s) {
     for (unsigned c = 0; c < MetricSlots::kMax; ++c) {
       uint64_t sum = 0;
-      for (const auto& w : workers_) sum += w->answers[s][c].get();
+      for (const auto& w : blocks_) sum += w->answers[s][c].get();
       if (sum == 0) continue;
       answers.metric.push_back(
           counter_metric({{"service", slot_name(names.services, s)}, {"cluster", slot_name(names.clusters, c)}}, sum));
@@ -95,7 +95,7 @@ std::string Metrics::scrape() const {
   auto single = [&](const char* name, const char* help, Counter WorkerStats::*field) {
     auto f = family(name, help);
     uint64_t sum = 0;
-    for (const auto& w : workers_) sum += ((*w).*field).get();
+    for (const auto& w : blocks_) sum += ((*w).*field).get();
     f.metric.push_back(counter_metric({}, sum));
     families.push_back(std::move(f));
   };
@@ -109,7 +109,7 @@ std::string Metrics::scrape() const {
   auto transport = family("gslb_transport_queries_total", "DNS queries by transport");
   for (auto [label, field] : {std::pair{"udp", &WorkerStats::udp_queries}, std::pair{"tcp", &WorkerStats::tcp_queries}}) {
     uint64_t sum = 0;
-    for (const auto& w : workers_) sum += ((*w).*field).get();
+    for (const auto& w : blocks_) sum += ((*w).*field).get();
     transport.metric.push_back(counter_metric({{"transport", label}}, sum));
   }
   families.push_back(std::move(transport));

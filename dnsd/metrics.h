@@ -17,15 +17,15 @@
 
 namespace gslb::dns {
 
-// Owns the registry, the workers' counter blocks and the label names. The
-// workers write their own block; scrape() reads them all. Label names are added on
+// Owns the registry, the serving threads' counter blocks and the label names.
+// Each serving thread writes its own block; scrape() reads them all. Label names are added on
 // the control thread (under the mutex) and read by scrape().
 class Metrics {
  public:
-  explicit Metrics(unsigned workers);
+  explicit Metrics(unsigned blocks);
 
   prometheus::Registry& registry() { return *registry_; }
-  WorkerStats& worker(unsigned i) { return *workers_[i]; }
+  WorkerStats& block(unsigned i) { return *blocks_[i]; }
 
   // Label names for the slots; call with the lock held via update_names.
   void update_names(const MetricNames& names);
@@ -35,7 +35,7 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  std::deque<std::unique_ptr<WorkerStats>> workers_;
+  std::deque<std::unique_ptr<WorkerStats>> blocks_;
   mutable std::mutex names_mutex_;
   MetricNames names_;
   prometheus::Counter* reload_ok_;

@@ -1,0 +1,231 @@
+#include "dnsd/udp_server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "dnsd/answer.h"
+#include "dnsd/rate_limit.h"
+
+namespace gslb::dns {
+
+namespace {
+
+// Packets read and answered per system call. 32 amortises the recvmmsg/sendmmsg
+// cost well (gdnsd uses 16) while a full batch of buffers still fits in L2.
+constexpr unsigned kBatch = 32;
+// Largest UDP query read; larger datagrams are truncated by the kernel and dropped.
+constexpr size_t kMaxUdpQuery = 4096;
+// Largest UDP response: the config caps max_udp_size at 4096.
+constexpr size_t kMaxUdpResponse = 4096;
+
+void set_int_option(int fd, int level, int name, int value, const std::string& what) {
+  if (setsockopt(fd, level, name, &value, sizeof value) != 0)
+    throw std::runtime_error(what + ": setsockopt: " + std::strerror(errno));
+}
+
+uint64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+bool same_rrl(const RateLimitConfig& a, const RateLimitConfig& b) {
+  if (a.responses_per_second != b.responses_per_second || a.slip != b.slip || a.ipv4_prefix != b.ipv4_prefix ||
+      a.ipv6_prefix != b.ipv6_prefix || a.exempt.size() != b.exempt.size())
+    return false;
+  for (size_t i = 0; i < a.exempt.size(); ++i)
+    if (a.exempt[i].v6 != b.exempt[i].v6 || a.exempt[i].length != b.exempt[i].length ||
+        std::memcmp(a.exempt[i].address, b.exempt[i].address, 16) != 0)
+      return false;
+  return true;
+}
+
+void client_from_sockaddr(const sockaddr_storage& ss, ClientInfo* c) {
+  if (ss.ss_family == AF_INET6) {
+    c->v6 = true;
+    std::memcpy(c->address, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, 16);
+  } else {
+    c->v6 = false;
+    std::memset(c->address, 0, sizeof c->address);
+    std::memcpy(c->address, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, 4);
+  }
+}
+
+int open_socket(const Endpoint& e) {
+  const std::string what = "udp " + e.text;
+  const int fd = socket(e.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("cannot listen on " + what + ": socket: " + std::strerror(errno));
+  try {
+    set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, what);
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (e.v6) {
+      set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, what);
+      auto& a = reinterpret_cast<sockaddr_in6&>(ss);
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(e.port);
+      std::memcpy(&a.sin6_addr, e.address, 16);
+      len = sizeof a;
+    } else {
+      auto& a = reinterpret_cast<sockaddr_in&>(ss);
+      a.sin_family = AF_INET;
+      a.sin_port = htons(e.port);
+      std::memcpy(&a.sin_addr, e.address, 4);
+      len = sizeof a;
+    }
+    if (bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0)
+      throw std::runtime_error("cannot listen on " + what + ": " + std::strerror(errno));
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+  return fd;
+}
+
+}  // namespace
+
+struct UdpServer::Loop {
+  Loop(const Endpoint& listen, unsigned workers, const Published<Snapshot>& snapshot, WorkerStats& stats)
+      : fd(open_socket(listen)), workers_(workers), snapshot_(snapshot), stats_(stats) {
+    refresh_rate_limiter();
+    for (unsigned i = 0; i < kBatch; ++i) {
+      b_->in_iov[i] = {b_->query[i], kMaxUdpQuery};
+      b_->in[i].msg_hdr.msg_name = &b_->addr[i];
+      b_->in[i].msg_hdr.msg_iov = &b_->in_iov[i];
+      b_->in[i].msg_hdr.msg_iovlen = 1;
+      b_->out[i].msg_hdr.msg_iov = &b_->out_iov[i];
+      b_->out[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+  ~Loop() { close(fd); }
+
+  void run() {
+    UdpBuffers& b = *b_;
+    for (;;) {
+      // recvmmsg writes back the name length and flags of each message it fills.
+      for (unsigned i = 0; i < kBatch; ++i) {
+        b.in[i].msg_hdr.msg_namelen = sizeof b.addr[i];
+        b.in[i].msg_hdr.msg_flags = 0;
+      }
+      const int received = recvmmsg(fd, b.in, kBatch, MSG_WAITFORONE, nullptr);
+      if (stopping.load(std::memory_order_acquire)) return;
+      // EINTR, or a transient error (ENOMEM, a queued ICMP error): wait for the next datagram.
+      if (received <= 0) continue;
+      send(answer(received));
+    }
+  }
+
+  // Answers the received batch into b_->out; returns how many responses to send.
+  unsigned answer(int received) {
+    UdpBuffers& b = *b_;
+    snapshot_.refresh();
+    if (snapshot_->serving.get() != rrl_for_) refresh_rate_limiter();
+    const ServingState& serving = *snapshot_->serving;
+    const health::HealthView& health = *snapshot_->health;
+    const uint64_t now_ms = rrl_->enabled() ? monotonic_ms() : 0;
+    unsigned replies = 0;
+    for (int i = 0; i < received; ++i) {
+      if (b.in[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        stats_.dropped.add();
+        continue;
+      }
+      ClientInfo client;
+      client_from_sockaddr(b.addr[i], &client);
+      Outcome outcome;
+      const size_t len = answer_query(b.query[i], b.in[i].msg_len, client, serving, health, b.response[replies],
+                                      kMaxUdpResponse, &outcome);
+      if (len == 0) {
+        stats_.dropped.add();
+        continue;
+      }
+      stats_.count(outcome, false);
+      size_t send_len = len;
+      if (rrl_->enabled()) {
+        const RateLimiter::Verdict v = rrl_->check(client.v6, client.address, now_ms);
+        if (v == RateLimiter::Verdict::drop) {
+          stats_.rrl_dropped.add();
+          continue;
+        }
+        if (v == RateLimiter::Verdict::slip) {
+          send_len = truncate_response(b.response[replies], len);
+          stats_.rrl_slipped.add();
+        }
+      }
+      b.out_iov[replies] = {b.response[replies], send_len};
+      b.out[replies].msg_hdr.msg_name = &b.addr[i];
+      b.out[replies].msg_hdr.msg_namelen = b.in[i].msg_hdr.msg_namelen;
+      ++replies;
+    }
+    return replies;
+  }
+
+  void send(unsigned replies) {
+    for (unsigned sent = 0; sent < replies;) {
+      const int n = sendmmsg(fd, b_->out + sent, replies - sent, MSG_DONTWAIT);
+      if (n <= 0) {
+        // A full socket buffer drops the rest, as the network would; the client retries.
+        stats_.dropped.add(replies - sent);
+        return;
+      }
+      sent += static_cast<unsigned>(n);
+    }
+  }
+
+  // Rate limiting settings may change on a reload; the buckets start afresh then.
+  void refresh_rate_limiter() {
+    rrl_for_ = snapshot_->serving.get();
+    const RateLimitConfig& wanted = snapshot_->serving->config.server.rrl;
+    if (!rrl_ || !same_rrl(rrl_config_, wanted)) {
+      rrl_config_ = wanted;
+      rrl_ = std::make_unique<RateLimiter>(wanted, workers_);
+    }
+  }
+
+  struct UdpBuffers {
+    mmsghdr in[kBatch] = {};
+    iovec in_iov[kBatch];
+    sockaddr_storage addr[kBatch];
+    mmsghdr out[kBatch] = {};
+    iovec out_iov[kBatch];
+    alignas(64) uint8_t query[kBatch][kMaxUdpQuery];
+    alignas(64) uint8_t response[kBatch][kMaxUdpResponse];
+  };
+
+  const int fd;
+  std::atomic<bool> stopping{false};
+
+ private:
+  const unsigned workers_;
+  LocalCopy<Snapshot> snapshot_;
+  WorkerStats& stats_;
+  std::unique_ptr<UdpBuffers> b_ = std::make_unique<UdpBuffers>();
+  RateLimitConfig rrl_config_;
+  std::unique_ptr<RateLimiter> rrl_;
+  const ServingState* rrl_for_ = nullptr;  // the state rrl_ was configured from
+};
+
+UdpServer::UdpServer(const Endpoint& listen, unsigned workers, const Published<Snapshot>& snapshot, WorkerStats& stats)
+    : loop_(std::make_unique<Loop>(listen, workers, snapshot, stats)) {}
+
+UdpServer::~UdpServer() { stop(); }
+
+void UdpServer::start() {
+  thread_ = std::thread([this] { loop_->run(); });
+}
+
+void UdpServer::stop() {
+  if (!thread_.joinable()) return;
+  loop_->stopping.store(true, std::memory_order_release);
+  // Shutting down the read side wakes a recvmmsg blocked on this socket (it returns
+  // at once from then on), whichever thread is in it.
+  shutdown(loop_->fd, SHUT_RD);
+  thread_.join();
+}
+
+}  // namespace gslb::dns

@@ -1,0 +1,38 @@
+// UDP answering for one socket: a thread blocked in recvmmsg(MSG_WAITFORONE) that
+// answers whatever arrived and sends it back with one sendmmsg (gdnsd's model).
+// There is no event loop in between: each wakeup costs two system calls, where an
+// epoll-driven loop pays epoll_wait and Asio's epoll_ctl re-arm on top.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "dnsd/config.h"
+#include "dnsd/published.h"
+#include "dnsd/serving_state.h"
+#include "dnsd/worker_stats.h"
+
+namespace gslb::dns {
+
+class UdpServer {
+ public:
+  // Opens and binds an SO_REUSEPORT socket on the calling thread, so that a bind
+  // failure is reported at start with the address; throws std::runtime_error.
+  // `workers` is how many sockets share the address (each rate-limits its share).
+  UdpServer(const Endpoint& listen, unsigned workers, const Published<Snapshot>& snapshot, WorkerStats& stats);
+  ~UdpServer();
+  UdpServer(const UdpServer&) = delete;
+  UdpServer& operator=(const UdpServer&) = delete;
+
+  void start();
+  // Wakes the blocked receive (shutdown of the read side) and joins the thread.
+  void stop();
+
+ private:
+  struct Loop;
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+};
+
+}  // namespace gslb::dns
