@@ -23,6 +23,9 @@ constexpr unsigned kBatch = 32;
 constexpr size_t kMaxUdpQuery = 4096;
 // Largest UDP response: the config caps max_udp_size at 4096.
 constexpr size_t kMaxUdpResponse = 4096;
+// How long a receive blocks before the thread looks for a newer snapshot anyway, so
+// that a socket without traffic does not keep a replaced zone and geo table alive.
+constexpr timeval kIdleRefresh = {1, 0};
 
 void set_int_option(int fd, int level, int name, int value, const std::string& what) {
   if (setsockopt(fd, level, name, &value, sizeof value) != 0)
@@ -63,6 +66,8 @@ int open_socket(const Endpoint& e) {
   if (fd < 0) throw std::runtime_error("cannot listen on " + what + ": socket: " + std::strerror(errno));
   try {
     set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, what);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &kIdleRefresh, sizeof kIdleRefresh) != 0)
+      throw std::runtime_error(what + ": setsockopt: " + std::strerror(errno));
     sockaddr_storage ss{};
     socklen_t len;
     if (e.v6) {
@@ -115,8 +120,11 @@ struct UdpServer::Loop {
       }
       const int received = recvmmsg(fd, b.in, kBatch, MSG_WAITFORONE, nullptr);
       if (stopping.load(std::memory_order_acquire)) return;
-      // EINTR, or a transient error (ENOMEM, a queued ICMP error): wait for the next datagram.
-      if (received <= 0) continue;
+      // The idle timeout (EAGAIN), EINTR, or a transient error such as ENOMEM.
+      if (received <= 0) {
+        snapshot_.refresh();
+        continue;
+      }
       send(answer(received));
     }
   }

@@ -1,7 +1,8 @@
 // UDP answering for one socket: a thread blocked in recvmmsg(MSG_WAITFORONE) that
 // answers whatever arrived and sends it back with one sendmmsg (gdnsd's model).
 // There is no event loop in between: each wakeup costs two system calls, where an
-// epoll-driven loop pays epoll_wait and Asio's epoll_ctl re-arm on top.
+// epoll-driven loop pays epoll_wait and Asio's epoll_ctl re-arm on top. An idle
+// socket's thread still wakes once a second to let go of a replaced snapshot.
 #pragma once
 
 #include <atomic>

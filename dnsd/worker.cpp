@@ -217,12 +217,26 @@ struct Worker::Impl {
     });
   }
 
+  // Without TCP traffic the copy would keep a replaced zone and geo table alive.
+  void refresh_when_idle() {
+    idle_refresh_.expires_after(std::chrono::seconds(1));
+    idle_refresh_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      snapshot_.refresh();
+      refresh_when_idle();
+    });
+  }
+
   LocalCopy<Snapshot> snapshot_;
   WorkerStats& stats_;
+  // Declared before ctx_ so that it outlives it: destroying ctx_ destroys the
+  // handlers that still own connections, and an open connection leaves this list
+  // in its destructor.
+  std::list<Connection*> tcp_lru_;  // open connections, least recently active first
   asio::io_context ctx_{1};
+  asio::steady_timer idle_refresh_{ctx_};
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_;
   std::vector<uint8_t> tcp_scratch_ = std::vector<uint8_t>(65535 + 2);
-  std::list<Connection*> tcp_lru_;  // open connections, least recently active first
 };
 
 unsigned Worker::threads(const ServerConfig& config) { return 1 + static_cast<unsigned>(config.listen.size()); }
@@ -240,6 +254,7 @@ Worker::~Worker() { stop(); }
 void Worker::start() {
   for (auto& u : udp_) u->start();
   for (auto& a : impl_->tcp_) impl_->accept(a.get());
+  impl_->refresh_when_idle();
   thread_ = std::thread([this] { impl_->ctx_.run(); });
 }
 

@@ -252,3 +252,17 @@ def test_ipv6_listener_udp_and_tcp():
             assert f"({transport.upper()})" in r.stdout
         r = g.kdig("www.example.test", "A", "+tcp", server="::1")
         assert r.rdata("A") == ["192.0.2.80"]
+
+
+def test_sigterm_with_open_connections_exits_cleanly():
+    with Gslbd(config()) as g:
+        answered, partial, silent = (dnswire.tcp_connect(g.port) for _ in range(3))
+        try:
+            answered.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=40)))
+            expect_answer(dnswire.tcp_read(answered), 40, ["192.0.2.80"])
+            partial.sendall(b"\x00")  # half a length prefix: the server is mid-read
+            assert g.stop() == 0, g.log_text()[-2000:]
+            assert g.log_text().rstrip().endswith("info: stopped")
+        finally:
+            for c in (answered, partial, silent):
+                c.close()
