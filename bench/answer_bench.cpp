@@ -166,6 +166,10 @@ void BM_GeoEcs(benchmark::State& s) { run(s, Kind::geo_ecs); }
 BENCHMARK(BM_Static);
 BENCHMARK(BM_NxDomain);
 BENCHMARK(BM_GeoEcs);
+// Workers share the serving state read-only and write only their own buffers and
+// counters, so answering should scale with threads up to the cores there are.
+// Wall-clock time, so items_per_second is the threads' combined rate.
+BENCHMARK(BM_GeoEcs)->Name("BM_GeoEcs_threads")->Threads(1)->Threads(2)->UseRealTime();
 
 // Fixed work for callgrind: instrumentation is on only around each kind's loop
 // (valgrind --instr-atstart=no), and each kind ends in its own dump.

@@ -118,6 +118,39 @@ def exec_seconds(pid):
     return total / 1e9
 
 
+def threads(pid):
+    out = []
+    for p in tree(pid):
+        try:
+            out += [int(t) for t in os.listdir(f"/proc/{p}/task")]
+        except OSError:
+            pass
+    return out
+
+
+def pin_threads(pid, cpu):
+    """Pin every thread of the process tree to one CPU. taskset at exec is not enough:
+    Knot pins UDP worker N to CPU N % ncpus itself (udp-handler.c), which puts its only
+    UDP thread on dnsperf's CPU, where waking dnsperf costs no cross-CPU interrupt."""
+    for tid in threads(pid):
+        try:
+            os.sched_setaffinity(tid, {cpu})
+        except OSError:
+            pass
+
+
+def unpinned_threads(pid, cpu):
+    """Threads of the tree allowed anywhere but `cpu` (a server re-pinning itself)."""
+    bad = []
+    for tid in threads(pid):
+        try:
+            if os.sched_getaffinity(tid) != {cpu}:
+                bad.append(tid)
+        except OSError:
+            pass
+    return bad
+
+
 def cpu_sample(pid):
     return exec_seconds(pid), cpu_seconds(pid)
 
@@ -256,6 +289,8 @@ class Server:
         if got != ["192.0.2.80"]:
             raise RuntimeError(f"{self.name} did not answer {STATIC_NAME} (got {got}); see {self.log.name}:\n"
                                + open(self.log.name).read()[-2000:])
+        if pin:
+            pin_threads(self.pid, int(SERVER_CPU))
 
     @property
     def pid(self):
@@ -561,6 +596,8 @@ def measure(server, case, qfile, args, pin=True):
     med["rcodes"] = runs[-1]["rcodes"]
     med["rss_kib"] = rss_kib(server.pid)
     med["runs"] = runs
+    if pin and unpinned_threads(server.pid, int(SERVER_CPU)):
+        raise RuntimeError(f"{server.name} moved threads off CPU {SERVER_CPU} during the runs")
     return med
 
 
