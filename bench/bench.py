@@ -439,6 +439,24 @@ zone:
         return ["knotd", "-c", self.conf]
 
 
+class Floor(Server):
+    """bench/null_responder: gslbd's UDP I/O with no DNS logic, the kernel's share."""
+    name = "floor"
+    geo = False
+    health = False
+    note = "null responder: no DNS logic (the kernel's share per query)"
+
+    def __init__(self, base, port, binary):
+        super().__init__(base, port)
+        self.binary = binary
+
+    def configure(self):
+        pass
+
+    def command(self):
+        return [self.binary, str(self.port)]
+
+
 class Nsd(Server):
     name = "nsd"
     geo = False
@@ -568,27 +586,31 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
-def measure(server, case, qfile, args, pin=True):
+def measure_once(server, case, qfile, args, pin=True):
+    """One unlimited-rate run (QPS, CPU per query) and one fixed-rate run (latency)."""
     ecs = GEO_SUBNET if case == "geo" else None
-    runs = []
-    for _ in range(args.runs):
-        c0 = cpu_sample(server.pid)
-        t = dnsperf(server.port, qfile, args.seconds, ecs=ecs, pin=pin)
-        c1 = cpu_sample(server.pid)
-        t["cpu_us_per_q"], t["user_us"], t["sys_us"] = per_query(c0, c1, max(1, t["completed"]))
-        t["client_us"] = t["client_cpu"] * 1e6 / max(1, t["completed"])
-        t["busy"] = t["cpu_us_per_q"] * t["qps"] / 1e6  # share of one core the server used
-        c0 = cpu_sample(server.pid)
-        lat = dnsperf(server.port, qfile, args.seconds, qps=args.rate, ecs=ecs, verbose=True, pin=pin)
-        c1 = cpu_sample(server.pid)
-        fixed_us = per_query(c0, c1, max(1, lat["completed"]))[0]
-        runs.append({"qps": t["qps"], "cpu_us": t["cpu_us_per_q"], "user_us": t["user_us"], "sys_us": t["sys_us"],
-                     "busy": t["busy"], "fixed_us": fixed_us, "client_us": t["client_us"],
-                     "fixed_client_us": lat["client_cpu"] * 1e6 / max(1, lat["completed"]), "lost": t.get("lost", 0),
-                     "rcodes": t.get("rcodes", ""),
-                     "p50_us": pct(lat["latencies"], 50) * 1e6, "p99_us": pct(lat["latencies"], 99) * 1e6,
-                     "avg_us": lat["avg"] * 1e6, "max_us": lat["max"] * 1e6,
-                     "lat_n": len(lat["latencies"]), "lat_lost": lat.get("lost", 0)})
+    c0 = cpu_sample(server.pid)
+    t = dnsperf(server.port, qfile, args.seconds, ecs=ecs, pin=pin)
+    c1 = cpu_sample(server.pid)
+    t["cpu_us_per_q"], t["user_us"], t["sys_us"] = per_query(c0, c1, max(1, t["completed"]))
+    t["client_us"] = t["client_cpu"] * 1e6 / max(1, t["completed"])
+    t["busy"] = t["cpu_us_per_q"] * t["qps"] / 1e6  # share of one core the server used
+    c0 = cpu_sample(server.pid)
+    lat = dnsperf(server.port, qfile, args.seconds, qps=args.rate, ecs=ecs, verbose=True, pin=pin)
+    c1 = cpu_sample(server.pid)
+    fixed_us = per_query(c0, c1, max(1, lat["completed"]))[0]
+    if pin and unpinned_threads(server.pid, int(SERVER_CPU)):
+        raise RuntimeError(f"{server.name} moved threads off CPU {SERVER_CPU} during the runs")
+    return {"qps": t["qps"], "cpu_us": t["cpu_us_per_q"], "user_us": t["user_us"], "sys_us": t["sys_us"],
+            "busy": t["busy"], "fixed_us": fixed_us, "client_us": t["client_us"],
+            "fixed_client_us": lat["client_cpu"] * 1e6 / max(1, lat["completed"]), "lost": t.get("lost", 0),
+            "rcodes": t.get("rcodes", ""),
+            "p50_us": pct(lat["latencies"], 50) * 1e6, "p99_us": pct(lat["latencies"], 99) * 1e6,
+            "avg_us": lat["avg"] * 1e6, "max_us": lat["max"] * 1e6,
+            "lat_n": len(lat["latencies"]), "lat_lost": lat.get("lost", 0)}
+
+
+def summarize(server, runs):
     med = {k: statistics.median(r[k] for r in runs) for k in ("qps", "cpu_us", "user_us", "sys_us", "busy", "fixed_us", "client_us", "fixed_client_us", "p50_us", "p99_us", "avg_us", "max_us")}
     # Lost at the fixed rate only: an unlimited run always ends with its in-flight
     # queries counted as lost.
@@ -596,9 +618,11 @@ def measure(server, case, qfile, args, pin=True):
     med["rcodes"] = runs[-1]["rcodes"]
     med["rss_kib"] = rss_kib(server.pid)
     med["runs"] = runs
-    if pin and unpinned_threads(server.pid, int(SERVER_CPU)):
-        raise RuntimeError(f"{server.name} moved threads off CPU {SERVER_CPU} during the runs")
     return med
+
+
+def measure(server, case, qfile, args, pin=True):
+    return summarize(server, [measure_once(server, case, qfile, args, pin) for _ in range(args.runs)])
 
 
 def check_answers(server):
@@ -669,13 +693,19 @@ def main():
         write(os.path.join(qdir, case), line * 1000)
     listeners = TcpListeners(HC_ADDRS, HC_PORT)
 
-    servers = [Gslbd(base, 5310, args.gslbd), Gdnsd(base, 5311), Knot(base, 5312), Nsd(base, 5313), Pdns(base, 5314)]
+    floor = os.path.join(os.path.dirname(os.path.dirname(args.gslbd)), "bench", "null_responder")
+    servers = [Gslbd(base, 5310, args.gslbd), Gdnsd(base, 5311), Knot(base, 5312), Nsd(base, 5313), Pdns(base, 5314),
+               Floor(base, 5315, floor)]
     if args.only:
         keep = args.only.split(",")
         servers = [s for s in servers if s.name in keep or s.name == "gslbd"]
     results, notes = {}, {}
     started = time.time()
     try:
+        # Every server runs for the whole measurement (idle ones cost nothing) and the
+        # runs go round-robin: run 1 of every server and case, then run 2, ... so that
+        # a change in what else the machine is doing moves all of them, not one.
+        running = []
         for s in servers:
             print(f"== {s.name}", flush=True)
             try:
@@ -692,13 +722,23 @@ def main():
                 print(f"   WRONG ANSWER: {p}", flush=True)
             if problems:
                 notes[s.name] = "; ".join(problems)
-            cases = ["static"] + (["geo"] if s.geo else []) + (["health"] if s.health else [])
-            for case in cases:
-                m = measure(s, case, os.path.join(qdir, case), args)
-                results[(s.name, case)] = m
-                print(f"   {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us (user {m['user_us']:.2f} sys {m['sys_us']:.2f}, busy {m['busy']:.0%}; at rate {m['fixed_us']:.2f} us; dnsperf {m['client_us']:.2f} / {m['fixed_client_us']:.2f} us)  p50 {fmt(m['p50_us'])} us  "
-                      f"p99 {fmt(m['p99_us'])} us  rss {m['rss_kib']} KiB  lost {m['lost']}  [{m['rcodes']}]",
-                      flush=True)
+            running.append(s)
+        runs = {}
+        for r in range(args.runs):
+            print(f"== run {r + 1} of {args.runs}", flush=True)
+            for s in running:
+                for case in ["static"] + (["geo"] if s.geo else []) + (["health"] if s.health else []):
+                    m = measure_once(s, case, os.path.join(qdir, case), args)
+                    runs.setdefault((s.name, case), []).append(m)
+                    print(f"   {s.name:6s} {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us  "
+                          f"at rate {m['fixed_us']:.2f} us", flush=True)
+        for s in running:
+            for (name, case), rs in runs.items():
+                if name == s.name:
+                    m = results[(name, case)] = summarize(s, rs)
+                    print(f"   {name} {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us (user {m['user_us']:.2f} sys {m['sys_us']:.2f}, busy {m['busy']:.0%}; at rate {m['fixed_us']:.2f} us; dnsperf {m['client_us']:.2f} / {m['fixed_client_us']:.2f} us)  p50 {fmt(m['p50_us'])} us  "
+                          f"p99 {fmt(m['p99_us'])} us  rss {m['rss_kib']} KiB  lost {m['lost']}  [{m['rcodes']}]",
+                          flush=True)
             s.stop()
 
         # 1 vs 2 workers, unpinned (both cores shared with dnsperf).
