@@ -130,10 +130,14 @@ class Daemon {
     asio::signal_set signals(ctx_, SIGINT, SIGTERM, SIGHUP);
     Config config;
     std::shared_ptr<const ServingState> serving;
+    long long build_ms = 0;
     try {
       config = load_config(options_.config_path);
       metrics_ = std::make_unique<Metrics>(config.server.workers * Worker::threads(config.server));
+      const auto build_start = std::chrono::steady_clock::now();
       serving = build_serving_state(config, ++epoch_, &slots_);
+      build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - build_start)
+                     .count();
     } catch (const std::exception& e) {
       log_error(std::string("cannot start: ") + e.what());
       return 1;
@@ -173,7 +177,8 @@ class Daemon {
 
     std::string listen;
     for (const Endpoint& e : server_config_.listen) listen += (listen.empty() ? "" : ", ") + e.text;
-    log_info("gslbd " GSLBD_VERSION " serving " + summary(*serving) + "; DNS on " + listen + " (udp+tcp, " +
+    log_info("gslbd " GSLBD_VERSION " serving " + summary(*serving) + " (built in " + std::to_string(build_ms) +
+             " ms); DNS on " + listen + " (udp+tcp, " +
              std::to_string(server_config_.workers) + " worker(s))" +
              (server_config_.has_http ? "; HTTP on " + server_config_.http.text : ""));
 
@@ -232,7 +237,11 @@ class Daemon {
       if (!needs_restart.empty())
         throw ConfigError(options_.config_path + ": " + needs_restart + " changed: a restart is needed to apply it");
       MetricNames slots = slots_;
+      const auto build_start = std::chrono::steady_clock::now();
       auto serving = build_serving_state(std::move(config), epoch_ + 1, &slots);
+      const long long build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now() - build_start)
+                                     .count();
       ++epoch_;
       slots_ = slots;
       metrics_->update_names(slots_);
@@ -240,7 +249,9 @@ class Daemon {
       const std::string text = summary(*serving);
       install(std::move(serving), std::move(view));
       metrics_->reload_result(true);
-      log_info("reloaded: " + text);
+      // The build runs beside the workers, which answer from the old state meanwhile;
+      // its length tells an operator how long a large GeoIP reload takes.
+      log_info("reloaded: " + text + "; built in " + std::to_string(build_ms) + " ms");
     } catch (const std::exception& e) {
       metrics_->reload_result(false);
       log_error(std::string("reload failed, still serving the previous configuration: ") + e.what());
