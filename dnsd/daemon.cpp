@@ -157,7 +157,9 @@ class Daemon {
         [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
     monitor_->configure(health_specs(serving->config), serving->epoch);
     auto view = monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);
-    install(serving, view);
+    const std::string served = summary(*serving);
+    // Moved: a reload can only free this state once nothing else holds it.
+    install(std::move(serving), view);
 
     try {
       const unsigned threads = Worker::threads(server_config_);
@@ -177,7 +179,7 @@ class Daemon {
 
     std::string listen;
     for (const Endpoint& e : server_config_.listen) listen += (listen.empty() ? "" : ", ") + e.text;
-    log_info("gslbd " GSLBD_VERSION " serving " + summary(*serving) + " (built in " + std::to_string(build_ms) +
+    log_info("gslbd " GSLBD_VERSION " serving " + served + " (built in " + std::to_string(build_ms) +
              " ms); DNS on " + listen + " (udp+tcp, " +
              std::to_string(server_config_.workers) + " worker(s))" +
              (server_config_.has_http ? "; HTTP on " + server_config_.http.text : ""));
@@ -211,9 +213,36 @@ class Daemon {
     // A probe may have published a newer view for this epoch while we built.
     if (latest_view_ && latest_view_->config_epoch == serving->epoch && latest_view_->generation > view->generation)
       view = latest_view_;
+    if (serving_) retired_.push_back(serving_);
     serving_ = std::move(serving);
     health_ = std::move(view);
     snapshot_.publish(std::make_shared<Snapshot>(Snapshot{serving_, health_}));
+    reclaim_after_workers();
+  }
+
+  // A replaced state stays here until no serving thread holds it (each takes the
+  // newest within a second, idle or not). Destroying it on the control thread keeps
+  // the milliseconds that freeing a large geo table takes off the answering threads,
+  // and trimming afterwards gives its memory back (glibc keeps large freed blocks).
+  void reclaim_after_workers() {
+    reclaim_.expires_after(std::chrono::milliseconds(500));
+    reclaim_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      std::vector<std::shared_ptr<const ServingState>> unused;
+      bool more;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& s : retired_)
+          if (s.use_count() == 1) unused.push_back(std::move(s));
+        std::erase(retired_, nullptr);
+        more = !retired_.empty();
+      }
+      if (!unused.empty()) {
+        unused.clear();  // destroyed here, outside the lock the probe thread takes
+        malloc_trim(0);
+      }
+      if (more) reclaim_after_workers();
+    });
   }
 
   void on_health(std::shared_ptr<const health::HealthView> view) {
@@ -354,7 +383,10 @@ class Daemon {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<HttpServer> http_;
 
-  std::mutex mutex_;  // guards the three below: the control and probe threads both publish
+  asio::steady_timer reclaim_{ctx_};
+
+  std::mutex mutex_;  // guards the four below: the control and probe threads both publish
+  std::vector<std::shared_ptr<const ServingState>> retired_;  // replaced, maybe still in use
   std::shared_ptr<const ServingState> serving_;
   std::shared_ptr<const health::HealthView> health_;
   std::shared_ptr<const health::HealthView> latest_view_;

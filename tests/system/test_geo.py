@@ -503,3 +503,22 @@ def test_mmdb_as_the_location_source(tmp_path):
         assert_honest_scope(m, "two.global.example.com", "A", r)
         e = explain(m, "app.global.example.com", "192.0.2.1")
         assert e["geo"]["source"] == "mmdb", e
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_reloads_of_the_tor_geoipdb_ranges_give_the_replaced_table_back():
+    """A reload builds a second table beside the serving one; once every serving
+    thread has moved to the new one, the old one's memory must go back to the system,
+    or each reload of a large GeoIP source leaves the process bigger."""
+    with Gslbd(CONFIG, extra_files={"networks.yaml": NETWORKS, "latency.csv": LATENCY}) as g:
+        start = rss_kib(g.proc.pid)
+        for _ in range(3):
+            g.reload(CONFIG)
+            # Every reload holds two tables for a moment; one must remain.
+            wait_until(lambda: rss_kib(g.proc.pid) < start * 1.15, timeout=10,
+                       what=f"RSS back near {start} KiB (now {rss_kib(g.proc.pid)} KiB)")
+        assert g.dig("app.global.example.com", "A", f"+subnet={JP4}/24").rdata("A") == [TYO4]
