@@ -23,6 +23,7 @@ and the medians are reported. RSS is VmRSS (summed over the process tree) at the
 
 import argparse
 import json
+import re
 import resource
 import os
 import shutil
@@ -40,6 +41,7 @@ ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 ZONE = "global.example.com"
+PLACES = {"eu-west": (50.11, 8.68), "us-east": (38.9, -77.04), "ap-northeast": (35.68, 139.69)}
 STATIC_NAME, GEO_NAME, HC_NAME = f"www.{ZONE}", f"app.{ZONE}", f"hc.{ZONE}"
 NETS = [("192.0.2.0/24", "eu-west", "203.0.113.10"),
         ("198.51.100.0/24", "us-east", "203.0.113.20"),
@@ -311,8 +313,9 @@ class Server:
 class Gslbd(Server):
     name = "gslbd"
 
-    def __init__(self, base, port, binary, workers=1, label=None):
+    def __init__(self, base, port, binary, workers=1, label=None, ranges=()):
         self.workers = workers
+        self.ranges = list(ranges)  # geo.ranges files, on top of the networks pinning
         if label:
             self.name = label
         super().__init__(base, port)
@@ -321,7 +324,9 @@ class Gslbd(Server):
     def configure(self):
         nets = "".join(f"- {{ cidr: {c}, clusters: [{dc}] }}\n" for c, dc, _ in NETS)
         write(os.path.join(self.dir, "networks.yaml"), nets)
-        clusters = "".join(f"  {dc}: {{ ingress: [{ip}] }}\n" for _, dc, ip in NETS)
+        # With country ranges the clusters need places, or every country ranks alike.
+        place = {dc: f"location: {{ lat: {lat}, lon: {lon} }}, " for dc, (lat, lon) in PLACES.items()} if self.ranges else {}
+        clusters = "".join(f"  {dc}: {{ {place.get(dc, '')}ingress: [{ip}] }}\n" for _, dc, ip in NETS)
         checks = "".join(
             f"  hc-{i}:\n    ingress: [{a}]\n    checks:\n"
             f"      - tcp: {{ address: \"{a}:{HC_PORT}\", interval: 1s, timeout: 500ms, rise: 1, fall: 2 }}\n"
@@ -332,7 +337,7 @@ class Gslbd(Server):
   workers: {self.workers}
 geo:
   networks: networks.yaml
-zones:
+{f"  ranges: [{', '.join(self.ranges)}]" + chr(10) if self.ranges else ""}zones:
   - origin: {ZONE}.
     soa: {{ mname: ns1.{ZONE}., rname: hostmaster.{ZONE}., serial: 1, minimum: 60 }}
     ns: [ns1.{ZONE}.]
@@ -640,6 +645,14 @@ def check_answers(server):
     return problems
 
 
+TOR_RANGES = ["/usr/share/tor/geoip", "/usr/share/tor/geoip6"]
+
+
+def built_ms(log_path):
+    """Build times gslbd logged: '(built in N ms)' at start, '; built in N ms' per reload."""
+    return [int(m) for m in re.findall(r"built in (\d+) ms", open(log_path).read())]
+
+
 def reload_under_load(server, qfile, args):
     """SIGHUP gslbd halfway through a rate-limited dnsperf run; count lost queries."""
     result = {}
@@ -752,13 +765,22 @@ def main():
                       f"cpu/q {scaling[w]['cpu_us']:.2f} us", flush=True)
                 g.stop()
 
-            # Reload under load.
-            g = Gslbd(base, 5330, args.gslbd, workers=1, label="gslbd-reload")
+            # tor-geoipdb: build time and memory, then a reload of it under load.
+            g = Gslbd(base, 5330, args.gslbd, workers=1, label="gslbd-tor", ranges=TOR_RANGES)
             g.start()
+            tor = {"lines": sum(1 for f in TOR_RANGES for _ in open(f)), "rss_kib": rss_kib(g.pid),
+                   "start_ms": built_ms(g.log.name)[0]}
             rl = reload_under_load(g, os.path.join(qdir, "geo"), args)
+            deadline = time.time() + 30
+            while len(built_ms(g.log.name)) < 2 and time.time() < deadline:
+                time.sleep(0.1)
+            tor["reload_ms"] = built_ms(g.log.name)[-1] if len(built_ms(g.log.name)) > 1 else "(no reload logged)"
+            time.sleep(1.5)  # idle serving threads let go of the old state within 1 s
+            tor["rss_after_kib"] = rss_kib(g.pid)
             g.stop()
-            print(f"== reload under load: sent {rl['sent']} completed {rl['completed']} lost {rl.get('lost', 0)}",
-                  flush=True)
+            print(f"== tor-geoipdb: {tor['lines']} lines built in {tor['start_ms']} ms at start, RSS "
+                  f"{tor['rss_kib'] / 1024:.1f} MiB; reload under load built in {tor['reload_ms']} ms: "
+                  f"sent {rl['sent']} completed {rl['completed']} lost {rl.get('lost', 0)}", flush=True)
     finally:
         stop_all()
         listeners.close()
@@ -785,11 +807,13 @@ def main():
         ref = results.get(("gslbd", case))
         for s in servers:
             m = results.get((s.name, case))
+            if not m and isinstance(s, Floor) and s.name not in notes:
+                continue  # the floor answers only the static name
             if not m:
                 why = notes.get(s.name) or ("no geo by client subnet" if case == "geo" else "no health checks")
                 print(f"| {case} | {s.name} |" + " - |" * 14 + f" skipped: {why} |")
                 continue
-            note = notes.get(s.name, s.note if case != "static" else "")
+            note = notes.get(s.name, s.note if case != "static" or isinstance(s, Floor) else "")
             if m["lost"]:
                 note = (note + "; " if note else "") + f"{m['lost']} lost"
             print(f"| {case} | {s.name} | {fmt(m['qps'])} | {m['cpu_us']:.2f} ({m['user_us']:.2f}+{m['sys_us']:.2f}) "
@@ -806,8 +830,12 @@ def main():
         for w, m in scaling.items():
             print(f"| {w} worker{'s' if w > 1 else ''} | {fmt(m['qps'])} | {m['cpu_us']:.2f} ({m['user_us']:.2f}+{m['sys_us']:.2f}) "
                   f"| {m['busy']:.2f} | {m['fixed_us']:.2f} | {fmt(m['p50_us'])} | {fmt(m['p99_us'])} |")
-        print(f"\nReload under load (SIGHUP mid-run, geo at -Q {args.rate}): sent {rl['sent']}, "
-              f"completed {rl['completed']}, lost {rl.get('lost', 0)}")
+        print(f"\ntor-geoipdb ({', '.join(TOR_RANGES)}, {tor['lines']:,} lines) as geo.ranges under the "
+              f"networks pinning: built in {tor['start_ms']} ms at start; RSS {tor['rss_kib'] / 1024:.1f} MiB "
+              f"(gslbd without it: {results[('gslbd', 'static')]['rss_kib'] / 1024:.1f} MiB).")
+        print(f"Reload of it under load (SIGHUP mid-run, geo at -Q {args.rate}): built in {tor['reload_ms']} ms "
+              f"beside the worker; sent {rl['sent']}, completed {rl['completed']}, lost {rl.get('lost', 0)}; "
+              f"RSS after it {tor['rss_after_kib'] / 1024:.1f} MiB.")
     print(f"\nbench/run took {time.time() - started:.0f} s")
 
     if args.json:
