@@ -10,6 +10,7 @@
 #include <string>
 
 #include "dnsd/answer.h"
+#include "dnsd/sockopt.h"
 #include "dnsd/rate_limit.h"
 
 namespace gslb::dns {
@@ -26,11 +27,6 @@ constexpr size_t kMaxUdpResponse = 4096;
 // How long a receive blocks before the thread looks for a newer snapshot anyway, so
 // that a socket without traffic does not keep a replaced zone and geo table alive.
 constexpr timeval kIdleRefresh = {1, 0};
-
-void set_int_option(int fd, int level, int name, int value, const std::string& what) {
-  if (setsockopt(fd, level, name, &value, sizeof value) != 0)
-    throw std::runtime_error(what + ": setsockopt: " + std::strerror(errno));
-}
 
 uint64_t monotonic_ms() {
   timespec ts;
@@ -65,13 +61,12 @@ int open_socket(const Endpoint& e) {
   const int fd = socket(e.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("cannot listen on " + what + ": socket: " + std::strerror(errno));
   try {
-    set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, what);
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &kIdleRefresh, sizeof kIdleRefresh) != 0)
-      throw std::runtime_error(what + ": setsockopt: " + std::strerror(errno));
+    set_socket_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, what);
+    set_socket_option(fd, SOL_SOCKET, SO_RCVTIMEO, kIdleRefresh, what);
     sockaddr_storage ss{};
     socklen_t len;
     if (e.v6) {
-      set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, what);
+      set_socket_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, what);
       auto& a = reinterpret_cast<sockaddr_in6&>(ss);
       a.sin6_family = AF_INET6;
       a.sin6_port = htons(e.port);

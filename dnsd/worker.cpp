@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "dnsd/answer.h"
+#include "dnsd/sockopt.h"
 
 namespace gslb::dns {
 
@@ -21,11 +22,6 @@ namespace {
 // Responses queued on one TCP connection before we stop reading its queries: a
 // client that pipelines without reading its answers holds at most this much.
 constexpr size_t kMaxTcpPendingOutput = 256 * 1024;
-
-void set_int_option(int fd, int level, int name, int value, const std::string& what) {
-  if (setsockopt(fd, level, name, &value, sizeof value) != 0)
-    throw std::runtime_error(what + ": setsockopt: " + std::strerror(errno));
-}
 
 tcp::endpoint to_asio(const gslb::dns::Endpoint& e) {
   if (e.v6) {
@@ -189,9 +185,9 @@ struct Worker::Impl {
     const tcp::endpoint ep = to_asio(e);
     a->open(ep.protocol());
     const int fd = a->native_handle();
-    set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "tcp " + e.text);
-    set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "tcp " + e.text);
-    if (e.v6) set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "tcp " + e.text);
+    set_socket_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "tcp " + e.text);
+    set_socket_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "tcp " + e.text);
+    if (e.v6) set_socket_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "tcp " + e.text);
     boost::system::error_code ec;
     a->bind(ep, ec);
     if (ec) throw std::runtime_error("cannot listen on tcp " + e.text + ": " + ec.message());
