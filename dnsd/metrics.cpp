@@ -101,6 +101,8 @@ std::string Metrics::scrape() const {
   };
   single("gslb_truncated_responses_total", "UDP responses sent with TC=1 because the answer did not fit", &WorkerStats::truncated);
   single("gslb_dropped_packets_total", "Packets given no response (not a query, or send buffer full)", &WorkerStats::dropped);
+  single("gslb_udp_receive_errors_total", "UDP receive calls that failed (each retried after 10 ms)",
+         &WorkerStats::receive_errors);
   single("gslb_tcp_connections_evicted_total",
          "TCP connections closed to make room for a new one at the connection cap (least recently active first)",
          &WorkerStats::tcp_connections_evicted);

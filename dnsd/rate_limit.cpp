@@ -45,10 +45,10 @@ bool in_prefix(const Prefix& p, bool v6, const uint8_t* a) {
 
 }  // namespace
 
-RateLimiter::RateLimiter(const RateLimitConfig& config, unsigned workers) : config_(config) {
-  const uint64_t per_worker = std::max<uint64_t>(1, config.responses_per_second / std::max(1u, workers));
-  rate_milli_per_ms_ = per_worker;  // per_worker responses/s = per_worker thousandths per ms
-  burst_milli_ = static_cast<uint32_t>(std::min<uint64_t>(per_worker * 1000, UINT32_MAX));
+RateLimiter::RateLimiter(const RateLimitConfig& config, unsigned shares) : config_(config) {
+  const uint64_t per_share = std::max<uint64_t>(1, config.responses_per_second / std::max(1u, shares));
+  rate_milli_per_ms_ = per_share;  // per_share responses/s = per_share thousandths per ms
+  burst_milli_ = static_cast<uint32_t>(std::min<uint64_t>(per_share * 1000, UINT32_MAX));
   if (enabled()) buckets_.resize(kBuckets);
 }
 

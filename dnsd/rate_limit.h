@@ -3,9 +3,10 @@
 // is sent truncated (TC=1, so a real client retries over TCP, which a spoofed
 // victim never does) and the rest are dropped.
 //
-// One RateLimiter per worker, owned and used by that worker's thread only: no
-// sharing, no lock. SO_REUSEPORT spreads a client's flows across workers, so each
-// worker enforces its share of the configured rate.
+// One RateLimiter per UDP socket, owned and used by that socket's thread only: no
+// sharing, no lock. SO_REUSEPORT spreads a client's flows across the workers'
+// sockets, and a client may use every listen address of its family, so each socket
+// enforces its share of the configured rate.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,8 @@ class RateLimiter {
  public:
   enum class Verdict : uint8_t { send, slip, drop };
 
-  RateLimiter(const RateLimitConfig& config, unsigned workers);
+  // `shares`: how many sockets split the configured rate.
+  RateLimiter(const RateLimitConfig& config, unsigned shares);
 
   bool enabled() const { return config_.responses_per_second > 0; }
   // `now_ms` is a monotonic clock read once per receive batch.

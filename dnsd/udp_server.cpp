@@ -56,6 +56,19 @@ void client_from_sockaddr(const sockaddr_storage& ss, ClientInfo* c) {
   }
 }
 
+// Closes the socket with the loop, also when the loop's construction fails part way.
+struct SocketFd {
+  explicit SocketFd(int f) : fd(f) {}
+  ~SocketFd() { close(fd); }
+  SocketFd(const SocketFd&) = delete;
+  SocketFd& operator=(const SocketFd&) = delete;
+  const int fd;
+};
+
+// A receive error other than the idle timeout or a signal (ENOMEM, say) is retried
+// after this pause, so that a persistent one cannot spin a core.
+constexpr timespec kErrorPause = {0, 10 * 1000 * 1000};
+
 int open_socket(const Endpoint& e) {
   const std::string what = "udp " + e.text;
   const int fd = socket(e.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -91,8 +104,8 @@ int open_socket(const Endpoint& e) {
 }  // namespace
 
 struct UdpServer::Loop {
-  Loop(const Endpoint& listen, unsigned workers, const Published<Snapshot>& snapshot, WorkerStats& stats)
-      : fd(open_socket(listen)), workers_(workers), snapshot_(snapshot), stats_(stats) {
+  Loop(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot, WorkerStats& stats)
+      : socket_(open_socket(listen)), fd(socket_.fd), limiter_share_(limiter_share), snapshot_(snapshot), stats_(stats) {
     refresh_rate_limiter();
     for (unsigned i = 0; i < kBatch; ++i) {
       b_->in_iov[i] = {b_->query[i], kMaxUdpQuery};
@@ -103,7 +116,6 @@ struct UdpServer::Loop {
       b_->out[i].msg_hdr.msg_iovlen = 1;
     }
   }
-  ~Loop() { close(fd); }
 
   void run() {
     UdpBuffers& b = *b_;
@@ -115,9 +127,12 @@ struct UdpServer::Loop {
       }
       const int received = recvmmsg(fd, b.in, kBatch, MSG_WAITFORONE, nullptr);
       if (stopping.load(std::memory_order_acquire)) return;
-      // The idle timeout (EAGAIN), EINTR, or a transient error such as ENOMEM.
       if (received <= 0) {
-        snapshot_.refresh();
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          stats_.receive_errors.add();
+          nanosleep(&kErrorPause, nullptr);
+        }
+        snapshot_.refresh();  // the idle timeout: let go of a replaced state
         continue;
       }
       send(answer(received));
@@ -128,7 +143,7 @@ struct UdpServer::Loop {
   unsigned answer(int received) {
     UdpBuffers& b = *b_;
     snapshot_.refresh();
-    if (snapshot_->serving.get() != rrl_for_) refresh_rate_limiter();
+    if (snapshot_->serving->epoch != rrl_epoch_) refresh_rate_limiter();
     const ServingState& serving = *snapshot_->serving;
     const health::HealthView& health = *snapshot_->health;
     const uint64_t now_ms = rrl_->enabled() ? monotonic_ms() : 0;
@@ -171,22 +186,29 @@ struct UdpServer::Loop {
   void send(unsigned replies) {
     for (unsigned sent = 0; sent < replies;) {
       const int n = sendmmsg(fd, b_->out + sent, replies - sent, MSG_DONTWAIT);
-      if (n <= 0) {
+      if (n > 0) {
+        sent += static_cast<unsigned>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
         // A full socket buffer drops the rest, as the network would; the client retries.
         stats_.dropped.add(replies - sent);
         return;
       }
-      sent += static_cast<unsigned>(n);
+      // This one response cannot go (source port 0, a firewall's EPERM): skip it, not
+      // the answers to everyone after it in the batch.
+      stats_.dropped.add();
+      ++sent;
     }
   }
 
   // Rate limiting settings may change on a reload; the buckets start afresh then.
   void refresh_rate_limiter() {
-    rrl_for_ = snapshot_->serving.get();
+    rrl_epoch_ = snapshot_->serving->epoch;
     const RateLimitConfig& wanted = snapshot_->serving->config.server.rrl;
     if (!rrl_ || !same_rrl(rrl_config_, wanted)) {
       rrl_config_ = wanted;
-      rrl_ = std::make_unique<RateLimiter>(wanted, workers_);
+      rrl_ = std::make_unique<RateLimiter>(wanted, limiter_share_);
     }
   }
 
@@ -200,21 +222,25 @@ struct UdpServer::Loop {
     alignas(64) uint8_t response[kBatch][kMaxUdpResponse];
   };
 
+  SocketFd socket_;
   const int fd;
   std::atomic<bool> stopping{false};
 
  private:
-  const unsigned workers_;
+  const unsigned limiter_share_;
   LocalCopy<Snapshot> snapshot_;
   WorkerStats& stats_;
   std::unique_ptr<UdpBuffers> b_ = std::make_unique<UdpBuffers>();
   RateLimitConfig rrl_config_;
   std::unique_ptr<RateLimiter> rrl_;
-  const ServingState* rrl_for_ = nullptr;  // the state rrl_ was configured from
+  // The epoch of the state rrl_ was configured from (an address could be reused by a
+  // later state once the old one is freed; the epoch is never reused).
+  uint64_t rrl_epoch_ = 0;
 };
 
-UdpServer::UdpServer(const Endpoint& listen, unsigned workers, const Published<Snapshot>& snapshot, WorkerStats& stats)
-    : loop_(std::make_unique<Loop>(listen, workers, snapshot, stats)) {}
+UdpServer::UdpServer(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot,
+                     WorkerStats& stats)
+    : loop_(std::make_unique<Loop>(listen, limiter_share, snapshot, stats)) {}
 
 UdpServer::~UdpServer() { stop(); }
 

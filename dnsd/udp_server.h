@@ -20,8 +20,10 @@ class UdpServer {
  public:
   // Opens and binds an SO_REUSEPORT socket on the calling thread, so that a bind
   // failure is reported at start with the address; throws std::runtime_error.
-  // `workers` is how many sockets share the address (each rate-limits its share).
-  UdpServer(const Endpoint& listen, unsigned workers, const Published<Snapshot>& snapshot, WorkerStats& stats);
+  // `limiter_share`: how many sockets a client of this address family can reach
+  // (workers × listen addresses of the family); each enforces that share of the
+  // configured response rate, so that all of them together allow no more.
+  UdpServer(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot, WorkerStats& stats);
   ~UdpServer();
   UdpServer(const UdpServer&) = delete;
   UdpServer& operator=(const UdpServer&) = delete;

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <cerrno>
 #include <cstring>
@@ -240,7 +241,10 @@ unsigned Worker::threads(const ServerConfig& config) { return 1 + static_cast<un
 Worker::Worker(const ServerConfig& config, const Published<Snapshot>& snapshot, const std::vector<WorkerStats*>& stats)
     : impl_(std::make_unique<Impl>(snapshot, *stats.at(0))) {
   for (size_t i = 0; i < config.listen.size(); ++i) {
-    udp_.push_back(std::make_unique<UdpServer>(config.listen[i], config.workers, snapshot, *stats.at(1 + i)));
+    const auto same_family = std::count_if(config.listen.begin(), config.listen.end(),
+                                           [&](const Endpoint& e) { return e.v6 == config.listen[i].v6; });
+    const unsigned limiter_share = config.workers * static_cast<unsigned>(same_family);
+    udp_.push_back(std::make_unique<UdpServer>(config.listen[i], limiter_share, snapshot, *stats.at(1 + i)));
     impl_->open_tcp(config.listen[i]);
   }
 }

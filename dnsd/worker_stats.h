@@ -42,6 +42,7 @@ struct alignas(64) WorkerStats {
   Counter answers[MetricSlots::kMax][MetricSlots::kMax];  // [service][cluster]
   Counter truncated;
   Counter dropped;
+  Counter receive_errors;  // UDP receives failing with other than a timeout or a signal
   Counter udp_queries, tcp_queries;
   Counter tcp_connections_evicted;
   Counter rrl_dropped, rrl_slipped;
