@@ -156,8 +156,10 @@ void run(benchmark::State& state, Kind kind) {
   }
   const double q = static_cast<double>(state.iterations()) * static_cast<double>(queries.size());
   state.SetItemsProcessed(static_cast<int64_t>(q));
-  // Seconds per query (printed with an SI prefix: "167n" = 167 ns).
-  state.counters["per_query"] = benchmark::Counter(q, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  // Seconds per query (printed with an SI prefix: "167n" = 167 ns). With several
+  // threads this would be the inverse of their combined rate, not any query's time.
+  if (state.threads() == 1)
+    state.counters["per_query"] = benchmark::Counter(q, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_Static(benchmark::State& s) { run(s, Kind::static_a); }

@@ -23,6 +23,7 @@ and the medians are reported. RSS is VmRSS (summed over the process tree) at the
 
 import argparse
 import json
+import random
 import re
 import resource
 import os
@@ -591,6 +592,25 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
+class ThreadMoved(RuntimeError):
+    pass
+
+
+def settle(timeout=5.0):
+    """Waits until the previous run has drained: no server may still be answering a
+    backlog (PowerDNS's LUA records leave hundreds of queries queued) while the next
+    one is measured on the same CPU. Quiet = every process we started, together, used
+    under 2 ms of CPU in 200 ms."""
+    deadline = time.time() + timeout
+    last = sum(exec_seconds(c.pid) for c in children if c.poll() is None)
+    while time.time() < deadline:
+        time.sleep(0.2)
+        now = sum(exec_seconds(c.pid) for c in children if c.poll() is None)
+        if now - last < 0.002:
+            return
+        last = now
+
+
 def measure_once(server, case, qfile, args, pin=True):
     """One unlimited-rate run (QPS, CPU per query) and one fixed-rate run (latency)."""
     ecs = GEO_SUBNET if case == "geo" else None
@@ -605,7 +625,7 @@ def measure_once(server, case, qfile, args, pin=True):
     c1 = cpu_sample(server.pid)
     fixed_us = per_query(c0, c1, max(1, lat["completed"]))[0]
     if pin and unpinned_threads(server.pid, int(SERVER_CPU)):
-        raise RuntimeError(f"{server.name} moved threads off CPU {SERVER_CPU} during the runs")
+        raise ThreadMoved(f"{server.name} moved threads off CPU {SERVER_CPU} during a run: not measured")
     return {"qps": t["qps"], "cpu_us": t["cpu_us_per_q"], "user_us": t["user_us"], "sys_us": t["sys_us"],
             "busy": t["busy"], "fixed_us": fixed_us, "client_us": t["client_us"],
             "fixed_client_us": lat["client_cpu"] * 1e6 / max(1, lat["completed"]), "lost": t.get("lost", 0),
@@ -693,6 +713,7 @@ def main():
     ap.add_argument("--rate", type=int, default=20000)
     ap.add_argument("--only", default="", help="comma-separated server names")
     ap.add_argument("--json", default="")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the shuffled run order")
     args = ap.parse_args()
     args.gslbd = os.path.abspath(args.gslbd)  # servers run with their own directory as cwd
 
@@ -715,9 +736,11 @@ def main():
     results, notes = {}, {}
     started = time.time()
     try:
-        # Every server runs for the whole measurement (idle ones cost nothing) and the
-        # runs go round-robin: run 1 of every server and case, then run 2, ... so that
-        # a change in what else the machine is doing moves all of them, not one.
+        # Every server runs for the whole measurement (idle ones cost little: the
+        # health-checking ones probe once a second) and the runs go round-robin, in a
+        # new shuffled order each round: run 1 of every server and case, then run 2,
+        # ... so that a change in what else the machine is doing moves all of them,
+        # and no server always follows the same neighbour.
         running = []
         for s in servers:
             print(f"== {s.name}", flush=True)
@@ -737,14 +760,28 @@ def main():
                 notes[s.name] = "; ".join(problems)
             running.append(s)
         runs = {}
+        order = random.Random(args.seed)
+        jobs = [(s, case) for s in running
+                for case in ["static"] + (["geo"] if s.geo else []) + (["health"] if s.health else [])]
         for r in range(args.runs):
             print(f"== run {r + 1} of {args.runs}", flush=True)
-            for s in running:
-                for case in ["static"] + (["geo"] if s.geo else []) + (["health"] if s.health else []):
+            order.shuffle(jobs)
+            for s, case in jobs:
+                if s not in running:  # dropped in an earlier round
+                    continue
+                settle()
+                try:
                     m = measure_once(s, case, os.path.join(qdir, case), args)
-                    runs.setdefault((s.name, case), []).append(m)
-                    print(f"   {s.name:6s} {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us  "
-                          f"at rate {m['fixed_us']:.2f} us", flush=True)
+                except ThreadMoved as e:
+                    print(f"   {e}", flush=True)
+                    notes[s.name] = str(e)
+                    running.remove(s)
+                    for key in [k for k in runs if k[0] == s.name]:
+                        del runs[key]
+                    continue
+                runs.setdefault((s.name, case), []).append(m)
+                print(f"   {s.name:6s} {case:7s} qps {fmt(m['qps'])}  cpu/q {m['cpu_us']:.2f} us  "
+                      f"at rate {m['fixed_us']:.2f} us", flush=True)
         for s in running:
             for (name, case), rs in runs.items():
                 if name == s.name:
@@ -775,7 +812,11 @@ def main():
             while len(built_ms(g.log.name)) < 2 and time.time() < deadline:
                 time.sleep(0.1)
             tor["reload_ms"] = built_ms(g.log.name)[-1] if len(built_ms(g.log.name)) > 1 else "(no reload logged)"
-            time.sleep(1.5)  # idle serving threads let go of the old state within 1 s
+            # Serving threads let go of the old table within a second, the control
+            # thread frees it and trims: poll for that rather than guess how long.
+            deadline = time.time() + 10
+            while rss_kib(g.pid) > tor["rss_kib"] * 1.1 and time.time() < deadline:
+                time.sleep(0.2)
             tor["rss_after_kib"] = rss_kib(g.pid)
             g.stop()
             print(f"== tor-geoipdb: {tor['lines']} lines built in {tor['start_ms']} ms at start, RSS "

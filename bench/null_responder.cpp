@@ -1,9 +1,10 @@
 // The kernel's share of a UDP DNS answer on this machine: a responder with no DNS
 // logic at all, in gslbd's own I/O model (one thread blocked in
 // recvmmsg(MSG_WAITFORONE), one sendmmsg per batch). It copies the question and
-// appends one fixed A record (192.0.2.80, TTL 300), whatever was asked. No real
-// server can spend less CPU per query than this over the same sockets, so bench.py
-// shows it as the floor beside gslbd and its peers.
+// appends one fixed A record (192.0.2.80, TTL 300), whatever was asked. bench.py
+// shows it beside gslbd and its peers as the kernel's share of a query: a reference,
+// not a hard lower bound, since at full load the CPU per query also depends on how
+// many queries each wakeup picks up.
 //
 //   null_responder PORT        listens on 127.0.0.1:PORT until killed
 #include <arpa/inet.h>
