@@ -103,7 +103,8 @@ class Gslbd:
     def render(self, config_text):
         listen = f'"127.0.0.1:{self.port}"' + (f', "[::1]:{self.port}"' if self.v6 else "")
         return config_text.replace("@LISTEN@", listen).replace(
-            "@HTTP@", f'"127.0.0.1:{self.http_port}"' if self.http_port else '""').replace("@DIR@", self.dir)
+            "@HTTP@", f'"127.0.0.1:{self.http_port}"' if self.http_port else '""').replace("@DIR@", self.dir).replace(
+            "@PORT@", str(self.port))
 
     def write_config(self, config_text):
         tmp = self.config_path + ".tmp"

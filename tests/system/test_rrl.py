@@ -20,8 +20,9 @@ RRL = DNS_CONFIG.replace("  nsid: test-ns1\n", """  nsid: test-ns1
 FLOOD = 200
 
 
-def flood(port, source):
-    """Sends FLOOD queries from `source` and counts full, truncated and missing answers."""
+def flood(port, source, servers=("127.0.0.1",)):
+    """Sends FLOOD queries from `source`, spread over `servers`, and counts full,
+    truncated and missing answers."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((source, 0))
     s.settimeout(1.0)
@@ -29,7 +30,7 @@ def flood(port, source):
     for i in range(FLOOD):
         q = dns.message.make_query("www.example.test", "A")
         q.id = i
-        s.sendto(q.to_wire(), ("127.0.0.1", port))
+        s.sendto(q.to_wire(), (servers[i % len(servers)], port))
     try:
         while True:
             data, _ = s.recvfrom(4096)
@@ -72,3 +73,17 @@ def test_flood_is_limited_with_slip_and_trusted_prefixes_are_exempt():
         _, text = g.http_get("/metrics")
         assert metric(text, "gslb_rrl_dropped_total") > 0
         assert metric(text, "gslb_rrl_slipped_total") == truncated
+
+
+def test_a_client_spreading_over_listen_addresses_gets_no_more():
+    """Each UDP socket limits on its own; with two listen addresses each takes half
+    of the worker's share, so a flood over both gets the burst of one address."""
+    two = RRL.replace("  listen: [@LISTEN@]\n", '  listen: [@LISTEN@, "127.0.0.2:@PORT@"]\n')
+    assert two != RRL
+    with Gslbd(two) as g:
+        full, truncated = flood(g.port, "127.0.0.4", servers=("127.0.0.1", "127.0.0.2"))
+        # Burst: 20 responses/s split over 2 workers x 2 addresses = 5 per socket; the
+        # client's one source port reaches one socket per address: 10, plus what
+        # accrues during the flood. Each address on its own would allow 20.
+        assert 0 < full <= 13, (full, truncated)
+        assert truncated > 0, (full, truncated)
