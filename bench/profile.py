@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench as B  # noqa: E402
 
 
-def strace_counts(pid, seconds, run):
+def strace_counts(pid, run):
     out = tempfile.mktemp(prefix="strace-")
     st = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", out], stderr=subprocess.DEVNULL)
     B.children.append(st)
@@ -64,7 +64,7 @@ def perf_counts(pid, run):
     return r, counts
 
 
-def perf_top(pid, seconds, run, n=25):
+def perf_top(pid, run, n=25):
     if not shutil.which("perf"):
         return None
     data = tempfile.mktemp(prefix="perf-")
@@ -114,11 +114,11 @@ def main():
                 print("   per query (perf stat): " + ", ".join(
                     f"{k} {v / n:.2f}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]) if v))
             else:
-                r, calls = strace_counts(s.pid, args.seconds, run)
+                r, calls = strace_counts(s.pid, run)
                 n = max(1, r["completed"])
                 print("   per query (strace -c, slows the server): " + ", ".join(
                     f"{k} {v / n:.2f}" for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:6]))
-            top = perf_top(s.pid, args.seconds, run)
+            top = perf_top(s.pid, run)
             if top:
                 print("   perf (self, by dso/symbol):")
                 for l in top:

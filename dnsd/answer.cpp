@@ -165,13 +165,14 @@ class Responder {
     if (const RRset* cname = node.find(type::CNAME); cname && q_.qtype != type::CNAME) {
       answer_rrset(*cname, o);
       if (depth + 1 >= kMaxCnameChain) return;
-      // A loop (a -> b -> a) ends where it comes back to a name already answered:
-      // each CNAME once, never the same record twice in the answer section.
-      chain_[depth] = depth == 0 ? q_.qname.lower_view() : std::string_view(node_owner_);
+      // A loop (a -> b -> a) ends where it comes back to a name already answered
+      // (the query name or a target followed before): each CNAME once, never the
+      // same record twice in the answer section.
       if (node.cname_target) {
-        for (unsigned i = 0; i <= depth; ++i)
+        if (node.cname_target_name == q_.qname.lower_view()) return;
+        for (unsigned i = 0; i < depth; ++i)
           if (chain_[i] == node.cname_target_name) return;
-        node_owner_ = node.cname_target_name;
+        chain_[depth] = node.cname_target_name;
         answer_node(*node.cname_target, Owner::zone_name(node.cname_target_name, zone_->origin.size()), depth + 1);
       } else if (node.cname_target_missing) {
         negative(rcode::NXDOMAIN);  // RFC 6604: the rcode of the last name in the chain
@@ -318,8 +319,7 @@ class Responder {
   }
 
   static constexpr size_t kMaxAdditional = 16;
-  std::string_view chain_[kMaxCnameChain];  // owner names of the CNAMEs answered so far
-  std::string_view node_owner_;             // lower-case wire owner of the node being chased
+  std::string_view chain_[kMaxCnameChain];  // CNAME targets followed so far (lower-case wire)
   const Query& q_;
   const ClientInfo& client_;
   const ServingState& serving_;

@@ -119,6 +119,15 @@ bool bearer_matches(const std::string& authorization, const std::string& token) 
   return authorization.compare(scheme.size(), std::string::npos, token) == 0;
 }
 
+// build_serving_state, and how long it took: the start and reload log lines say it,
+// the figure an operator wants after a SIGHUP with a large GeoIP source.
+std::shared_ptr<const ServingState> timed_build(Config config, uint64_t epoch, MetricNames* slots, long long* ms) {
+  const auto start = std::chrono::steady_clock::now();
+  auto serving = build_serving_state(std::move(config), epoch, slots);
+  *ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  return serving;
+}
+
 class Daemon {
  public:
   explicit Daemon(const DaemonOptions& options) : options_(options) {}
@@ -134,10 +143,7 @@ class Daemon {
     try {
       config = load_config(options_.config_path);
       metrics_ = std::make_unique<Metrics>(config.server.workers * Worker::threads(config.server));
-      const auto build_start = std::chrono::steady_clock::now();
-      serving = build_serving_state(config, ++epoch_, &slots_);
-      build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - build_start)
-                     .count();
+      serving = timed_build(config, ++epoch_, &slots_, &build_ms);
     } catch (const std::exception& e) {
       log_error(std::string("cannot start: ") + e.what());
       return 1;
@@ -266,11 +272,8 @@ class Daemon {
       if (!needs_restart.empty())
         throw ConfigError(options_.config_path + ": " + needs_restart + " changed: a restart is needed to apply it");
       MetricNames slots = slots_;
-      const auto build_start = std::chrono::steady_clock::now();
-      auto serving = build_serving_state(std::move(config), epoch_ + 1, &slots);
-      const long long build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::steady_clock::now() - build_start)
-                                     .count();
+      long long build_ms = 0;
+      auto serving = timed_build(std::move(config), epoch_ + 1, &slots, &build_ms);
       ++epoch_;
       slots_ = slots;
       metrics_->update_names(slots_);
@@ -278,8 +281,7 @@ class Daemon {
       const std::string text = summary(*serving);
       install(std::move(serving), std::move(view));
       metrics_->reload_result(true);
-      // The build runs beside the workers, which answer from the old state meanwhile;
-      // its length tells an operator how long a large GeoIP reload takes.
+      // The build ran beside the workers, which answered from the old state meanwhile.
       log_info("reloaded: " + text + "; built in " + std::to_string(build_ms) + " ms");
     } catch (const std::exception& e) {
       metrics_->reload_result(false);
@@ -412,8 +414,7 @@ int check_config(const std::string& config_path) {
     for (const auto& cl : c.clusters) {
       std::cout << "  cluster " << cl.name << ": " << cl.ipv4.size() + cl.ipv6.size() << " ingress address(es), ";
       if (!cl.health.ingress_hosts.empty()) std::cout << cl.health.ingress_hosts.size() << " ingress host name(s), ";
-      std::cout
-                << cl.health.checks.size() << " check(s)\n";
+      std::cout << cl.health.checks.size() << " check(s)\n";
       for (const auto& chk : cl.health.checks) std::cout << "    " << chk.describe() << "\n";
     }
     return 0;

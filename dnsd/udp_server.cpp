@@ -4,13 +4,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/udp.hpp>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "dnsd/answer.h"
-#include "dnsd/sockopt.h"
+#include "dnsd/listen_socket.h"
 #include "dnsd/rate_limit.h"
 
 namespace gslb::dns {
@@ -69,43 +70,28 @@ struct SocketFd {
 // after this pause, so that a persistent one cannot spin a core.
 constexpr timespec kErrorPause = {0, 10 * 1000 * 1000};
 
-int open_socket(const Endpoint& e) {
-  const std::string what = "udp " + e.text;
+int new_socket(const Endpoint& e) {
   const int fd = socket(e.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("cannot listen on " + what + ": socket: " + std::strerror(errno));
-  try {
-    set_socket_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, what);
-    set_socket_option(fd, SOL_SOCKET, SO_RCVTIMEO, kIdleRefresh, what);
-    sockaddr_storage ss{};
-    socklen_t len;
-    if (e.v6) {
-      set_socket_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, what);
-      auto& a = reinterpret_cast<sockaddr_in6&>(ss);
-      a.sin6_family = AF_INET6;
-      a.sin6_port = htons(e.port);
-      std::memcpy(&a.sin6_addr, e.address, 16);
-      len = sizeof a;
-    } else {
-      auto& a = reinterpret_cast<sockaddr_in&>(ss);
-      a.sin_family = AF_INET;
-      a.sin_port = htons(e.port);
-      std::memcpy(&a.sin_addr, e.address, 4);
-      len = sizeof a;
-    }
-    if (bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0)
-      throw std::runtime_error("cannot listen on " + what + ": " + std::strerror(errno));
-  } catch (...) {
-    close(fd);
-    throw;
-  }
+  if (fd < 0) throw std::runtime_error("cannot listen on udp " + e.text + ": socket: " + std::strerror(errno));
   return fd;
+}
+
+void bind_socket(int fd, const Endpoint& e) {
+  const std::string what = "udp " + e.text;
+  set_socket_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, what);
+  set_socket_option(fd, SOL_SOCKET, SO_RCVTIMEO, kIdleRefresh, what);
+  if (e.v6) set_socket_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, what);
+  const auto ep = to_asio<boost::asio::ip::udp::endpoint>(e);
+  if (bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0)
+    throw std::runtime_error("cannot listen on " + what + ": " + std::strerror(errno));
 }
 
 }  // namespace
 
 struct UdpServer::Loop {
   Loop(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot, WorkerStats& stats)
-      : socket_(open_socket(listen)), fd(socket_.fd), limiter_share_(limiter_share), snapshot_(snapshot), stats_(stats) {
+      : socket_(new_socket(listen)), fd(socket_.fd), limiter_share_(limiter_share), snapshot_(snapshot), stats_(stats) {
+    bind_socket(fd, listen);
     refresh_rate_limiter();
     for (unsigned i = 0; i < kBatch; ++i) {
       b_->in_iov[i] = {b_->query[i], kMaxUdpQuery};

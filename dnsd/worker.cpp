@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "dnsd/answer.h"
-#include "dnsd/sockopt.h"
+#include "dnsd/listen_socket.h"
 
 namespace gslb::dns {
 
@@ -23,17 +23,6 @@ namespace {
 // Responses queued on one TCP connection before we stop reading its queries: a
 // client that pipelines without reading its answers holds at most this much.
 constexpr size_t kMaxTcpPendingOutput = 256 * 1024;
-
-tcp::endpoint to_asio(const gslb::dns::Endpoint& e) {
-  if (e.v6) {
-    asio::ip::address_v6::bytes_type b;
-    std::memcpy(b.data(), e.address, 16);
-    return tcp::endpoint(asio::ip::address_v6(b), e.port);
-  }
-  asio::ip::address_v4::bytes_type b;
-  std::memcpy(b.data(), e.address, 4);
-  return tcp::endpoint(asio::ip::address_v4(b), e.port);
-}
 
 }  // namespace
 
@@ -183,7 +172,7 @@ struct Worker::Impl {
 
   void open_tcp(const Endpoint& e) {
     auto a = std::make_unique<tcp::acceptor>(ctx_);
-    const tcp::endpoint ep = to_asio(e);
+    const tcp::endpoint ep = to_asio<tcp::endpoint>(e);
     a->open(ep.protocol());
     const int fd = a->native_handle();
     set_socket_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "tcp " + e.text);

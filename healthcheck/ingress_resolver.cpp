@@ -22,6 +22,24 @@ constexpr uint32_t kMaxTtlSeconds = 3600;
 constexpr uint32_t kRetrySeconds = 10;
 constexpr int kAddrTtlMax = 64;
 
+// Replaces `out` with the addresses of an A or AAAA answer (left as it was when the
+// answer cannot be parsed) and lowers `min_ttl` to the smallest of their TTLs.
+template <class AddrTtl, class Parse, class Field, size_t N>
+void take_addresses(Parse parse, Field AddrTtl::*address, const unsigned char* abuf, int alen,
+                    std::vector<std::array<uint8_t, N>>* out, uint32_t* min_ttl) {
+  static_assert(sizeof(Field) == N);
+  std::array<AddrTtl, kAddrTtlMax> found{};
+  int count = kAddrTtlMax;
+  if (parse(abuf, alen, nullptr, found.data(), &count) != ARES_SUCCESS) return;
+  out->clear();
+  for (int i = 0; i < count; ++i) {
+    std::array<uint8_t, N> a;
+    std::memcpy(a.data(), &(found[i].*address), N);
+    out->push_back(a);
+    *min_ttl = std::min(*min_ttl, static_cast<uint32_t>(std::max(found[i].ttl, 0)));
+  }
+}
+
 }  // namespace
 
 IngressResolver::IngressResolver(asio::io_context& io, std::vector<std::string> hosts, const std::string& server,
@@ -108,30 +126,10 @@ void IngressResolver::on_answer(void* arg, int status, int, unsigned char* abuf,
 void IngressResolver::answered(const Lookup& lookup, int status, const unsigned char* abuf, int alen) {
   HostState& host = state_[lookup.host];
   if (status == ARES_SUCCESS) {
-    int count = kAddrTtlMax;
-    if (lookup.v6) {
-      std::array<ares_addr6ttl, kAddrTtlMax> found{};
-      if (ares_parse_aaaa_reply(abuf, alen, nullptr, found.data(), &count) == ARES_SUCCESS) {
-        host.ipv6.clear();
-        for (int i = 0; i < count; ++i) {
-          std::array<uint8_t, 16> a;
-          std::memcpy(a.data(), &found[i].ip6addr, 16);
-          host.ipv6.push_back(a);
-          round_ttl_ = std::min(round_ttl_, static_cast<uint32_t>(std::max(found[i].ttl, 0)));
-        }
-      }
-    } else {
-      std::array<ares_addrttl, kAddrTtlMax> found{};
-      if (ares_parse_a_reply(abuf, alen, nullptr, found.data(), &count) == ARES_SUCCESS) {
-        host.ipv4.clear();
-        for (int i = 0; i < count; ++i) {
-          std::array<uint8_t, 4> a;
-          std::memcpy(a.data(), &found[i].ipaddr, 4);
-          host.ipv4.push_back(a);
-          round_ttl_ = std::min(round_ttl_, static_cast<uint32_t>(std::max(found[i].ttl, 0)));
-        }
-      }
-    }
+    if (lookup.v6)
+      take_addresses<ares_addr6ttl>(ares_parse_aaaa_reply, &ares_addr6ttl::ip6addr, abuf, alen, &host.ipv6, &round_ttl_);
+    else
+      take_addresses<ares_addrttl>(ares_parse_a_reply, &ares_addrttl::ipaddr, abuf, alen, &host.ipv4, &round_ttl_);
   } else if (status == ARES_ENODATA || status == ARES_ENOTFOUND) {
     // The name exists without this family, or not at all: an authoritative "none".
     (lookup.v6 ? static_cast<void>(host.ipv6.clear()) : static_cast<void>(host.ipv4.clear()));

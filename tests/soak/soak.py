@@ -20,7 +20,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "system"))
 import dns.message  # noqa: E402
 
-from gslb import Gslbd, free_port, wait_until  # noqa: E402
+from gslb import Gslbd, free_port, rss_kib, wait_until  # noqa: E402
+from ingress import cluster_status  # noqa: E402
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.5, 0.3, 2, 2
 # A stopped ingress must leave the answers within fall x interval + timeout; the
@@ -103,9 +104,6 @@ clusters:
 {clusters}{extra_cluster}"""
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
 def query_app(port, sock):
@@ -198,11 +196,11 @@ def main():
                     with open(g.config_path, "a") as f:
                         f.write("bogus_key: 1\n")
                     reloads["bad"] += 1
-                g.proc.send_signal(1)
+                g.reload()  # waits for the outcome line, so the count below is complete
                 good_next = not good_next
                 next_reload = now + RELOAD_EVERY
             if now >= next_rss:
-                rss.append(rss_kb(pid))
+                rss.append(rss_kib(pid))
                 next_rss = now + 1.0
             time.sleep(0.05)
         stop.set()
@@ -226,6 +224,8 @@ def main():
               f"{len(stale)} named a cluster down for longer than {DETECTION_BOUND:.1f}s")
         if stale:
             failures.append(f"stale answers: {stale[:3]}")
+        if not samples:
+            failures.append("the sampler got no answers to check")
 
         log = g.log_text()
         ok_reloads, failed_reloads = log.count("reloaded:"), log.count("reload failed")
@@ -242,7 +242,7 @@ def main():
         # A probe target that hangs must not slow DNS answers.
         g.write_config(config(30, ports))
         g.reload()
-        wait_until(lambda: all(i.server for i in ingresses.values()), what="all ingresses up")
+        wait_until(lambda: all(cluster_status(g, n)["up"] for n in ingresses), what="gslbd to see every cluster up")
         p99_before, n_before = latency_phase(g.port, 10)
         hung = Ingress("127.0.0.24", free_port("127.0.0.24"), hang=True)
         hung.start()

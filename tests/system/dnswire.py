@@ -88,6 +88,20 @@ def tcp_read(s):
     return recv_exact(s, n)
 
 
+def closed_by_peer(s):
+    """True once the server has closed `s` (EOF or reset); reads and drops data."""
+    s.settimeout(0.05)
+    try:
+        while True:
+            data = s.recv(65536)
+            if not data:
+                return True
+    except socket.timeout:
+        return False
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
 def tcp_exchange(port, wire, timeout=2.0, host="127.0.0.1"):
     with tcp_connect(port, timeout, host) as s:
         s.sendall(frame(wire))

@@ -28,6 +28,12 @@ def free_port(host="127.0.0.1"):
     raise RuntimeError("no free port")
 
 
+def rss_kib(pid):
+    """Resident memory of a process, KiB (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
 def stop_process(proc, timeout=10):
     """SIGTERM, then SIGKILL after `timeout` seconds: every process a test starts ends."""
     if proc and proc.poll() is None:

@@ -1,7 +1,6 @@
 """DNS over TCP per RFC 7766: pipelining, partial reads, the idle timeout, the
 connection cap, and a slow reader that must not hold up other clients."""
 import socket
-import struct
 import time
 
 import pytest
@@ -27,20 +26,6 @@ def expect_answer(wire, qid, rdata):
     m = dnswire.parse(wire)
     assert m.id == qid, m
     assert [rr.to_text() for rrset in m.answer for rr in rrset] == rdata, m
-
-
-def closed_by_peer(s):
-    """True once the server has closed `s` (EOF or reset); reads and drops data."""
-    s.settimeout(0.05)
-    try:
-        while True:
-            data = s.recv(65536)
-            if not data:
-                return True
-    except socket.timeout:
-        return False
-    except (ConnectionResetError, BrokenPipeError):
-        return True
 
 
 TCP_ESTABLISHED = 1
@@ -110,7 +95,7 @@ def test_query_split_across_segments(g):
 def test_idle_connection_is_closed_after_the_idle_timeout(g):
     with dnswire.tcp_connect(g.port) as s:
         start = time.monotonic()
-        wait_until(lambda: closed_by_peer(s), timeout=5, what="the server to close an idle connection")
+        wait_until(lambda: dnswire.closed_by_peer(s), timeout=5, what="the server to close an idle connection")
         elapsed = time.monotonic() - start
     assert 0.4 <= elapsed < 3, elapsed  # tcp_idle_timeout: 500ms
 
@@ -120,7 +105,7 @@ def test_connection_is_closed_when_idle_after_answers(g):
         s.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=1)))
         expect_answer(dnswire.tcp_read(s), 1, ["192.0.2.80"])
         answered = time.monotonic()
-        wait_until(lambda: closed_by_peer(s), timeout=5, what="the server to close an idle connection")
+        wait_until(lambda: dnswire.closed_by_peer(s), timeout=5, what="the server to close an idle connection")
         assert time.monotonic() - answered >= 0.4
 
 
@@ -140,13 +125,13 @@ def test_queries_before_a_zero_length_frame_are_answered_before_the_close(g):
     with dnswire.tcp_connect(g.port) as s:
         s.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=77)) + b"\x00\x00")
         expect_answer(dnswire.tcp_read(s), 77, ["192.0.2.80"])
-        wait_until(lambda: closed_by_peer(s), timeout=2, what="the connection to close")
+        wait_until(lambda: dnswire.closed_by_peer(s), timeout=2, what="the connection to close")
 
 
 def test_zero_length_frame_closes_the_connection(g):
     with dnswire.tcp_connect(g.port) as s:
         s.sendall(b"\x00\x00")
-        wait_until(lambda: closed_by_peer(s), timeout=2, what="the connection to close")
+        wait_until(lambda: dnswire.closed_by_peer(s), timeout=2, what="the connection to close")
 
 
 def test_at_the_cap_the_least_recently_active_connection_makes_room():
@@ -160,7 +145,7 @@ def test_at_the_cap_the_least_recently_active_connection_makes_room():
                 c3.sendall(dnswire.frame(dnswire.query("www.example.test", "A", qid=12)))
                 expect_answer(dnswire.tcp_read(c3), 12, ["192.0.2.80"])  # the newcomer is served
                 start = time.monotonic()
-                wait_until(lambda: closed_by_peer(c1), timeout=2, what="the least recently active to be closed")
+                wait_until(lambda: dnswire.closed_by_peer(c1), timeout=2, what="the least recently active to be closed")
                 assert time.monotonic() - start < 1.5  # at once, not after the 10s idle timeout
                 c2.sendall(dnswire.frame(dnswire.query("mail.example.test", "A", qid=21)))
                 expect_answer(dnswire.tcp_read(c2), 21, ["192.0.2.25"])  # the active one keeps its connection

@@ -16,7 +16,7 @@ import urllib.parse
 import pytest
 
 from geodata import DE4, DE6, GEO, GEOIP4, GEOIP6, JP4, JP6, US4
-from gslb import ROOT, DigResult, Gslbd, wait_until
+from gslb import ROOT, DigResult, Gslbd, rss_kib, wait_until
 
 MAKE_MMDB = os.path.join(ROOT, "tests", "tools", "make-test-mmdb")
 
@@ -503,11 +503,6 @@ def test_mmdb_as_the_location_source(tmp_path):
         assert_honest_scope(m, "two.global.example.com", "A", r)
         e = explain(m, "app.global.example.com", "192.0.2.1")
         assert e["geo"]["source"] == "mmdb", e
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
 @pytest.mark.skipif(os.environ.get("GSLBD_SANITIZED") == "1",

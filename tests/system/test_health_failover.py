@@ -174,9 +174,9 @@ def test_relative_ca_file_is_relative_to_the_config():
     checks = {"eu-west": http_check(tls.url("https"), extra=', ca_file: "ca.pem"'), "us-east": None, "ap-northeast": None}
     g = Gslbd(config(checks), workdir=workdir, extra_files={"networks.yaml": NETWORKS})
     try:
-        # gslbd's working directory is not the config's (as under systemd: /)
-        assert os.path.realpath(os.getcwd()) != os.path.realpath(workdir)
         with g:
+            # gslbd's working directory is not the config's (as under systemd: /)
+            assert os.path.realpath(f"/proc/{g.proc.pid}/cwd") != os.path.realpath(workdir)
             eu = cluster_status(g, "eu-west")
             assert eu["checks"][0]["last_result"] == "ok", eu
             assert first_a(g) == FRA

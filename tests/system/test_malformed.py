@@ -21,7 +21,7 @@ import dns.message
 import dns.rcode
 import pytest
 
-from dnswire import Header, frame, header, name_wire, opt_rr, question, recv_exact, tcp_connect
+from dnswire import Header, frame, header, name_wire, opt_rr, tcp_connect, tcp_read, udp_exchange
 from dnsconfig import DNS_CONFIG
 from gslb import Gslbd
 
@@ -190,11 +190,6 @@ def test_udp(g, case):
 
 # --- TCP (RFC 7766) ------------------------------------------------------------------
 
-def read_frame(s):
-    (n,) = struct.unpack("!H", recv_exact(s, 2))
-    return recv_exact(s, n)
-
-
 def assert_closed_without_answer(s):
     """The server closes the connection having sent nothing."""
     data = s.recv(65535)
@@ -204,7 +199,7 @@ def assert_closed_without_answer(s):
 def good_after(g):
     with tcp_connect(g.port) as s:
         s.sendall(frame(good_query()))
-        assert_good_answer(read_frame(s))
+        assert_good_answer(tcp_read(s))
 
 
 def tcp_length_larger_than_data(g):
@@ -233,7 +228,7 @@ def tcp_length_prefix_split(g):
         wire = frame(good_query())
         s.sendall(wire[:1])
         s.sendall(wire[1:])
-        assert_good_answer(read_frame(s))
+        assert_good_answer(tcp_read(s))
 
 
 def tcp_query_split_byte_by_byte(g):
@@ -241,35 +236,35 @@ def tcp_query_split_byte_by_byte(g):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for b in frame(good_query()):
             s.sendall(bytes([b]))
-        assert_good_answer(read_frame(s))
+        assert_good_answer(tcp_read(s))
 
 
 def tcp_short_garbage_then_good(g):
     with tcp_connect(g.port) as s:
         s.sendall(frame(b"\xff" * 7) + frame(good_query()))  # shorter than a header: no answer
-        assert_good_answer(read_frame(s))
+        assert_good_answer(tcp_read(s))
 
 
 def tcp_formerr_garbage_then_good(g):
     garbage = header(QID) + b"\x3f" + b"\xee" * 40  # a label running off the end
     with tcp_connect(g.port) as s:
         s.sendall(frame(garbage) + frame(good_query()))
-        check_response(garbage, read_frame(s), "FORMERR", False)
-        assert_good_answer(read_frame(s))
+        check_response(garbage, tcp_read(s), "FORMERR", False)
+        assert_good_answer(tcp_read(s))
 
 
 def tcp_response_then_good(g):
     with tcp_connect(g.port) as s:
         s.sendall(frame(header(QID, flags=0x8000) + q()) + frame(good_query()))  # QR=1: no answer
-        assert_good_answer(read_frame(s))
+        assert_good_answer(tcp_read(s))
 
 
 def tcp_axfr_refused(g):
     packet = header(QID) + q("example.test", AXFR)
     with tcp_connect(g.port) as s:
         s.sendall(frame(packet) + frame(good_query()))
-        check_response(packet, read_frame(s), "REFUSED", False)
-        assert_good_answer(read_frame(s))
+        check_response(packet, tcp_read(s), "REFUSED", False)
+        assert_good_answer(tcp_read(s))
 
 
 TCP_CASES = {
@@ -289,8 +284,5 @@ TCP_CASES = {
 def test_tcp(g, case):
     TCP_CASES[case](g)
     good_after(g)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # and UDP still answers
-        s.settimeout(2.0)
-        s.sendto(good_query(), ("127.0.0.1", g.port))
-        assert_good_answer(s.recv(65535))
+    assert_good_answer(udp_exchange(g.port, good_query()))  # and UDP still answers
     assert g.proc.poll() is None, g.log_text()

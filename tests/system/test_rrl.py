@@ -3,7 +3,6 @@ answers truncated so real clients retry over TCP), trusted prefixes are exempt,
 other clients are unaffected, and the metrics count it."""
 import re
 import socket
-import struct
 
 import dns.flags
 import dns.message
