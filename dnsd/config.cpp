@@ -268,7 +268,8 @@ void read_rrl(const Reader& r, const YAML::Node& n, RateLimitConfig* rrl) {
 void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
   const std::string path = "server";
   r.expect_map(n, path, {"listen", "workers", "http", "http_token", "nsid", "max_udp_size", "tcp_idle_timeout",
-                         "tcp_max_connections", "state_file", "rrl", "resolver"});
+                         "tcp_max_connections", "state_file", "rrl", "resolver", "http_max_connections",
+                         "http_idle_timeout"});
   const YAML::Node listen = r.required(n, path, "listen");
   if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, "server.listen", "expected a list of addresses like \"127.0.0.1:53\"");
   for (size_t i = 0; i < listen.size(); ++i) {
@@ -287,7 +288,18 @@ void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const st
       r.fail(n["http"], "server.http", "expected an address with a port like \"127.0.0.1:9153\", got \"" + n["http"].Scalar() + "\"");
     s->has_http = true;
   }
-  if (n["http_token"]) s->http_token = r.string(n["http_token"], "server.http_token");
+  if (n["http_token"]) {
+    s->http_token = r.string(n["http_token"], "server.http_token");
+    if (s->http_token.empty())
+      r.fail(n["http_token"], "server.http_token", "must not be empty (leave the key out to need no token)");
+  }
+  if (n["http_max_connections"])
+    s->http_max_connections =
+        static_cast<unsigned>(r.integer(n["http_max_connections"], "server.http_max_connections", 1, 100000));
+  if (n["http_idle_timeout"]) {
+    s->http_idle_timeout = r.duration(n["http_idle_timeout"], "server.http_idle_timeout");
+    if (s->http_idle_timeout.count() < 100) r.fail(n["http_idle_timeout"], "server.http_idle_timeout", "must be at least 100ms");
+  }
   if (n["nsid"]) {
     s->nsid = r.string(n["nsid"], "server.nsid");
     if (s->nsid.empty() || s->nsid.size() > 255) r.fail(n["nsid"], "server.nsid", "expected 1 to 255 characters");

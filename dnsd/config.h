@@ -57,6 +57,8 @@ struct ServerConfig {
   Endpoint http;                  // port 0: no HTTP listener
   bool has_http = false;
   std::string http_token;         // bearer token for the drain API; empty: none needed
+  unsigned http_max_connections = 64;
+  std::chrono::milliseconds http_idle_timeout{10000};
   std::string nsid;               // empty: NSID not answered
   uint16_t max_udp_size = 1232;   // DNS flag day 2020: no fragmentation on common paths
   std::chrono::milliseconds tcp_idle_timeout{10000};

@@ -13,6 +13,7 @@
 #include "dnsd/answer.h"
 #include "dnsd/config.h"
 #include "dnsd/dname.h"
+#include "dnsd/http_api.h"
 #include "dnsd/http_server.h"
 #include "dnsd/log.h"
 #include "dnsd/metrics.h"
@@ -110,14 +111,12 @@ std::vector<std::string> answer_addresses(const uint8_t* r, size_t n) {
   return out;
 }
 
-// RFC 9110 11.1: the scheme name is case-insensitive; the token is compared exactly.
-bool bearer_matches(const std::string& authorization, const std::string& token) {
-  const std::string scheme = "bearer ";
-  if (authorization.size() != scheme.size() + token.size()) return false;
-  for (size_t i = 0; i < scheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return false;
-  return authorization.compare(scheme.size(), std::string::npos, token) == 0;
+std::optional<std::string> http_token(const ServerConfig& s) {
+  if (s.http_token.empty()) return std::nullopt;
+  return s.http_token;
 }
+
+HttpLimits http_limits(const ServerConfig& s) { return {s.http_max_connections, s.http_idle_timeout}; }
 
 // build_serving_state, and how long it took: the start and reload log lines say it,
 // the figure an operator wants after a SIGHUP with a large GeoIP source.
@@ -174,8 +173,16 @@ class Daemon {
         for (unsigned t = 0; t < threads; ++t) stats.push_back(&metrics_->block(i * threads + t));
         workers_.push_back(std::make_unique<Worker>(server_config_, snapshot_, stats));
       }
-      if (server_config_.has_http)
-        http_ = std::make_unique<HttpServer>(ctx_, server_config_.http, [this](const HttpRequest& r) { return handle(r); });
+      if (server_config_.has_http) {
+        api_ = std::make_unique<HttpApi>(
+            HttpRoutes{[this] { return metrics_->scrape(); }, [this] { return monitor_->status_json(); },
+                       [this](const std::string& name, const std::string& client) { return explain(name, client); },
+                       [this](const std::string& cluster, bool drained) { return monitor_->set_drained(cluster, drained); }},
+            metrics_->registry());
+        api_->set_token(http_token(server_config_));
+        http_ = std::make_unique<HttpServer>(ctx_, server_config_.http, http_limits(server_config_),
+                                             [this](const HttpRequest& r) { return api_->handle(r); }, metrics_->registry());
+      }
     } catch (const std::exception& e) {
       log_error(e.what());
       monitor_->stop();
@@ -279,6 +286,8 @@ class Daemon {
       metrics_->update_names(slots_);
       auto view = monitor_->configure(health_specs(serving->config), serving->epoch);
       const std::string text = summary(*serving);
+      if (api_) api_->set_token(http_token(serving->config.server));
+      if (http_) http_->set_limits(http_limits(serving->config.server));
       install(std::move(serving), std::move(view));
       metrics_->reload_result(true);
       // The build ran beside the workers, which answered from the old state meanwhile.
@@ -289,38 +298,14 @@ class Daemon {
     }
   }
 
-  HttpResponse handle(const HttpRequest& r) {
-    if (r.path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
-    if (r.path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_->scrape()};
-    if (r.path == "/status") return {200, "application/json", monitor_->status_json()};
-    if (r.path == "/explain") return explain(r);
-    const std::string prefix = "/clusters/";
-    if (r.path.rfind(prefix, 0) == 0) {
-      const std::string rest = r.path.substr(prefix.size());
-      const size_t slash = rest.find('/');
-      const std::string name = rest.substr(0, slash);
-      const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
-      if (action != "drain" && action != "undrain") return {404, "text/plain; charset=utf-8", "not found\n"};
-      if (r.method != "POST") return {405, "text/plain; charset=utf-8", "use POST\n"};
-      if (!server_config_.http_token.empty() && !bearer_matches(r.authorization, server_config_.http_token))
-        return {401, "text/plain; charset=utf-8", "missing or wrong bearer token\n"};
-      if (!monitor_->set_drained(name, action == "drain")) return {404, "text/plain; charset=utf-8", "no cluster named " + name + "\n"};
-      return {200, "application/json", "{\"cluster\":\"" + json_escape(name) + "\",\"drained\":" + (action == "drain" ? "true" : "false") + "}\n"};
-    }
-    return {404, "text/plain; charset=utf-8", "not found\n"};
-  }
-
-  HttpResponse explain(const HttpRequest& r) {
-    auto bad = [](const std::string& m) { return HttpResponse{400, "application/json", "{\"error\":\"" + json_escape(m) + "\"}\n"}; };
-    const auto name_it = r.query.find("name");
-    const auto client_it = r.query.find("client");
-    if (name_it == r.query.end() || client_it == r.query.end()) return bad("need ?name=SERVICE&client=ADDRESS");
+  HttpResponse explain(const std::string& name_text, const std::string& client_text) {
+    auto bad = [](const std::string& m) { return http_error(400, m); };
     std::string wire;
-    if (!name_from_text(name_it->second, &wire)) return bad("not a domain name: " + name_it->second);
+    if (!name_from_text(name_text, &wire)) return bad("not a domain name: " + name_text);
     uint8_t addr[16] = {};
     bool v6 = false;
-    if (inet_pton(AF_INET, client_it->second.c_str(), addr) != 1) {
-      if (inet_pton(AF_INET6, client_it->second.c_str(), addr) != 1) return bad("not an IP address: " + client_it->second);
+    if (inet_pton(AF_INET, client_text.c_str(), addr) != 1) {
+      if (inet_pton(AF_INET6, client_text.c_str(), addr) != 1) return bad("not an IP address: " + client_text);
       v6 = true;
     }
     std::shared_ptr<const ServingState> serving;
@@ -336,14 +321,14 @@ class Daemon {
       name_from_text(serving->services[i].name_text, &w);
       if (w == wire) service = static_cast<int>(i);
     }
-    if (service < 0) return bad("no service named " + name_it->second);
+    if (service < 0) return bad("no service named " + name_text);
     const Service& svc = serving->services[static_cast<size_t>(service)];
     geo::ClientAddress client;
     client.family = v6 ? 6 : 4;
     client.source_prefix = v6 ? 128 : 32;
     std::memcpy(client.bytes, addr, 16);
 
-    std::string out = "{\"name\":\"" + json_escape(svc.name_text) + "\",\"client\":\"" + json_escape(client_it->second) +
+    std::string out = "{\"name\":\"" + json_escape(svc.name_text) + "\",\"client\":\"" + json_escape(client_text) +
                       "\",\"geo\":" + serving->routing->explain_json(svc.geo_id, client) + ",\"health\":[";
     for (size_t i = 0; i < svc.clusters.size(); ++i) {
       const geo::ClusterId c = svc.clusters[i];
@@ -371,7 +356,7 @@ class Daemon {
       first = false;
     }
     out += "}}\n";
-    return {200, "application/json", out};
+    return {200, "application/json", out, {}};
   }
 
   DaemonOptions options_;
@@ -383,6 +368,7 @@ class Daemon {
   std::unique_ptr<health::Monitor> monitor_;
   Published<Snapshot> snapshot_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<HttpApi> api_;
   std::unique_ptr<HttpServer> http_;
 
   asio::steady_timer reclaim_{ctx_};

@@ -1,162 +1,212 @@
 #include "dnsd/http_server.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
 #include <boost/asio.hpp>
-#include <cstring>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <list>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "dnsd/listen_socket.h"
 
 namespace gslb::dns {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
 using asio::ip::tcp;
 
 namespace {
 
-constexpr size_t kMaxRequestHead = 16 * 1024;
-constexpr auto kRequestTimeout = std::chrono::seconds(10);
+// Request line and headers together. The API's requests are a path, a query and
+// a token: 8 KiB is what nginx allows per header line by default, far beyond them.
+constexpr uint32_t kMaxHeader = 8 * 1024;
+// No route reads a body; a small one (a form POST) is still read and ignored so
+// that keep-alive stays in step, anything larger is refused.
+constexpr uint64_t kMaxBody = 16 * 1024;
 
-std::string url_decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
+std::string origin_of(const tcp::endpoint& local) {
+  const asio::ip::address a = local.address();
+  const std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+  return "http://" + host + ":" + std::to_string(local.port());
 }
 
-const char* reason(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+std::string address_bytes(const asio::ip::address& a) {
+  if (a.is_v6()) {
+    const auto b = a.to_v6().to_bytes();
+    return std::string(b.begin(), b.end());
   }
-}
-
-bool parse_head(const std::string& head, HttpRequest* req) {
-  const size_t line_end = head.find("\r\n");
-  const std::string line = head.substr(0, line_end);
-  const size_t sp1 = line.find(' ');
-  const size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp1 == std::string::npos || sp2 == std::string::npos) return false;
-  req->method = line.substr(0, sp1);
-  const std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const size_t q = target.find('?');
-  req->path = url_decode(target.substr(0, q));
-  if (q != std::string::npos) {
-    const std::string qs = target.substr(q + 1);
-    size_t start = 0;
-    while (start <= qs.size()) {
-      size_t amp = qs.find('&', start);
-      if (amp == std::string::npos) amp = qs.size();
-      const std::string pair = qs.substr(start, amp - start);
-      const size_t eq = pair.find('=');
-      if (!pair.empty()) req->query[url_decode(pair.substr(0, eq))] = eq == std::string::npos ? "" : url_decode(pair.substr(eq + 1));
-      start = amp + 1;
-    }
-  }
-  size_t at = line_end + 2;
-  while (at < head.size()) {
-    const size_t end = head.find("\r\n", at);
-    const std::string h = head.substr(at, end - at);
-    at = end == std::string::npos ? head.size() : end + 2;
-    const size_t colon = h.find(':');
-    if (colon == std::string::npos) continue;
-    std::string name = h.substr(0, colon);
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string value = h.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    if (name == "authorization") req->authorization = value;
-  }
-  return true;
+  const auto b = a.to_v4().to_bytes();
+  return std::string(b.begin(), b.end());
 }
 
 }  // namespace
 
-struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  Impl(asio::io_context& c, Handler h) : ctx(c), acceptor(c), handler(std::move(h)) {}
+HttpResponse http_error(int status, const std::string& message) {
+  return {status, "application/json", nlohmann::json{{"error", message}}.dump() + "\n", {}};
+}
 
-  struct Connection : std::enable_shared_from_this<Connection> {
-    Connection(std::shared_ptr<Impl> s, tcp::socket sock) : server(std::move(s)), socket(std::move(sock)), timer(server->ctx) {}
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(asio::io_context& c, HttpLimits l, Handler h, prometheus::Registry& registry)
+      : ctx(c),
+        acceptor(c),
+        limits(l),
+        handler(std::move(h)),
+        evicted(prometheus::BuildCounter()
+                    .Name("gslb_http_connections_evicted_total")
+                    .Help("HTTP connections closed to make room at server.http_max_connections")
+                    .Register(registry)
+                    .Add({})) {}
+
+  class Connection : public std::enable_shared_from_this<Connection> {
+   public:
+    Connection(std::shared_ptr<Impl> server, tcp::socket socket) : server_(std::move(server)), stream_(std::move(socket)) {}
+
+    ~Connection() {
+      if (!closed_) server_->lru.erase(lru_);
+    }
+
     void start() {
-      timer.expires_after(kRequestTimeout);
-      timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        if (!ec) {
-          boost::system::error_code ignored;
-          self->socket.close(ignored);
-        }
-      });
-      asio::async_read_until(socket, asio::dynamic_buffer(buffer, kMaxRequestHead), "\r\n\r\n",
-                             [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-                               if (ec) return self->respond({400, "text/plain; charset=utf-8", "bad request\n"});
-                               HttpRequest req;
-                               if (!parse_head(self->buffer.substr(0, n), &req))
-                                 return self->respond({400, "text/plain; charset=utf-8", "bad request\n"});
-                               self->respond(self->server->handler(req));
-                             });
+      lru_ = server_->lru.insert(server_->lru.end(), this);
+      boost::system::error_code ec;
+      const tcp::endpoint local = stream_.socket().local_endpoint(ec);
+      const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+      if (ec) return close();
+      own_origin_ = origin_of(local);
+      peer_ = address_bytes(peer.address());
+      read();
     }
-    void respond(const HttpResponse& r) {
-      out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason(r.status) + "\r\nContent-Type: " + r.content_type +
-            "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\nConnection: close\r\n\r\n" + r.body;
-      asio::async_write(socket, asio::buffer(out), [self = shared_from_this()](const boost::system::error_code&, size_t) {
-        boost::system::error_code ignored;
-        self->socket.shutdown(tcp::socket::shutdown_both, ignored);
-        self->socket.close(ignored);
-        self->timer.cancel();
+
+    void close() {
+      if (closed_) return;
+      closed_ = true;
+      server_->lru.erase(lru_);
+      boost::system::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream_.socket().close(ignored);
+    }
+
+   private:
+    // A whole request must arrive within the idle timeout of the previous response
+    // (or of the accept): that bounds idle keep-alive connections and slow senders alike.
+    void read() {
+      parser_.emplace();
+      parser_->header_limit(kMaxHeader);
+      parser_->body_limit(kMaxBody);
+      stream_.expires_after(server_->limits.idle_timeout);
+      http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+        self->on_read(ec);
       });
     }
-    std::shared_ptr<Impl> server;
-    tcp::socket socket;
-    asio::steady_timer timer;
-    std::string buffer, out;
+
+    void on_read(const boost::system::error_code& ec) {
+      if (closed_) return;
+      touch();
+      if (ec == http::error::header_limit) return respond(http_error(431, "request header fields too large"), false, false);
+      if (ec == http::error::body_limit) return respond(http_error(413, "request body too large"), false, false);
+      // Beast's own codes say what was wrong with the bytes; the rest are the socket's.
+      if (ec && ec.category() == make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
+          ec != http::error::partial_message)
+        return respond(http_error(400, "malformed request: " + ec.message()), false, false);
+      if (ec) return close();  // the peer left, timed out or reset
+      const auto& req = parser_->get();
+      HttpRequest r;
+      r.method = std::string(req.method_string());
+      r.target = std::string(req.target());
+      if (const auto it = req.find(http::field::authorization); it != req.end()) r.authorization = std::string(it->value());
+      if (const auto it = req.find(http::field::origin); it != req.end()) {
+        r.has_origin = true;
+        r.origin = std::string(it->value());
+      }
+      r.own_origin = own_origin_;
+      r.peer = peer_;
+      respond(server_->handler(r), req.keep_alive(), req.method() == http::verb::head);
+    }
+
+    void respond(HttpResponse out, bool keep_alive, bool head) {
+      response_.emplace();
+      response_->version(11);
+      response_->result(static_cast<unsigned>(out.status));
+      response_->set(http::field::content_type, out.content_type);
+      for (auto& [name, value] : out.headers) response_->set(name, value);
+      response_->keep_alive(keep_alive);
+      response_->body() = std::move(out.body);
+      response_->prepare_payload();
+      // RFC 9110 9.3.2: HEAD gets GET's headers, Content-Length included, and no body.
+      if (head) response_->body().clear();
+      stream_.expires_after(server_->limits.idle_timeout);
+      http::async_write(stream_, *response_, [self = shared_from_this(), keep_alive](const boost::system::error_code& ec, size_t) {
+        if (self->closed_) return;
+        if (ec || !keep_alive) return self->close();
+        self->touch();
+        self->read();
+      });
+    }
+
+    // Moves this connection to the back of the eviction line.
+    void touch() { server_->lru.splice(server_->lru.end(), server_->lru, lru_); }
+
+    std::shared_ptr<Impl> server_;
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<http::response<http::string_body>> response_;
+    std::list<Connection*>::iterator lru_;  // place in Impl::lru while open
+    bool closed_ = false;
+    std::string own_origin_, peer_;
   };
 
-  void accept() {
-    acceptor.async_accept([self = shared_from_this()](const boost::system::error_code& ec, tcp::socket sock) {
+  // The one place connections come in.
+  void accept_next() {
+    acceptor.async_accept([self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) std::make_shared<Connection>(self, std::move(sock))->start();
-      self->accept();
+      if (!ec) self->admit(std::move(socket));
+      self->accept_next();
     });
+  }
+
+  // At the cap the least recently active connection makes room, as on DNS TCP:
+  // idle keep-alive clients cannot lock an operator out of the API.
+  void admit(tcp::socket socket) {
+    while (!lru.empty() && lru.size() >= limits.max_connections) {
+      lru.front()->close();
+      evicted.Increment();
+    }
+    std::make_shared<Connection>(shared_from_this(), std::move(socket))->start();
+  }
+
+  void close_all() {
+    boost::system::error_code ignored;
+    acceptor.close(ignored);
+    while (!lru.empty()) lru.front()->close();
   }
 
   asio::io_context& ctx;
   tcp::acceptor acceptor;
+  HttpLimits limits;
   Handler handler;
+  prometheus::Counter& evicted;
+  std::list<Connection*> lru;  // open connections, least recently active first
 };
 
-HttpServer::HttpServer(asio::io_context& ctx, const Endpoint& listen, Handler handler)
-    : impl_(std::make_shared<Impl>(ctx, std::move(handler))) {
-  asio::ip::address addr;
-  if (listen.v6) {
-    asio::ip::address_v6::bytes_type b;
-    std::memcpy(b.data(), listen.address, 16);
-    addr = asio::ip::address_v6(b);
-  } else {
-    asio::ip::address_v4::bytes_type b;
-    std::memcpy(b.data(), listen.address, 4);
-    addr = asio::ip::address_v4(b);
-  }
-  const tcp::endpoint ep(addr, listen.port);
+HttpServer::HttpServer(asio::io_context& ctx, const Endpoint& listen, HttpLimits limits, Handler handler,
+                       prometheus::Registry& registry)
+    : impl_(std::make_shared<Impl>(ctx, limits, std::move(handler), registry)) {
+  const auto ep = to_asio<tcp::endpoint>(listen);
   boost::system::error_code ec;
   impl_->acceptor.open(ep.protocol(), ec);
   if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) impl_->acceptor.bind(ep, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw std::runtime_error("cannot listen for HTTP on " + listen.text + ": " + ec.message());
-  impl_->accept();
+  impl_->accept_next();
 }
 
-HttpServer::~HttpServer() {
-  boost::system::error_code ignored;
-  impl_->acceptor.close(ignored);
-}
+HttpServer::~HttpServer() { impl_->close_all(); }
+
+void HttpServer::set_limits(HttpLimits limits) { impl_->limits = limits; }
 
 }  // namespace gslb::dns

@@ -1,37 +1,62 @@
-// A minimal HTTP/1.1 server for the operator endpoints (/metrics, /healthz,
-// /status, /explain, drain). One request per connection, bounded in size and time.
-// Runs on the control thread's io_context.
+// HTTP/1.1 transport for the operator API (/metrics, /healthz, /status, /explain,
+// drain), on Boost.Beast: keep-alive, bounded headers and bodies, an idle timeout,
+// and a connection cap with least-recently-active eviction (like DNS TCP). What a
+// request means is the handler's business (dnsd/http_api.h); this file only moves
+// messages. Runs on the control thread's io_context; every method is called there.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dnsd/config.h"
+
+namespace prometheus { class Registry; }
 
 namespace gslb::dns {
 
 struct HttpRequest {
-  std::string method;
-  std::string path;                          // without the query string
-  std::map<std::string, std::string> query;  // decoded
-  std::string authorization;                 // the header's value
+  std::string method;         // as sent, e.g. "GET"
+  std::string target;         // raw request-target, not percent-decoded
+  std::string authorization;  // header values; empty when absent
+  std::string origin;
+  bool has_origin = false;
+  std::string own_origin;     // "http://" + the address the client connected to
+  std::string peer;           // the client's address bytes (4 or 16), a map key
 };
 
 struct HttpResponse {
   int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
+  std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. Allow
+};
+
+// A JSON error response: {"error": message}.
+HttpResponse http_error(int status, const std::string& message);
+
+struct HttpLimits {
+  unsigned max_connections = 64;
+  std::chrono::milliseconds idle_timeout{10000};
 };
 
 class HttpServer {
  public:
+  // HEAD is handed to the handler as such; the server sends its response without
+  // the body (Content-Length still says how long the body would be).
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
-  // Throws std::runtime_error when it cannot listen.
-  HttpServer(boost::asio::io_context& ctx, const Endpoint& listen, Handler handler);
+  // Throws std::runtime_error when it cannot listen. `registry` gets the
+  // listener's counters.
+  HttpServer(boost::asio::io_context& ctx, const Endpoint& listen, HttpLimits limits, Handler handler,
+             prometheus::Registry& registry);
   ~HttpServer();
+
+  // Takes effect for the next accepted connection and the next read.
+  void set_limits(HttpLimits limits);
 
  private:
   struct Impl;
