@@ -91,13 +91,7 @@ class Responder {
     const Resolution res = resolve(zone, q_.qname.lower_view(), q_.qname.label_offset, q_.qname.labels);
     switch (res.kind) {
       case Resolution::referral:
-        // The parent side of a cut answers DS itself (RFC 4035 section 3.1.4.1).
-        if (q_.qtype == type::DS && res.node->name.size() == q_.qname.length) {
-          aa_ = true;
-          answer_node(*res.node, Owner::qname(), 0);
-        } else {
-          referral(*res.node);
-        }
+        at_cut(*res.node, res.node->name.size() == q_.qname.length, Owner::qname(), 0);
         break;
       case Resolution::exact:
       case Resolution::wildcard:
@@ -162,7 +156,10 @@ class Responder {
       service(node, o);
       return;
     }
-    if (const RRset* cname = node.find(type::CNAME); cname && q_.qtype != type::CNAME) {
+    // RFC 1034 4.3.2 step 3a: a CNAME matches QTYPE CNAME and ANY itself; only other
+    // types are followed through it.
+    const RRset* cname = node.find(type::CNAME);
+    if (cname && q_.qtype != type::CNAME && q_.qtype != type::ANY) {
       answer_rrset(*cname, o);
       if (depth + 1 >= kMaxCnameChain) return;
       // A loop (a -> b -> a) ends where it comes back to a name already answered
@@ -176,6 +173,11 @@ class Responder {
         answer_node(*node.cname_target, Owner::zone_name(node.cname_target_name, zone_->origin.size()), depth + 1);
       } else if (node.cname_target_missing) {
         negative(rcode::NXDOMAIN);  // RFC 6604: the rcode of the last name in the chain
+      } else if (node.cname_target_cut) {
+        // RFC 1034 4.3.2 step 3b: the chain goes on into the delegation. The CNAME is
+        // ours (AA stays), the referral after it is not an answer.
+        at_cut(*node.cname_target_cut, node.cname_target_cut->name == node.cname_target_name,
+               Owner::zone_name(node.cname_target_name, zone_->origin.size()), depth + 1);
       }
       return;
     }
@@ -190,6 +192,17 @@ class Responder {
       return;
     }
     negative(rcode::NOERROR);
+  }
+
+  // A name at or below a zone cut: the parent side answers DS at the cut itself
+  // (RFC 4035 section 3.1.4.1), everything else gets the referral.
+  void at_cut(const Node& cut, bool at_cut_name, const Owner& o, unsigned depth) {
+    if (q_.qtype == type::DS && at_cut_name) {
+      aa_ = true;
+      answer_node(cut, o, depth);
+    } else {
+      referral(cut);
+    }
   }
 
   void negative(uint16_t rcode) {
@@ -379,6 +392,27 @@ void write_opt(Writer& w, const Query& q, const ServingState& serving, uint16_t 
   if (!w.failed()) w.patch16(rdlen_at, static_cast<uint16_t>(w.pos() - rdlen_at - 2));
 }
 
+// RFC 4892: which instance answered, and its version, when the operator set them.
+std::string_view chaos_txt(const ServingState& serving, std::string_view name) {
+  using namespace std::string_view_literals;
+  if (name == "\x02id\x06server\0"sv || name == "\x08hostname\x04" "bind\0"sv) return serving.identity_txt;
+  if (name == "\x07version\x06server\0"sv || name == "\x07version\x04" "bind\0"sv) return serving.version_txt;
+  return {};
+}
+
+// The zone that answers: the longest match, except that DS at the apex of a zone
+// whose parent is served too is the parent's to answer (RFC 4035 section 3.1.4.1).
+const Zone* zone_for(const ServingState& serving, const Query& q) {
+  const Zone* apex_of = nullptr;
+  for (unsigned skip = 0; skip <= q.qname.labels; ++skip) {
+    const Zone* zone = serving.find_zone(q.qname.lower_suffix(skip));
+    if (zone == nullptr) continue;
+    if (skip > 0 || q.qtype != type::DS || q.qname.labels == 0) return zone;
+    apex_of = zone;  // the child answers when no parent is served
+  }
+  return apex_of;
+}
+
 void write_question(Writer& w, const Query& q) {
   w.bytes(q.qname.wire, q.qname.length);
   w.u16(q.qtype);
@@ -399,7 +433,10 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
   size_t limit = out_capacity;
   if (!client.tcp) limit = std::min<size_t>(limit, q.edns.present ? std::min<uint16_t>(q.edns.payload, serving.max_udp_size) : 512);
   Writer w(out, limit);
-  const uint16_t base_flags = static_cast<uint16_t>(kFlagQR | (q.flags & (0x7800 | kFlagRD | kFlagCD)));
+  // RD and CD are defined for queries only (RFC 1035 4.1.1, RFC 4035 3.2.2): a NOTIMP
+  // for another opcode copies neither.
+  const uint16_t copied = parsed == ParseResult::notimp ? 0x7800 : 0x7800 | kFlagRD | kFlagCD;
+  const uint16_t base_flags = static_cast<uint16_t>(kFlagQR | (q.flags & copied));
   w.u16(q.id);
   w.u16(base_flags);
   w.u16(q.has_question ? 1 : 0);
@@ -433,12 +470,23 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
   if (q.edns.present && q.edns.version > 0) return finish(rcode::BADVERS, 0, 0, 0, 0, true, false, 0);
   if (q.ecs_malformed) return finish(rcode::FORMERR, 0, 0, 0, 0, true, false, 0);
   const bool with_ecs = q.edns.has_ecs;
+  if (q.qclass == kClassCH) {
+    const std::string_view txt = chaos_txt(serving, q.qname.lower_view());
+    if (txt.empty() || (q.qtype != type::TXT && q.qtype != type::ANY))
+      return finish(rcode::REFUSED, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
+    w.u16(0xC00C);
+    w.u16(type::TXT);
+    w.u16(kClassCH);
+    w.u32(0);  // never cached: the next query may reach another instance
+    w.u16(static_cast<uint16_t>(txt.size()));
+    w.bytes(txt.data(), txt.size());
+    return finish(rcode::NOERROR, kFlagAA, 1, 0, 0, q.edns.present, with_ecs, 0);
+  }
   if (q.qclass != kClassIN && q.qclass != kClassANY) return finish(rcode::REFUSED, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
   if (q.qtype == type::AXFR || q.qtype == type::IXFR) return finish(rcode::REFUSED, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
   if (q.qtype == type::MAILA || q.qtype == type::MAILB) return finish(rcode::NOTIMP, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
 
-  const Zone* zone = nullptr;
-  for (unsigned skip = 0; skip <= q.qname.labels && zone == nullptr; ++skip) zone = serving.find_zone(q.qname.lower_suffix(skip));
+  const Zone* zone = zone_for(serving, q);
   if (zone == nullptr) return finish(rcode::REFUSED, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
   outcome->zone_slot = zone->metrics_slot;
 

@@ -269,7 +269,7 @@ void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const st
   const std::string path = "server";
   r.expect_map(n, path, {"listen", "workers", "http", "http_token", "nsid", "max_udp_size", "tcp_idle_timeout",
                          "tcp_max_connections", "state_file", "rrl", "resolver", "http_max_connections",
-                         "http_idle_timeout"});
+                         "http_idle_timeout", "version"});
   const YAML::Node listen = r.required(n, path, "listen");
   if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, "server.listen", "expected a list of addresses like \"127.0.0.1:53\"");
   for (size_t i = 0; i < listen.size(); ++i) {
@@ -303,6 +303,10 @@ void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const st
   if (n["nsid"]) {
     s->nsid = r.string(n["nsid"], "server.nsid");
     if (s->nsid.empty() || s->nsid.size() > 255) r.fail(n["nsid"], "server.nsid", "expected 1 to 255 characters");
+  }
+  if (n["version"]) {
+    s->version = r.string(n["version"], "server.version");
+    if (s->version.empty() || s->version.size() > 255) r.fail(n["version"], "server.version", "expected 1 to 255 characters");
   }
   if (n["max_udp_size"]) s->max_udp_size = static_cast<uint16_t>(r.integer(n["max_udp_size"], "server.max_udp_size", 512, 4096));
   if (n["tcp_idle_timeout"]) {

@@ -60,6 +60,7 @@ struct ServerConfig {
   unsigned http_max_connections = 64;
   std::chrono::milliseconds http_idle_timeout{10000};
   std::string nsid;               // empty: NSID not answered
+  std::string version;            // empty: version.bind/version.server CH TXT refused
   uint16_t max_udp_size = 1232;   // DNS flag day 2020: no fragmentation on common paths
   std::chrono::milliseconds tcp_idle_timeout{10000};
   unsigned tcp_max_connections = 1000;  // per worker

@@ -18,7 +18,7 @@ namespace rcode {
 constexpr uint16_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5,
                    BADVERS = 16;
 }
-constexpr uint16_t kClassIN = 1, kClassANY = 255;
+constexpr uint16_t kClassIN = 1, kClassCH = 3, kClassANY = 255;
 constexpr uint16_t kEdnsNsid = 3, kEdnsClientSubnet = 8;
 
 struct ClientSubnet {

@@ -26,6 +26,10 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
   auto state = std::make_shared<ServingState>();
   state->epoch = epoch;
   state->nsid = config.server.nsid;
+  // Both are at most 255 octets (the config says so): one character-string each.
+  auto txt = [](const std::string& text) { return text.empty() ? text : static_cast<char>(text.size()) + text; };
+  state->identity_txt = txt(config.server.nsid);
+  state->version_txt = txt(config.server.version);
   state->max_udp_size = config.server.max_udp_size;
 
   // Serial default: the config's modification time, so that an edited config gives

@@ -45,6 +45,9 @@ struct ServingState {
   std::vector<ClusterAddresses> clusters;  // index = cluster id
   std::shared_ptr<const geo::RoutingTable> routing;
   std::string nsid;
+  // CH TXT RDATA (one character-string) for id.server/hostname.bind (server.nsid)
+  // and version.server/version.bind (server.version); empty: refused (RFC 4892).
+  std::string identity_txt, version_txt;
   uint16_t max_udp_size = 1232;
   uint64_t epoch = 0;
 

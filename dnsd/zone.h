@@ -39,10 +39,12 @@ struct Node {
   bool delegation = false;          // NS below the apex: a zone cut
   int32_t service = -1;             // index into ServingState::services, or -1
   // CNAME chasing inside the zone, resolved at load: the node the target names
-  // (exact or wildcard match), or null when it leaves the zone or crosses a cut.
+  // (exact or wildcard match), or null when it leaves the zone, is missing or lies
+  // at or below a cut.
   const Node* cname_target = nullptr;
   std::string cname_target_name;    // the target's own name (owner of chased records)
   bool cname_target_missing = false;  // in zone, no such name: NXDOMAIN (RFC 6604)
+  const Node* cname_target_cut = nullptr;  // the target is at or below this zone cut
 
   const RRset* find(uint16_t type) const {
     for (const RRset& r : rrsets)
