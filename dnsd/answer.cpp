@@ -299,6 +299,7 @@ class Responder {
       negative(rcode::NOERROR);
       return;
     }
+    outcome_->fail_open = !any_up;
     const uint32_t ttl = transitioning ? svc.transition_ttl : svc.ttl;
     const size_t mark = w_.pos();
     uint16_t written = 0;

@@ -24,6 +24,7 @@ struct Outcome {
   bool truncated = false;
   uint8_t ecs_scope = 0;         // scope returned in the ECS option
   int service_slot = -1;
+  bool fail_open = false;        // every cluster of the service down: answered with them anyway
   uint8_t picked = 0;
   uint16_t cluster_slots[kMaxPicked] = {};
 };

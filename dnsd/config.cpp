@@ -428,11 +428,22 @@ ServiceConfig read_service(const Reader& r, const YAML::Node& n, const std::stri
 }
 
 health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir) {
-  if (!n.IsMap() || n.size() != 1) r.fail(n, path, "expected one of {http: {...}}, {tcp: {...}}, {dns: {...}}");
-  const std::string kind = n.begin()->first.Scalar();
-  const YAML::Node body = n.begin()->second;
+  // `name` sits beside the kind, not in its body, where a dns check's `name` is the query name.
+  const bool named = n.IsMap() && n["name"];
+  if (!n.IsMap() || n.size() != (named ? 2u : 1u))
+    r.fail(n, path, "expected one of {http: {...}}, {tcp: {...}}, {dns: {...}}, with an optional name");
+  auto kind_entry = n.begin();
+  if (kind_entry->first.Scalar() == "name") ++kind_entry;
+  const std::string kind = kind_entry->first.Scalar();
+  const YAML::Node body = kind_entry->second;
   const std::string bpath = Reader::join(path, kind);
   health::CheckSpec c;
+  if (named) {
+    c.name = r.string(n["name"], Reader::join(path, "name"));
+    // A metric label value: kept to characters that read the same in PromQL and logs.
+    if (c.name.empty() || c.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
+      r.fail(n["name"], Reader::join(path, "name"), "expected letters, digits, '_', '.' or '-', got \"" + c.name + "\"");
+  }
   auto common = [&]() {
     if (body["interval"]) c.interval = r.duration(body["interval"], Reader::join(bpath, "interval"));
     if (body["timeout"]) c.timeout = r.duration(body["timeout"], Reader::join(bpath, "timeout"));
@@ -482,7 +493,7 @@ health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::st
     if (body["rcode"]) c.dns.expect_rcode = r.string(body["rcode"], Reader::join(bpath, "rcode"));
     if (body["address"]) c.dns.expect_address = r.string(body["address"], Reader::join(bpath, "address"));
   } else {
-    r.fail(n.begin()->first, path, "unknown check kind \"" + kind + "\" (expected http, https, tcp or dns)");
+    r.fail(kind_entry->first, path, "unknown check kind \"" + kind + "\" (expected http, https, tcp or dns)");
   }
   common();
   return c;
@@ -522,6 +533,14 @@ ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML:
     const std::string cpath = Reader::join(path, "checks");
     if (!checks.IsSequence()) r.fail(checks, cpath, "expected a list of checks");
     for (size_t i = 0; i < checks.size(); ++i) c.health.checks.push_back(read_check(r, checks[i], Reader::index(cpath, i), config_dir));
+    const std::vector<std::string> names = health::check_names(c.health.checks);
+    for (size_t i = 0; i < names.size(); ++i) {
+      for (size_t j = 0; j < i; ++j)
+        if (names[j] == names[i])
+          r.fail(checks[i]["name"] ? checks[i]["name"] : checks[i], Reader::index(cpath, i), "check name \"" + names[i] + "\" is already used by " + Reader::index(cpath, j) +
+                                                          " (names are the metrics' check label)");
+      c.health.checks[i].name = names[i];
+    }
   }
   if (n["require"]) {
     const std::string v = r.string(n["require"], Reader::join(path, "require"));

@@ -148,6 +148,7 @@ class Daemon {
       return 1;
     }
     metrics_->update_names(slots_);
+    metrics_->loaded(*serving);
     server_config_ = serving->config.server;
 
     monitor_ = std::make_unique<health::Monitor>(
@@ -175,7 +176,7 @@ class Daemon {
       }
       if (server_config_.has_http) {
         api_ = std::make_unique<HttpApi>(
-            HttpRoutes{[this] { return metrics_->scrape(); }, [this] { return monitor_->status_json(); },
+            HttpRoutes{[this] { return metrics_->scrape(*snapshot_.get()); }, [this] { return monitor_->status_json(); },
                        [this](const std::string& name, const std::string& client) { return explain(name, client); },
                        [this](const std::string& cluster, bool drained) { return monitor_->set_drained(cluster, drained); }},
             metrics_->registry());
@@ -284,6 +285,7 @@ class Daemon {
       ++epoch_;
       slots_ = slots;
       metrics_->update_names(slots_);
+      metrics_->loaded(*serving);
       auto view = monitor_->configure(health_specs(serving->config), serving->epoch);
       const std::string text = summary(*serving);
       if (api_) api_->set_token(http_token(serving->config.server));

@@ -187,7 +187,11 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
     if (!change) return not_allowed(kChange);
     if (auto refused = refuse_change(r)) return *refused;
     const bool drain = s[2] == "drain";
-    if (!routes_.set_drained(s[1], drain)) return http_error(404, "no cluster named " + s[1]);
+    const auto result = routes_.set_drained(s[1], drain);
+    using Outcome = health::Monitor::DrainResult::Outcome;
+    if (result.outcome == Outcome::no_such_cluster) return http_error(404, "no cluster named " + s[1]);
+    if (result.outcome == Outcome::not_saved)
+      return http_error(500, "not " + s[2] + "ed: the drain state cannot be saved: " + result.error);
     return text(nlohmann::json{{"cluster", s[1]}, {"drained", drain}}.dump() + "\n", "application/json");
   }
   return http_error(404, "not found");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dnsd/http_server.h"
+#include "healthcheck/monitor.h"
 
 namespace prometheus {
 class Counter;
@@ -27,8 +28,8 @@ struct HttpRoutes {
   std::function<std::string()> status;   // the JSON document of GET /status
   // GET /explain?name=&client=: the response, 400 for a bad name or address.
   std::function<HttpResponse(const std::string& name, const std::string& client)> explain;
-  // False when there is no such cluster.
-  std::function<bool(const std::string& cluster, bool drained)> set_drained;
+  // 404 for no such cluster, 500 when the drain state cannot be saved.
+  std::function<health::Monitor::DrainResult(const std::string& cluster, bool drained)> set_drained;
 };
 
 // A request-target split into its path segments (each percent-decoded after the

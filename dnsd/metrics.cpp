@@ -3,7 +3,10 @@
 #include <prometheus/gauge.h>
 #include <prometheus/text_serializer.h>
 
+#include <chrono>
 #include <sstream>
+
+#include "dnsd/process_metrics.h"
 
 #ifndef GSLBD_VERSION
 #define GSLBD_VERSION "unknown"
@@ -33,9 +36,32 @@ std::string slot_name(const MetricSlots& slots, unsigned slot) {
   return slot < slots.names().size() ? slots.names()[slot] : "";
 }
 
+prometheus::Gauge& single_gauge(prometheus::Registry& registry, const char* name, const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+}
+
+prometheus::MetricFamily gauge_family(const char* name, const char* help) {
+  prometheus::MetricFamily f = family(name, help);
+  f.type = prometheus::MetricType::Gauge;
+  return f;
+}
+
 }  // namespace
 
-Metrics::Metrics(unsigned blocks) : registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics(unsigned blocks)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      last_reload_ok_(single_gauge(*registry_, "gslb_config_last_reload_successful",
+                                   "1 when the last configuration load (start or reload) succeeded, else 0")),
+      last_load_time_(single_gauge(*registry_, "gslb_config_last_reload_timestamp_seconds",
+                                   "When the configuration now serving was loaded, in seconds since the epoch")),
+      info_(prometheus::BuildGauge()
+                .Name("gslb_config_info")
+                .Help("The configuration now serving: the highest SOA serial of its zones and its file's SHA-256; always 1")
+                .Register(*registry_)),
+      geo_prefixes_(single_gauge(*registry_, "gslb_geo_prefixes",
+                                 "Address ranges in the compiled routing table now serving")),
+      geo_build_(single_gauge(*registry_, "gslb_geo_build_seconds",
+                              "How long compiling the routing table now serving took")) {
   for (unsigned i = 0; i < blocks; ++i) blocks_.push_back(std::make_unique<WorkerStats>());
   auto& reloads = prometheus::BuildCounter()
                       .Name("gslb_config_reloads_total")
@@ -56,9 +82,22 @@ void Metrics::update_names(const MetricNames& names) {
   names_ = names;
 }
 
-void Metrics::reload_result(bool ok) { (ok ? reload_ok_ : reload_failed_)->Increment(); }
+void Metrics::loaded(const ServingState& serving) {
+  last_reload_ok_.Set(1);
+  last_load_time_.Set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  if (info_now_ != nullptr) info_.Remove(info_now_);
+  info_now_ = &info_.Add({{"serial", std::to_string(serving.serial)}, {"hash", serving.config_sha256}});
+  info_now_->Set(1);
+  geo_prefixes_.Set(static_cast<double>(serving.routing->prefix_count()));
+  geo_build_.Set(serving.geo_build_seconds);
+}
 
-std::string Metrics::scrape() const {
+void Metrics::reload_result(bool ok) {
+  (ok ? reload_ok_ : reload_failed_)->Increment();
+  if (!ok) last_reload_ok_.Set(0);
+}
+
+std::string Metrics::scrape(const Snapshot& now) const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   MetricNames names;
   {
@@ -79,6 +118,47 @@ std::string Metrics::scrape() const {
     }
   }
   families.push_back(std::move(queries));
+
+  // Every service now configured has its fail-open count, zero included, so that an
+  // alert on its increase sees the first one.
+  std::vector<bool> current(MetricSlots::kMax, false);
+  for (const Service& svc : now.serving->services) current[svc.metrics_slot] = true;
+  auto service_queries = family("gslb_service_queries_total", "DNS queries for service names, by service, query type and response code");
+  auto fail_open = family("gslb_fail_open_answers_total",
+                          "Service answers given while every cluster of the service was down (when_all_down: fail_open)");
+  for (unsigned s = 0; s < MetricSlots::kMax; ++s) {
+    const std::string service = slot_name(names.services, s);
+    for (unsigned t = 0; t < kTypeBuckets; ++t) {
+      for (unsigned r = 0; r < kRcodeBuckets; ++r) {
+        uint64_t sum = 0;
+        for (const auto& w : blocks_) sum += w->service_queries[s][t][r].get();
+        if (sum == 0) continue;
+        service_queries.metric.push_back(
+            counter_metric({{"service", service}, {"qtype", kCountedTypeNames[t]}, {"rcode", kRcodeNames[r]}}, sum));
+      }
+    }
+    uint64_t sum = 0;
+    for (const auto& w : blocks_) sum += w->fail_open[s].get();
+    if (sum > 0 || current[s]) fail_open.metric.push_back(counter_metric({{"service", service}}, sum));
+  }
+  families.push_back(std::move(service_queries));
+  families.push_back(std::move(fail_open));
+
+  auto clusters = gauge_family("gslb_service_clusters", "Clusters configured for the service");
+  auto clusters_up = gauge_family("gslb_service_clusters_up", "Clusters of the service that are answerable: healthy and not drained");
+  for (const Service& svc : now.serving->services) {
+    const auto& up = now.health->up;
+    double n_up = 0;
+    for (geo::ClusterId c : svc.clusters) n_up += (c >= up.size() || up[c]) ? 1 : 0;
+    prometheus::ClientMetric total, answerable;
+    total.label = answerable.label = {{"service", svc.name_text}};
+    total.gauge.value = static_cast<double>(svc.clusters.size());
+    answerable.gauge.value = n_up;
+    clusters.metric.push_back(total);
+    clusters_up.metric.push_back(answerable);
+  }
+  families.push_back(std::move(clusters));
+  families.push_back(std::move(clusters_up));
 
   auto answers = family("gslb_answers_total", "Service answers, by service and the cluster answered");
   for (unsigned s = 0; s < MetricSlots::kMax; ++s) {
@@ -115,6 +195,8 @@ std::string Metrics::scrape() const {
     transport.metric.push_back(counter_metric({{"transport", label}}, sum));
   }
   families.push_back(std::move(transport));
+
+  append_process_metrics(&families);
 
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);

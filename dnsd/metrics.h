@@ -5,6 +5,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <deque>
@@ -29,9 +30,13 @@ class Metrics {
 
   // Label names for the slots; call with the lock held via update_names.
   void update_names(const MetricNames& names);
+  // A configuration now serving (at start or by a reload): its identity, its
+  // routing table, and the time it was loaded.
+  void loaded(const ServingState& serving);
   void reload_result(bool ok);
 
-  std::string scrape() const;
+  // `now` is what the workers answer from: its services' clusters and their health.
+  std::string scrape(const Snapshot& now) const;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -40,6 +45,12 @@ class Metrics {
   MetricNames names_;
   prometheus::Counter* reload_ok_;
   prometheus::Counter* reload_failed_;
+  prometheus::Gauge& last_reload_ok_;
+  prometheus::Gauge& last_load_time_;
+  prometheus::Family<prometheus::Gauge>& info_;
+  prometheus::Gauge* info_now_ = nullptr;
+  prometheus::Gauge& geo_prefixes_;
+  prometheus::Gauge& geo_build_;
 };
 
 }  // namespace gslb::dns

@@ -2,12 +2,38 @@
 
 #include <sys/stat.h>
 
+#include <ldns/sha2.h>
+
 #include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iterator>
 
 #include "dnsd/dname.h"
 #include "dnsd/zone_builder.h"
 
 namespace gslb::dns {
+
+namespace {
+
+// Hex SHA-256 of the file, as `sha256sum` prints it, so that an operator can tell
+// which file a running instance loaded; empty when it cannot be read.
+std::string file_sha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  unsigned char digest[LDNS_SHA256_DIGEST_LENGTH];
+  ldns_sha256(reinterpret_cast<const unsigned char*>(data.data()), static_cast<unsigned>(data.size()), digest);
+  static const char* const kHex = "0123456789abcdef";
+  std::string hex;
+  for (const unsigned char b : digest) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 0xf];
+  }
+  return hex;
+}
+
+}  // namespace
 
 uint16_t MetricSlots::slot(const std::string& name) {
   auto it = std::find(names_.begin(), names_.end(), name);
@@ -37,6 +63,9 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
   uint32_t default_serial = 1;
   struct stat st {};
   if (stat(config.path.c_str(), &st) == 0) default_serial = static_cast<uint32_t>(st.st_mtime);
+  state->config_sha256 = file_sha256(config.path);
+  for (const ZoneConfig& zc : config.zones)
+    if (zc.soa.present) state->serial = std::max(state->serial, zc.soa.serial ? zc.soa.serial : default_serial);
 
   std::vector<geo::ClusterInput> geo_clusters;
   for (const ClusterConfig& c : config.clusters) {
@@ -106,7 +135,9 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
               "service " + config.services[i].name + " is not inside any configured zone");
   }
 
+  const auto compile_start = std::chrono::steady_clock::now();
   state->routing = geo::compile(config.geo, geo_clusters, geo_services);
+  state->geo_build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
   state->config = std::move(config);
   return state;
 }

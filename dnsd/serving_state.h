@@ -50,6 +50,12 @@ struct ServingState {
   std::string identity_txt, version_txt;
   uint16_t max_udp_size = 1232;
   uint64_t epoch = 0;
+  // Its identity and cost, for the metrics: the highest SOA serial of the zones
+  // written in the config, the config file's SHA-256 (hex) and how long compiling
+  // the routing table took.
+  uint32_t serial = 0;
+  std::string config_sha256;
+  double geo_build_seconds = 0;
 
   const Zone* find_zone(std::string_view name) const {
     auto it = zone_by_origin.find(name);

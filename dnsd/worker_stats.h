@@ -40,6 +40,8 @@ class Counter {
 struct alignas(64) WorkerStats {
   Counter queries[MetricSlots::kMax][kTypeBuckets][kRcodeBuckets];
   Counter answers[MetricSlots::kMax][MetricSlots::kMax];  // [service][cluster]
+  Counter service_queries[MetricSlots::kMax][kTypeBuckets][kRcodeBuckets];  // queries at a service name
+  Counter fail_open[MetricSlots::kMax];  // [service]: answers given with every cluster down
   Counter truncated;
   Counter dropped;
   Counter receive_errors;  // UDP receives failing with other than a timeout or a signal
@@ -52,6 +54,9 @@ struct alignas(64) WorkerStats {
     queries[zone][type_bucket(o.qtype)][rcode_bucket(o.rcode)].add();
     if (o.truncated) truncated.add();
     (tcp ? tcp_queries : udp_queries).add();
+    if (o.service_slot < 0) return;
+    service_queries[o.service_slot][type_bucket(o.qtype)][rcode_bucket(o.rcode)].add();
+    if (o.fail_open) fail_open[o.service_slot].add();
     for (unsigned i = 0; i < o.picked; ++i) answers[o.service_slot][o.cluster_slots[i]].add();
   }
 };

@@ -99,7 +99,7 @@ void DnsProbe::start(Done done) {
   const auto alive = lifetime_.token();
   if (!setup_error_.empty()) {
     asio::post(io_, [this, alive] {
-      if (!alive.expired()) finish(probe_failed(setup_error_, elapsed()));
+      if (!alive.expired()) finish(probe_failed(Failure::local, setup_error_, elapsed()));
     });
     return;
   }
@@ -127,14 +127,14 @@ void DnsProbe::on_answer(void* self, int status, int, unsigned char* abuf, int a
 ProbeResult DnsProbe::evaluate(int status, const unsigned char* abuf, int alen) const {
   const auto latency = elapsed();
   if (timed_out_ || status == ARES_ETIMEOUT)
-    return probe_failed(timeout_reason(timeout_), latency);
+    return probe_failed(Failure::timeout, timeout_reason(timeout_), latency);
   if (abuf == nullptr || alen < static_cast<int>(kHeaderSize)) {
-    if (status == ARES_ECONNREFUSED) return probe_failed("connection refused", latency);
-    return probe_failed(std::string("query failed: ") + ares_strerror(status), latency);
+    if (status == ARES_ECONNREFUSED) return probe_failed(Failure::refused, "connection refused", latency);
+    return probe_failed(Failure::protocol, std::string("query failed: ") + ares_strerror(status), latency);
   }
   const std::string rcode = rcode_name(abuf[3] & 0x0f);
   if (strcasecmp(rcode.c_str(), check_.expect_rcode.c_str()) != 0)
-    return probe_failed("rcode " + rcode, latency);
+    return probe_failed(Failure::dns_rcode, "rcode " + rcode, latency);
   if (check_.expect_address.empty()) return probe_ok(latency);
 
   std::array<unsigned char, 16> want{};
@@ -151,11 +151,11 @@ ProbeResult DnsProbe::evaluate(int status, const unsigned char* abuf, int alen) 
       for (int i = 0; i < count; ++i)
         if (std::memcmp(&found[i].ip6addr, want.data(), 16) == 0) return probe_ok(latency);
   } else {
-    return probe_failed("expect_address '" + check_.expect_address +
+    return probe_failed(Failure::local, "expect_address '" + check_.expect_address +
                             "' needs qtype A or AAAA and an address of that family",
                         latency);
   }
-  return probe_failed("answer missing " + check_.expect_address, latency);
+  return probe_failed(Failure::dns_answer, "answer missing " + check_.expect_address, latency);
 }
 
 void DnsProbe::finish(ProbeResult result) {

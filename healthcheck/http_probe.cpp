@@ -12,6 +12,26 @@ namespace {
 // more of a misbehaving endpoint's output would only cost memory.
 constexpr std::size_t kMaxBody = 64 * 1024;
 
+// The libcurl errors that the cases in evaluate() do not name, by what an operator
+// would look at first: the name, the TLS setup, the peer's responses, or this host.
+Failure classify(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST: return Failure::resolve;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE: return Failure::tls;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR: return Failure::connect;
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_FAILED_INIT:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: return Failure::local;
+    default: return Failure::protocol;
+  }
+}
+
 }  // namespace
 
 HttpProbe::HttpProbe(CurlMulti& multi, HttpCheck check, Millis timeout)
@@ -70,26 +90,26 @@ ProbeResult HttpProbe::evaluate(CURLcode code, std::chrono::nanoseconds latency)
   };
   switch (code) {
     case CURLE_OK: break;
-    case CURLE_OPERATION_TIMEDOUT: return probe_failed(timeout_reason(timeout_), latency);
+    case CURLE_OPERATION_TIMEDOUT: return probe_failed(Failure::timeout, timeout_reason(timeout_), latency);
     case CURLE_COULDNT_CONNECT: {
       long os_errno = 0;
       curl_easy_getinfo(easy_, CURLINFO_OS_ERRNO, &os_errno);
-      if (os_errno == ECONNREFUSED) return probe_failed("connection refused", latency);
-      return probe_failed("connect failed: " + curl_error(), latency);
+      if (os_errno == ECONNREFUSED) return probe_failed(Failure::refused, "connection refused", latency);
+      return probe_failed(Failure::connect, "connect failed: " + curl_error(), latency);
     }
     case CURLE_GOT_NOTHING:
-      return probe_failed("connection closed without a response", latency);
+      return probe_failed(Failure::protocol, "connection closed without a response", latency);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
-      return probe_failed("TLS verification failed: " + curl_error(), latency);
-    default: return probe_failed(curl_error(), latency);
+      return probe_failed(Failure::tls, "TLS verification failed: " + curl_error(), latency);
+    default: return probe_failed(classify(code), curl_error(), latency);
   }
   long status = 0;
   curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status);
   if (std::find(check_.expect.begin(), check_.expect.end(), status) == check_.expect.end())
-    return probe_failed("HTTP " + std::to_string(status), latency);
+    return probe_failed(Failure::status, "HTTP " + std::to_string(status), latency);
   if (!check_.body.empty() && body_.find(check_.body) == std::string::npos)
-    return probe_failed("body missing '" + check_.body + "'", latency);
+    return probe_failed(Failure::body, "body missing '" + check_.body + "'", latency);
   return probe_ok(latency);
 }
 

@@ -30,80 +30,126 @@ void remove_unused(prometheus::Family<T>& family, const std::set<T*>& before,
     if (after.count(metric) == 0) family.Remove(metric);
 }
 
+template <typename Builder>
+auto& build(Builder builder, const char* name, const char* help, prometheus::Registry& registry) {
+  return builder.Name(name).Help(help).Register(registry);
+}
+
+// Every metric pointer a cluster set holds, by type, so that configure() can remove
+// the label sets that a new set no longer has.
+struct Bound {
+  std::set<prometheus::Gauge*> gauges;
+  std::set<prometheus::Counter*> counters;
+  std::set<prometheus::Histogram*> histograms;
+};
+
 }  // namespace
 
 Metrics::Metrics(prometheus::Registry& registry)
-    : up_(prometheus::BuildGauge()
-              .Name("gslb_cluster_up")
-              .Help("1 when the cluster is answerable: healthy and not drained")
-              .Register(registry)),
-      checks_(prometheus::BuildCounter()
-                  .Name("gslb_checks_total")
-                  .Help("Health probes by cluster, check and result")
-                  .Register(registry)),
-      duration_(prometheus::BuildHistogram()
-                    .Name("gslb_probe_duration_seconds")
-                    .Help("Duration of health probes")
-                    .Register(registry)),
-      changes_(prometheus::BuildCounter()
-                   .Name("gslb_cluster_state_changes_total")
-                   .Help("Cluster health or drain changes, by the resulting state")
-                   .Register(registry)) {}
+    : up_(build(prometheus::BuildGauge(), "gslb_cluster_up",
+                "1 when the cluster is answerable: healthy and not drained", registry)),
+      healthy_(build(prometheus::BuildGauge(), "gslb_cluster_healthy",
+                     "1 when the cluster's checks say it is up, drained or not", registry)),
+      drained_(build(prometheus::BuildGauge(), "gslb_cluster_drained",
+                     "1 when an operator drained the cluster", registry)),
+      check_up_(build(prometheus::BuildGauge(), "gslb_check_up",
+                      "1 when the check is up (past its rise threshold), 0 when down or not probed yet", registry)),
+      checks_(build(prometheus::BuildCounter(), "gslb_checks_total",
+                    "Health probes by cluster, check and result", registry)),
+      failures_(build(prometheus::BuildCounter(), "gslb_check_failures_total",
+                      "Failed health probes by cluster, check and reason", registry)),
+      duration_(build(prometheus::BuildHistogram(), "gslb_probe_duration_seconds",
+                      "Duration of health probes", registry)),
+      changes_(build(prometheus::BuildCounter(), "gslb_cluster_state_changes_total",
+                     "Cluster health or drain changes, by the resulting state", registry)),
+      state_file_errors_(build(prometheus::BuildCounter(), "gslb_state_file_errors_total",
+                               "Drain state file reads or writes that failed", registry)
+                             .Add({})) {}
 
 void Metrics::configure(const std::vector<ClusterSpec>& clusters) {
-  std::set<prometheus::Gauge*> gauges_before, gauges_after;
-  std::set<prometheus::Counter*> counters_before, counters_after;
-  std::set<prometheus::Histogram*> histograms_before, histograms_after;
+  Bound before, after;
   for (const auto& c : clusters_) {
-    gauges_before.insert(c.up);
-    counters_before.insert({c.became_up, c.became_down, c.drained, c.undrained});
+    before.gauges.insert({c.up, c.healthy, c.drained});
+    before.counters.insert({c.became_up, c.became_down, c.drains, c.undrains});
     for (const auto& k : c.checks) {
-      counters_before.insert({k.success, k.failure});
-      histograms_before.insert(k.duration);
+      before.gauges.insert(k.up);
+      before.counters.insert({k.success, k.failure});
+      before.counters.insert(k.failures.begin(), k.failures.end());
+      before.histograms.insert(k.duration);
     }
   }
 
   std::vector<ClusterMetrics> next;
   for (const auto& spec : clusters) {
+    const prometheus::Labels cluster{{"cluster", spec.name}};
+    auto with = [&](const char* key, const std::string& value) {
+      prometheus::Labels l = cluster;
+      l.emplace(key, value);
+      return l;
+    };
     ClusterMetrics c;
-    c.up = &up_.Add({{"cluster", spec.name}});
-    c.became_up = &changes_.Add({{"cluster", spec.name}, {"state", "up"}});
-    c.became_down = &changes_.Add({{"cluster", spec.name}, {"state", "down"}});
-    c.drained = &changes_.Add({{"cluster", spec.name}, {"state", "drained"}});
-    c.undrained = &changes_.Add({{"cluster", spec.name}, {"state", "undrained"}});
-    gauges_after.insert(c.up);
-    counters_after.insert({c.became_up, c.became_down, c.drained, c.undrained});
-    for (const auto& check : spec.checks) {
-      const std::string id = check.describe();
+    c.up = &up_.Add(cluster);
+    c.healthy = &healthy_.Add(cluster);
+    c.drained = &drained_.Add(cluster);
+    c.became_up = &changes_.Add(with("state", "up"));
+    c.became_down = &changes_.Add(with("state", "down"));
+    c.drains = &changes_.Add(with("state", "drained"));
+    c.undrains = &changes_.Add(with("state", "undrained"));
+    after.gauges.insert({c.up, c.healthy, c.drained});
+    after.counters.insert({c.became_up, c.became_down, c.drains, c.undrains});
+    const std::vector<std::string> names = check_names(spec.checks);
+    for (std::size_t i = 0; i < spec.checks.size(); ++i) {
+      const CheckSpec& check = spec.checks[i];
+      const prometheus::Labels labels = with("check", names[i]);
+      auto plus = [&](const char* key, const std::string& value) {
+        prometheus::Labels l = labels;
+        l.emplace(key, value);
+        return l;
+      };
       CheckMetrics k;
-      k.success = &checks_.Add({{"cluster", spec.name}, {"check", id}, {"result", "success"}});
-      k.failure = &checks_.Add({{"cluster", spec.name}, {"check", id}, {"result", "failure"}});
-      k.duration = &duration_.Add({{"cluster", spec.name}, {"kind", kind_label(check.kind)}},
-                                  duration_buckets());
-      counters_after.insert({k.success, k.failure});
-      histograms_after.insert(k.duration);
+      k.up = &check_up_.Add(labels);
+      k.success = &checks_.Add(plus("result", "success"));
+      k.failure = &checks_.Add(plus("result", "failure"));
+      for (std::size_t r = 0; r < kReasons; ++r) k.failures[r] = &failures_.Add(plus("reason", to_string(kFailures[r])));
+      k.duration = &duration_.Add(plus("kind", kind_label(check.kind)), duration_buckets());
+      after.gauges.insert(k.up);
+      after.counters.insert({k.success, k.failure});
+      after.counters.insert(k.failures.begin(), k.failures.end());
+      after.histograms.insert(k.duration);
       c.checks.push_back(k);
     }
     next.push_back(std::move(c));
   }
   clusters_ = std::move(next);
 
-  remove_unused(up_, gauges_before, gauges_after);
-  // Both counter families share the pointer sets; Remove ignores foreign pointers.
-  remove_unused(checks_, counters_before, counters_after);
-  remove_unused(changes_, counters_before, counters_after);
-  remove_unused(duration_, histograms_before, histograms_after);
+  remove_unused(up_, before.gauges, after.gauges);
+  remove_unused(healthy_, before.gauges, after.gauges);
+  remove_unused(drained_, before.gauges, after.gauges);
+  remove_unused(check_up_, before.gauges, after.gauges);
+  // The counter families share the pointer sets; Remove ignores foreign pointers.
+  remove_unused(checks_, before.counters, after.counters);
+  remove_unused(failures_, before.counters, after.counters);
+  remove_unused(changes_, before.counters, after.counters);
+  remove_unused(duration_, before.histograms, after.histograms);
 }
 
 void Metrics::probe_result(std::size_t cluster, std::size_t check, const ProbeResult& result) {
   if (cluster >= clusters_.size() || check >= clusters_[cluster].checks.size()) return;
   const CheckMetrics& k = clusters_[cluster].checks[check];
   (result.ok ? k.success : k.failure)->Increment();
+  for (std::size_t r = 0; r < kReasons; ++r)
+    if (kFailures[r] == result.failure) k.failures[r]->Increment();
   k.duration->Observe(std::chrono::duration<double>(result.latency).count());
 }
 
-void Metrics::cluster_up(std::size_t cluster, bool up) {
-  if (cluster < clusters_.size()) clusters_[cluster].up->Set(up ? 1 : 0);
+void Metrics::show(const HealthState& state, std::size_t cluster) {
+  if (cluster >= clusters_.size() || cluster >= state.size()) return;
+  ClusterMetrics& c = clusters_[cluster];
+  c.up->Set(state.answerable(cluster) ? 1 : 0);
+  c.healthy->Set(state.health(cluster) == Status::up ? 1 : 0);
+  c.drained->Set(state.is_drained(cluster) ? 1 : 0);
+  for (std::size_t k = 0; k < c.checks.size() && k < state.def(cluster).checks.size(); ++k)
+    c.checks[k].up->Set(state.check(cluster, k).status == Status::up ? 1 : 0);
 }
 
 void Metrics::state_change(const ClusterChange& change) {
@@ -112,10 +158,9 @@ void Metrics::state_change(const ClusterChange& change) {
   switch (change.cause) {
     case ClusterChange::Cause::became_healthy: c.became_up->Increment(); break;
     case ClusterChange::Cause::became_unhealthy: c.became_down->Increment(); break;
-    case ClusterChange::Cause::drained: c.drained->Increment(); break;
-    case ClusterChange::Cause::undrained: c.undrained->Increment(); break;
+    case ClusterChange::Cause::drained: c.drains->Increment(); break;
+    case ClusterChange::Cause::undrained: c.undrains->Increment(); break;
   }
-  cluster_up(change.cluster, change.up);
 }
 
 }  // namespace gslb::health

@@ -11,6 +11,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <vector>
 
 #include "healthcheck/monitor.h"
@@ -26,29 +27,41 @@ class Metrics {
   // Binds the label sets of a new cluster set and removes those that left.
   void configure(const std::vector<ClusterSpec>& clusters);
   void probe_result(std::size_t cluster, std::size_t check, const ProbeResult& result);
-  void cluster_up(std::size_t cluster, bool up);
-  // Counts the change by its cause and sets the cluster's up gauge.
+  // Counts a health or drain change by its cause.
   void state_change(const ClusterChange& change);
+  // Sets the cluster's gauges (up, healthy, drained) and its checks' up gauges.
+  void show(const HealthState& state, std::size_t cluster);
+  void state_file_error() { state_file_errors_.Increment(); }
 
  private:
+  static constexpr std::size_t kReasons = std::size(kFailures);
   struct CheckMetrics {
+    prometheus::Gauge* up;
     prometheus::Counter* success;
     prometheus::Counter* failure;
+    std::array<prometheus::Counter*, kReasons> failures;  // by kFailures order
     prometheus::Histogram* duration;
   };
   struct ClusterMetrics {
     prometheus::Gauge* up;
+    prometheus::Gauge* healthy;
+    prometheus::Gauge* drained;
     prometheus::Counter* became_up;
     prometheus::Counter* became_down;
-    prometheus::Counter* drained;
-    prometheus::Counter* undrained;
+    prometheus::Counter* drains;
+    prometheus::Counter* undrains;
     std::vector<CheckMetrics> checks;
   };
 
   prometheus::Family<prometheus::Gauge>& up_;
+  prometheus::Family<prometheus::Gauge>& healthy_;
+  prometheus::Family<prometheus::Gauge>& drained_;
+  prometheus::Family<prometheus::Gauge>& check_up_;
   prometheus::Family<prometheus::Counter>& checks_;
+  prometheus::Family<prometheus::Counter>& failures_;
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& changes_;
+  prometheus::Counter& state_file_errors_;
   std::vector<ClusterMetrics> clusters_;
 };
 

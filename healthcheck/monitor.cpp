@@ -151,8 +151,10 @@ Monitor::Impl::Impl(MonitorOptions opts, Publish pub, prometheus::Registry& regi
   init_libraries();
   if (!options.state_file.empty()) {
     DrainFile file = read_drain_file(options.state_file);
-    if (!file.error.empty())
+    if (!file.error.empty()) {
+      metrics.state_file_error();
       log(Severity::error, "healthcheck: ignoring drain state file: " + file.error);
+    }
     for (const auto& name : file.drained) log(Severity::info, "cluster " + name + " drained (state file)");
     state.restore_drained(std::move(file.drained));
   }
@@ -218,6 +220,7 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
     metrics.probe_result(cluster, check, r);
     change = state.record(cluster, check, r, Clock::now());
     if (change) metrics.state_change(*change);
+    metrics.show(state, cluster);
     view_changed = state.up_vector() != last_up ||
                    state.transitioning_vector() != last_transitioning;
     if (initial_done_locked()) first_results.notify_all();
@@ -328,7 +331,7 @@ std::shared_ptr<const HealthView> Monitor::configure(std::vector<ClusterSpec> cl
     impl_->resolved_for = std::move(resolved_for);
     impl_->metrics.configure(clusters);
     for (std::size_t c = 0; c < clusters.size(); ++c) {
-      impl_->metrics.cluster_up(c, impl_->state.answerable(c));
+      impl_->metrics.show(impl_->state, c);
       std::vector<bool> row;
       for (std::size_t k = 0; k < clusters[c].checks.size(); ++k)
         row.push_back(impl_->state.check(c, k).awaiting_first);
@@ -356,25 +359,39 @@ std::shared_ptr<const HealthView> Monitor::wait_initial(Clock::time_point deadli
   return impl_->make_view_locked();
 }
 
-bool Monitor::set_drained(const std::string& cluster, bool drained) {
+Monitor::DrainResult Monitor::set_drained(const std::string& cluster, bool drained) {
   std::lock_guard writing(impl_->file_mu);
-  HealthState::DrainResult result;
   std::set<std::string> names;
   {
     std::lock_guard lock(impl_->mu);
-    result = impl_->state.set_drained(cluster, drained);
-    if (!result.found) return false;
-    if (!result.change) return true;
-    impl_->metrics.state_change(*result.change);
-    names = impl_->state.drained();
+    const HealthState& state = impl_->state;
+    bool found = false;
+    for (std::size_t c = 0; c < state.size() && !found; ++c) found = state.def(c).name == cluster;
+    if (!found) return {DrainResult::Outcome::no_such_cluster, {}};
+    names = state.drained();
   }
-  impl_->log(Severity::info, result.change->log_line);
+  if (drained ? !names.insert(cluster).second : names.erase(cluster) == 0) return {};
+  // Written before the change is applied (file_mu keeps drains in order meanwhile):
+  // a drain the next start would not remember must not happen.
   if (!impl_->options.state_file.empty()) {
     const std::string error = write_drain_file(impl_->options.state_file, names);
-    if (!error.empty()) impl_->log(Severity::error, "healthcheck: drain state not saved: " + error);
+    if (!error.empty()) {
+      std::lock_guard lock(impl_->mu);
+      impl_->metrics.state_file_error();
+      return {DrainResult::Outcome::not_saved, error};
+    }
   }
+  HealthState::DrainResult result;
+  {
+    std::lock_guard lock(impl_->mu);
+    result = impl_->state.set_drained(cluster, drained);
+    if (!result.change) return {};
+    impl_->metrics.state_change(*result.change);
+    impl_->metrics.show(impl_->state, result.change->cluster);
+  }
+  impl_->log(Severity::info, result.change->log_line);
   asio::post(impl_->io, [impl = impl_.get()] { impl->schedule_publish(); });
-  return true;
+  return {};
 }
 
 std::string Monitor::status_json() const {

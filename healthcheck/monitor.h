@@ -47,10 +47,19 @@ struct CheckSpec {
   Millis timeout{1000};
   unsigned rise = 2;
   unsigned fall = 3;
+  // The `check` label of its metrics, unique within the cluster: `name:` in the
+  // config, else the kind and its index among the cluster's checks of that kind
+  // ("http0"), so that editing a URL keeps the series.
+  std::string name;
   // A human-readable identity, e.g. "http http://127.0.0.1:8081/healthz"; checks whose
   // identity is unchanged across a reload keep their state.
   std::string describe() const;
 };
+
+// The `check` labels of a cluster's checks, in order: each check's `name` where
+// set, else its kind and index among the checks of that kind before it ("http0",
+// "tcp0", "http1"). The config loader refuses a cluster where two are equal.
+std::vector<std::string> check_names(const std::vector<CheckSpec>& checks);
 
 enum class InitialState : uint8_t { probe, up, down };
 
@@ -115,8 +124,13 @@ class Monitor {
   // Returns the view then.
   std::shared_ptr<const HealthView> wait_initial(std::chrono::steady_clock::time_point deadline);
 
-  // Drain by name; false when no such cluster. Persisted to the state file.
-  bool set_drained(const std::string& cluster, bool drained);
+  // Drain by name, persisted to the state file first: when the file cannot be
+  // written nothing changes (not_saved, with `error`).
+  struct DrainResult {
+    enum class Outcome : uint8_t { done, no_such_cluster, not_saved } outcome = Outcome::done;
+    std::string error;
+  };
+  DrainResult set_drained(const std::string& cluster, bool drained);
 
   // JSON for GET /status: every cluster, drained, up, each check's last result,
   // latency and reason.

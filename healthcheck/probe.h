@@ -3,23 +3,46 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
 namespace gslb::health {
 
+// Why a probe failed, as a small fixed set: the `reason` label of
+// gslb_check_failures_total, which must not grow with error texts or targets.
+enum class Failure : uint8_t {
+  none,        // the probe succeeded
+  timeout,     // no complete answer within the check's timeout
+  refused,     // connection refused (TCP RST, ICMP port unreachable)
+  connect,     // any other failure to connect: unreachable, reset, ...
+  resolve,     // the target's name did not resolve
+  tls,         // TLS handshake or certificate verification failed
+  protocol,    // connected, but no valid response: closed early, malformed
+  status,      // HTTP status not in `expect`
+  body,        // HTTP body without the expected substring
+  dns_rcode,   // DNS answer with another rcode than expected
+  dns_answer,  // DNS answer without the expected address
+  local,       // the probe could not be run here: bad target, no socket, ...
+};
+constexpr Failure kFailures[] = {Failure::timeout, Failure::refused, Failure::connect, Failure::resolve,
+                                 Failure::tls, Failure::protocol, Failure::status, Failure::body,
+                                 Failure::dns_rcode, Failure::dns_answer, Failure::local};
+const char* to_string(Failure f);
+
 struct ProbeResult {
   bool ok = false;
   std::string reason;                 // "ok" on success, else why: "HTTP 503", ...
   std::chrono::nanoseconds latency{0};
+  Failure failure = Failure::none;
 };
 
 inline ProbeResult probe_ok(std::chrono::nanoseconds latency) {
-  return {true, "ok", latency};
+  return {true, "ok", latency, Failure::none};
 }
-inline ProbeResult probe_failed(std::string reason, std::chrono::nanoseconds latency) {
-  return {false, std::move(reason), latency};
+inline ProbeResult probe_failed(Failure failure, std::string reason, std::chrono::nanoseconds latency) {
+  return {false, std::move(reason), latency, failure};
 }
 inline std::string timeout_reason(std::chrono::milliseconds timeout) {
   return "timeout after " + std::to_string(timeout.count()) + "ms";

@@ -48,7 +48,7 @@ void TcpProbe::start(Done done) {
   const auto alive = lifetime_.token();
   if (!target_) {
     asio::post(resolver_.get_executor(), [this, alive] {
-      if (!alive.expired()) finish(probe_failed("bad address '" + check_.address + "'", elapsed()));
+      if (!alive.expired()) finish(probe_failed(Failure::local, "bad address '" + check_.address + "'", elapsed()));
     });
     return;
   }
@@ -72,8 +72,8 @@ void TcpProbe::start(Done done) {
       target_->host, target_->port,
       [this, alive](const boost::system::error_code& ec, const tcp::resolver::results_type& found) {
         if (alive.expired() || !done_) return;
-        if (timed_out_) return finish(probe_failed(timeout_reason(timeout_), elapsed()));
-        if (ec) return finish(probe_failed("resolve failed: " + ec.message(), elapsed()));
+        if (timed_out_) return finish(probe_failed(Failure::timeout, timeout_reason(timeout_), elapsed()));
+        if (ec) return finish(probe_failed(Failure::resolve, "resolve failed: " + ec.message(), elapsed()));
         std::vector<tcp::endpoint> endpoints;
         for (const auto& entry : found) endpoints.push_back(entry.endpoint());
         connect(std::move(endpoints));
@@ -87,10 +87,10 @@ void TcpProbe::connect(std::vector<tcp::endpoint> endpoints) {
       socket_, endpoints_,
       [this, alive = lifetime_.token()](const boost::system::error_code& ec, const tcp::endpoint&) {
         if (alive.expired() || !done_) return;
-        if (timed_out_) return finish(probe_failed(timeout_reason(timeout_), elapsed()));
+        if (timed_out_) return finish(probe_failed(Failure::timeout, timeout_reason(timeout_), elapsed()));
         if (ec == asio::error::connection_refused)
-          return finish(probe_failed("connection refused", elapsed()));
-        if (ec) return finish(probe_failed("connect failed: " + ec.message(), elapsed()));
+          return finish(probe_failed(Failure::refused, "connection refused", elapsed()));
+        if (ec) return finish(probe_failed(Failure::connect, "connect failed: " + ec.message(), elapsed()));
         finish(probe_ok(elapsed()));
       });
 }

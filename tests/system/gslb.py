@@ -163,6 +163,17 @@ class Gslbd:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
             return r.status, r.read().decode()
 
+    def http_post(self, path):
+        """POSTs an empty body; returns (status, body) for error statuses too."""
+        import urllib.error
+        import urllib.request
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method="POST", data=b"")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
     def __enter__(self):
         return self.start()
 

@@ -193,7 +193,7 @@ CASES = {
     "checks not a list": (S + Z + "clusters:\n  eu: { ingress: [192.0.2.1], checks: {tcp: x} }\n", "{tcp",
                           "clusters.eu.checks: expected a list of checks"),
     "check not one kind": (check("tcp", '{ address: "127.0.0.1:1" }\n        http: { url: "http://x/" }'), "tcp:",
-                           "clusters.eu.checks[0]: expected one of {http: {...}}, {tcp: {...}}, {dns: {...}}"),
+                           "clusters.eu.checks[0]: expected one of {http: {...}}, {tcp: {...}}, {dns: {...}}, with an optional name"),
     "unknown check kind": (check("ping", "{ address: x }"), "ping",
                            'clusters.eu.checks[0]: unknown check kind "ping" (expected http, https, tcp or dns)'),
     "check unknown key": (check("tcp", '{ address: "127.0.0.1:1", intervall: 1s }'), "intervall",

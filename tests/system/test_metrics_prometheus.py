@@ -4,10 +4,13 @@ queries the test sends; probe counters, the duration histogram, cluster up and
 state changes follow the real ingresses; reloads are counted. Then a real
 Prometheus server scrapes gslbd every second and its query API shows
 gslb_cluster_up for each cluster with the right value, also after a change."""
+import hashlib
 import json
+import os
 import re
 import signal
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 
@@ -79,11 +82,11 @@ def test_families_types_and_labels(world):
         for state in ("up", "down"):
             assert re.search(r'^gslb_cluster_state_changes_total\{cluster="' + name + r'",state="' + state + r'"\} \d+',
                              text, re.M), (name, state)
-    # histogram: cumulative buckets ending in +Inf == _count, per cluster and kind
+    # histogram: cumulative buckets ending in +Inf == _count, per check (named by kind and index)
     for cluster, kind in (("eu-west", "http"), ("us-east", "tcp"), ("ap-northeast", "http")):
         buckets = [(float(le), float(v)) for le, v in re.findall(
-            r'^gslb_probe_duration_seconds_bucket\{cluster="' + cluster + r'",kind="' + kind + r'",le="([^"]+)"\} (\S+)$',
-            text, re.M)]
+            r'^gslb_probe_duration_seconds_bucket\{check="' + kind + r'0",cluster="' + cluster + r'",kind="' + kind +
+            r'",le="([^"]+)"\} (\S+)$', text, re.M)]
         assert len(buckets) >= 5 and buckets[-1][0] == float("inf"), buckets
         assert [le for le, _ in buckets] == sorted(le for le, _ in buckets)
         assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), buckets
@@ -92,6 +95,93 @@ def test_families_types_and_labels(world):
         assert metric_value(text, "gslb_probe_duration_seconds_sum", cluster=cluster, kind=kind) > 0
         # loopback probes are well under the 300 ms timeout
         assert dict(buckets)[0.25] == count, buckets
+
+
+def test_operator_families(world):
+    """The series the shipped alerts and dashboard are built on, with their values."""
+    g, _, _ = world
+    text = scrape(g)
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    for name, kind in {
+        "gslb_service_clusters": "gauge", "gslb_service_clusters_up": "gauge", "gslb_cluster_healthy": "gauge",
+        "gslb_cluster_drained": "gauge", "gslb_check_up": "gauge", "gslb_check_failures_total": "counter",
+        "gslb_config_last_reload_successful": "gauge", "gslb_config_last_reload_timestamp_seconds": "gauge",
+        "gslb_config_info": "gauge", "gslb_service_queries_total": "counter", "gslb_fail_open_answers_total": "counter",
+        "gslb_geo_prefixes": "gauge", "gslb_geo_build_seconds": "gauge", "gslb_state_file_errors_total": "counter",
+        "process_cpu_seconds_total": "counter", "process_resident_memory_bytes": "gauge",
+        "process_virtual_memory_bytes": "gauge", "process_open_fds": "gauge", "process_max_fds": "gauge",
+        "process_start_time_seconds": "gauge",
+    }.items():
+        assert types.get(name) == kind, (name, types.get(name))
+    assert metric_value(text, "gslb_service_clusters", service=SERVICE) == 3
+    assert metric_value(text, "gslb_service_clusters_up", service=SERVICE) == 2  # us-east is down
+    assert metric_value(text, "gslb_cluster_healthy", cluster="us-east") == 0
+    assert metric_value(text, "gslb_cluster_drained", cluster="us-east") == 0
+    assert metric_value(text, "gslb_check_up", cluster="eu-west", check="http0") == 1
+    assert metric_value(text, "gslb_check_up", cluster="us-east", check="tcp0") == 0
+    refused = metric_value(text, "gslb_check_failures_total", cluster="us-east", check="tcp0", reason="refused")
+    assert refused >= 1
+    assert refused == metric_value(text, "gslb_check_failures_total", cluster="us-east", check="tcp0")
+    # every reason is exposed from the start (so rate() sees the first failure), and only those
+    reasons = set(re.findall(r'^gslb_check_failures_total\{check="tcp0",cluster="us-east",reason="(\w+)"\}', text, re.M))
+    assert reasons == {"timeout", "refused", "connect", "resolve", "tls", "protocol", "status", "body", "dns_rcode",
+                       "dns_answer", "local"}
+    assert metric_value(text, "gslb_config_last_reload_successful") == 1
+    assert abs(metric_value(text, "gslb_config_last_reload_timestamp_seconds") - time.time()) < 600
+    with open(g.config_path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    serial = int(os.stat(g.config_path).st_mtime)  # the default SOA serial
+    assert re.search(r'^gslb_config_info\{hash="' + digest + r'",serial="' + str(serial) + r'"\} 1$', text, re.M), text
+    assert metric_value(text, "gslb_geo_prefixes") >= 1
+    assert 0 < metric_value(text, "gslb_geo_build_seconds") < 10
+    assert metric_value(text, "gslb_state_file_errors_total") == 0
+    with open(f"/proc/{g.proc.pid}/stat") as f:
+        rss_pages = int(f.read().rsplit(")", 1)[1].split()[21])
+    rss = metric_value(text, "process_resident_memory_bytes")
+    assert 0.5 < rss / (rss_pages * os.sysconf("SC_PAGE_SIZE")) < 2
+    assert abs(metric_value(text, "process_start_time_seconds") - time.time()) < 600
+    assert metric_value(text, "process_open_fds") == len(os.listdir(f"/proc/{g.proc.pid}/fd")) or \
+        abs(metric_value(text, "process_open_fds") - len(os.listdir(f"/proc/{g.proc.pid}/fd"))) <= 2
+    assert metric_value(text, "process_max_fds") >= 1024
+
+
+def test_fail_open_and_drain_gauges(world):
+    """Draining the two healthy clusters leaves the service with none up: the answer
+    fails open, and the gauges tell drained from unhealthy."""
+    g, _, _ = world
+    before = scrape(g)
+    for name in ("eu-west", "ap-northeast"):
+        assert g.http_post(f"/clusters/{name}/drain")[0] == 200
+    try:
+        # what the workers answer from, which takes the drain within 100 ms
+        wait_until(lambda: metric_value(scrape(g), "gslb_service_clusters_up", service=SERVICE) == 0, timeout=5,
+                   what="gslb_service_clusters_up 0")
+        text = scrape(g)
+        assert metric_value(text, "gslb_cluster_drained", cluster="eu-west") == 1
+        assert metric_value(text, "gslb_cluster_healthy", cluster="eu-west") == 1
+        assert metric_value(text, "gslb_cluster_up", cluster="eu-west") == 0
+        for _ in range(3):
+            assert g.dig(SERVICE, "A").rdata("A") == [FRA]  # in ranked order, as if all were up
+        opened = metric_value(scrape(g), "gslb_fail_open_answers_total", service=SERVICE) - \
+            metric_value(before, "gslb_fail_open_answers_total", service=SERVICE)
+        assert opened == 3
+    finally:
+        for name in ("eu-west", "ap-northeast"):
+            assert g.http_post(f"/clusters/{name}/undrain")[0] == 200
+    wait_until(lambda: metric_value(scrape(g), "gslb_service_clusters_up", service=SERVICE) == 2, timeout=5,
+               what="gslb_service_clusters_up 2")
+    assert metric_value(scrape(g), "gslb_cluster_drained", cluster="eu-west") == 0
+
+
+def test_drain_that_cannot_be_saved_answers_500_and_changes_nothing(tmp_path):
+    text = config({}, server_extra=f"  state_file: {tmp_path}/no-such-directory/drain")
+    with Gslbd(text, extra_files={"networks.yaml": NETWORKS}) as g:
+        code, body = g.http_post("/clusters/eu-west/drain")
+        assert code == 500 and "cannot be saved" in body and "no-such-directory" in body, (code, body)
+        text = scrape(g)
+        assert metric_value(text, "gslb_cluster_drained", cluster="eu-west") == 0
+        assert metric_value(text, "gslb_state_file_errors_total") == 1
+        assert g.dig(SERVICE, "A").rdata("A") == [FRA]
 
 
 def test_query_and_answer_counts_move_exactly(world):
@@ -118,6 +208,9 @@ def test_query_and_answer_counts_move_exactly(world):
     assert delta("gslb_answers_total", service=SERVICE, cluster="eu-west") == 5
     assert delta("gslb_answers_total", service=SERVICE, cluster="ap-northeast") == 3
     assert delta("gslb_answers_total", service=SERVICE, cluster="us-east") == 0
+    assert delta("gslb_service_queries_total", service=SERVICE, qtype="A", rcode="NOERROR") == 5 + 3
+    assert delta("gslb_service_queries_total", service=SERVICE, qtype="AAAA", rcode="NOERROR") == 2
+    assert delta("gslb_service_queries_total") == 5 + 3 + 2
     assert delta("gslb_transport_queries_total", transport="udp") == 14
     assert delta("gslb_transport_queries_total", transport="tcp") == 1
 
@@ -157,10 +250,22 @@ def test_reloads_counted(world):
     text = scrape(g)
     ok, bad = (metric_value(text, "gslb_config_reloads_total", result=r) for r in ("success", "failure"))
     assert "reloaded" in g.reload()
+    loaded_at = metric_value(scrape(g), "gslb_config_last_reload_timestamp_seconds")
     assert "reload failed" in g.reload(g.config_text.replace("policy: nearest", "policy: nearset"))
+    text = scrape(g)
+    assert metric_value(text, "gslb_config_last_reload_successful") == 0
+    # still the configuration that loaded last
+    assert metric_value(text, "gslb_config_last_reload_timestamp_seconds") == loaded_at
+    assert len(re.findall(r"^gslb_config_info\{", text, re.M)) == 1
+    edited = g.config_text.replace("ttl: 30", "ttl: 31")
+    g.reload(edited)
+    text = scrape(g)
+    assert metric_value(text, "gslb_config_last_reload_successful") == 1
+    with open(g.config_path, "rb") as f:
+        assert re.findall(r'^gslb_config_info\{hash="(\w+)"', text, re.M) == [hashlib.sha256(f.read()).hexdigest()]
     g.reload(g.config_text)
     text = scrape(g)
-    assert metric_value(text, "gslb_config_reloads_total", result="success") == ok + 2
+    assert metric_value(text, "gslb_config_reloads_total", result="success") == ok + 3
     assert metric_value(text, "gslb_config_reloads_total", result="failure") == bad + 1
     # a reload with the same checks keeps the probe counters (no reset to 0)
     assert metric_value(text, "gslb_checks_total", cluster="eu-west", result="success") > 0

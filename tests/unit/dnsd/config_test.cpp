@@ -84,6 +84,10 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"check url scheme", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - http: { url: \"ftp://x\" }\n", "ftp", "clusters.eu.checks[0].http.url: expected an http:// or https:// URL"},
       {"timeout above interval", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - tcp: { address: \"127.0.0.1:1\", interval: 1s, timeout: 2s }\n", "tcp:", "timeout: must not exceed the interval"},
       {"tcp check without port", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - tcp: { address: \"127.0.0.1\" }\n", "tcp:", "expected an address with a port"},
+      {"check name twice", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - { name: api, tcp: { address: \"127.0.0.1:1\" } }\n      - { name: api, tcp: { address: \"127.0.0.1:2\" } }\n", "127.0.0.1:2", "clusters.eu.checks[1]: check name \"api\" is already used by clusters.eu.checks[0]"},
+      {"check name equal to a default", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - tcp: { address: \"127.0.0.1:1\" }\n      - { name: tcp0, tcp: { address: \"127.0.0.1:2\" } }\n", "127.0.0.1:2", "check name \"tcp0\" is already used"},
+      {"bad check name", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - { name: \"a b\", tcp: { address: \"127.0.0.1:1\" } }\n", "a b", "clusters.eu.checks[0].name: expected letters, digits"},
+      {"check with two kinds", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - { tcp: { address: \"127.0.0.1:1\" }, http: { url: \"http://x/\" } }\n", "tcp:", "with an optional name"},
       {"bad require", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], require: most }\n", "eu:", "clusters.eu.require: expected all or any"},
       {"bad initial_state", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], initial_state: maybe }\n", "eu:", "expected probe, up or down"},
       {"unknown cluster in service", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    clusters: [eu, us]\n", "clusters: [eu, us]", "services[0].clusters[1]: no cluster named \"us\""},
@@ -109,6 +113,20 @@ TEST_CASE("every config error names file, line, key path and reason") {
     }
     CHECK_MESSAGE(error.find(c.expect) != std::string::npos, error << "  (want " << c.expect << ")");
   }
+}
+
+TEST_CASE("checks are named by `name`, else by kind and index within their kind") {
+  const auto s = serve(kServer + kZone +
+                       "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n"
+                       "      - http: { url: \"http://127.0.0.1:1/\" }\n"
+                       "      - tcp: { address: \"127.0.0.1:1\" }\n"
+                       "      - name: api\n        http: { url: \"http://127.0.0.1:2/\" }\n"
+                       "      - http: { url: \"http://127.0.0.1:3/\" }\n"
+                       "      - dns: { server: 127.0.0.1, name: app.example.test. }\n"
+                       "services:\n  - { name: app.example.test., clusters: [eu] }\n");
+  std::vector<std::string> names;
+  for (const auto& c : s.state->config.clusters[0].health.checks) names.push_back(c.name);
+  CHECK(names == std::vector<std::string>{"http0", "tcp0", "api", "http2", "dns0"});
 }
 
 TEST_CASE("a config that is good loads, with defaults filled in") {

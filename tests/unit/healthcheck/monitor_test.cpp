@@ -161,7 +161,7 @@ TEST_CASE("HTTP: 200 is up, 503 goes down after fall probes, recovers after rise
   CHECK(m.find("gslb_cluster_state_changes_total{cluster=\"eu-west\",state=\"down\"} 2") !=
         std::string::npos);
   CHECK(m.find("result=\"failure\"") != std::string::npos);
-  CHECK(m.find("gslb_probe_duration_seconds_count{cluster=\"eu-west\",kind=\"http\"}") !=
+  CHECK(m.find("gslb_probe_duration_seconds_count{check=\"http0\",cluster=\"eu-west\",kind=\"http\"}") !=
         std::string::npos);
 }
 
@@ -272,6 +272,14 @@ TEST_CASE("DNS: answer, expected address, SERVFAIL, silence") {
   CHECK(h.views.wait_up(2, true));
 }
 
+using Outcome = Monitor::DrainResult::Outcome;
+
+// The value of one exposed series, or -1 when it is absent.
+double value(const std::string& metrics, const std::string& series) {
+  const auto at = metrics.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(metrics.substr(at + series.size() + 2));
+}
+
 TEST_CASE("drain: published at once, persisted, restored at startup") {
   TempDir dir;
   const std::string state_file = dir.path + "/drain";
@@ -280,8 +288,8 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
     Harness h({state_file, "", {}});
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
-    CHECK(h.monitor.set_drained("us-east", true));
-    CHECK_FALSE(h.monitor.set_drained("nowhere", true));
+    CHECK(h.monitor.set_drained("us-east", true).outcome == Outcome::done);
+    CHECK(h.monitor.set_drained("nowhere", true).outcome == Outcome::no_such_cluster);
     CHECK(h.views.wait_up(1, false));
     CHECK(h.monitor.status_json() ==
           "{\"clusters\":[{\"name\":\"eu-west\",\"up\":true,\"drained\":false,\"health\":\"up\","
@@ -292,7 +300,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
     Harness h({state_file, "", {}});
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0});
-    CHECK(h.monitor.set_drained("us-east", false));
+    CHECK(h.monitor.set_drained("us-east", false).outcome == Outcome::done);
     CHECK(h.views.wait_up(1, true));
   }
   {
@@ -301,6 +309,47 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
   }
+}
+
+TEST_CASE("a drain that cannot be saved changes nothing and is counted") {
+  TempDir dir;
+  Harness h({dir.path + "/missing-directory/drain", "", {}});
+  h.start({cluster("eu-west", {})});
+  const auto r = h.monitor.set_drained("eu-west", true);
+  CHECK(r.outcome == Outcome::not_saved);
+  CHECK(r.error.find("missing-directory/drain.tmp") != std::string::npos);
+  CHECK(h.monitor.status_json().find("\"drained\":false") != std::string::npos);
+  const std::string m = h.metrics();
+  CHECK(m.find("gslb_cluster_drained{cluster=\"eu-west\"} 0") != std::string::npos);
+  CHECK(m.find("gslb_cluster_up{cluster=\"eu-west\"} 1") != std::string::npos);
+  CHECK(m.find("gslb_state_file_errors_total 1") != std::string::npos);
+  CHECK(m.find("gslb_cluster_state_changes_total{cluster=\"eu-west\",state=\"drained\"} 0") != std::string::npos);
+}
+
+TEST_CASE("check metrics: a stable check label, up gauges, failures by reason, healthy vs drained") {
+  HttpServer web;
+  TempDir dir;
+  CheckSpec named = tcp_check("127.0.0.1:" + std::to_string(test::closed_port()));
+  named.name = "api";
+  Harness h({dir.path + "/drain", "", {}});
+  h.start({cluster("eu-west", {http_check(web.url()), named})});
+  CHECK(h.views.latest->up == std::vector<uint8_t>{0});
+  std::string m = h.metrics();
+  CHECK(m.find("gslb_check_up{check=\"http0\",cluster=\"eu-west\"} 1") != std::string::npos);
+  CHECK(m.find("gslb_check_up{check=\"api\",cluster=\"eu-west\"} 0") != std::string::npos);
+  CHECK(value(m, "gslb_check_failures_total{check=\"api\",cluster=\"eu-west\",reason=\"refused\"}") >= 1);
+  CHECK(m.find("gslb_check_failures_total{check=\"api\",cluster=\"eu-west\",reason=\"timeout\"} 0") != std::string::npos);
+  CHECK(m.find("gslb_probe_duration_seconds_count{check=\"http0\",cluster=\"eu-west\",kind=\"http\"}") != std::string::npos);
+  CHECK(m.find("gslb_cluster_healthy{cluster=\"eu-west\"} 0") != std::string::npos);
+
+  // Drained while down: healthy and drained are told apart, up is their conjunction.
+  REQUIRE(h.monitor.set_drained("eu-west", true).outcome == Outcome::done);
+  h.monitor.configure({cluster("eu-west", {http_check(web.url())})}, 2);
+  REQUIRE(eventually([&] { return h.metrics().find("gslb_cluster_healthy{cluster=\"eu-west\"} 1") != std::string::npos; }));
+  m = h.metrics();
+  CHECK(m.find("gslb_cluster_drained{cluster=\"eu-west\"} 1") != std::string::npos);
+  CHECK(m.find("gslb_cluster_up{cluster=\"eu-west\"} 0") != std::string::npos);
+  CHECK(m.find("check=\"api\"") == std::string::npos);   // the check that left, with its series
 }
 
 TEST_CASE("reconfigure keeps state by identity and drops metrics of clusters that left") {

@@ -20,7 +20,7 @@ ClusterDef cluster(std::string name, std::vector<std::string> checks,
 
 ProbeResult ok() { return probe_ok(std::chrono::milliseconds(3)); }
 ProbeResult fail(std::string reason = "HTTP 503") {
-  return probe_failed(std::move(reason), std::chrono::milliseconds(3));
+  return probe_failed(Failure::status, std::move(reason), std::chrono::milliseconds(3));
 }
 
 // A fake clock: each fed result happens one second after the previous one.
