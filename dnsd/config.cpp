@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -629,7 +630,7 @@ Config load_config(const std::string& path) {
   if (root["services"]) {
     const YAML::Node services = root["services"];
     if (!services.IsSequence()) r.fail(services, "services", "expected a list of services");
-    std::set<std::string> names;
+    std::map<std::string, SourcePos> names;  // lower-case wire -> where its name is written
     for (size_t i = 0; i < services.size(); ++i) {
       const std::string spath = Reader::index("services", i);
       ServiceConfig s = read_service(r, services[i], spath);
@@ -639,7 +640,8 @@ Config load_config(const std::string& path) {
       }
       std::string lower;
       name_from_text(s.name, &lower);
-      if (!names.insert(lower).second) r.fail(services[i]["name"], spath + ".name", "service " + s.name + " defined twice");
+      if (auto [first, added] = names.emplace(lower, r.pos(services[i]["name"])); !added)
+        r.fail(services[i]["name"], spath + ".name", "service " + s.name + " defined twice (first at " + first->second.describe() + ")");
       const YAML::Node w = services[i]["weights"];
       if (s.policy == geo::Policy::weighted) {
         if (!w) r.fail(services[i], spath, "policy weighted needs 'weights: {cluster: weight, ...}'");

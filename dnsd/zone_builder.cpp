@@ -3,6 +3,7 @@
 #include <ldns/ldns.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -91,16 +92,46 @@ bool is_class(std::string_view t) {
          t.find_first_not_of("0123456789", 5) == std::string_view::npos;
 }
 
+// A master-file token and the line it is on.
+struct Token {
+  std::string text;
+  int line;
+};
+
+// Octets in a character-string token as written: quotes dropped, "\DDD" and "\X"
+// one octet each (RFC 1035 5.1).
+size_t string_octets(std::string_view t) {
+  if (t.size() >= 2 && t.front() == '"' && t.back() == '"') t = t.substr(1, t.size() - 2);
+  size_t n = 0;
+  for (size_t i = 0; i < t.size(); ++n) {
+    const bool decimal = t[i] == '\\' && i + 3 < t.size() && std::isdigit(static_cast<unsigned char>(t[i + 1]));
+    i += decimal ? 4 : t[i] == '\\' ? 2 : 1;
+  }
+  return n;
+}
+
+// What ldns reports only as "could not parse the RR's rdata": a type it does not
+// know, and a character-string over 255 octets in the types made of them.
+void check_rdata(const std::string& type_text, const std::vector<Token>& tokens, size_t first,
+                 const std::function<SourcePos(int)>& at_line) {
+  const ldns_rr_type type = ldns_get_rr_type_by_name(type_text.c_str());
+  const int line = tokens[first - 1].line;
+  if (type == 0) fail_at(at_line(line), "", "bad record: unknown record type " + type_text);
+  if (type != LDNS_RR_TYPE_TXT && type != LDNS_RR_TYPE_SPF && type != LDNS_RR_TYPE_HINFO) return;
+  for (size_t i = first; i < tokens.size(); ++i) {
+    const size_t octets = string_octets(tokens[i].text);
+    if (octets > 255)
+      fail_at(at_line(tokens[i].line), "", "bad record: a character-string is " + std::to_string(octets) +
+                                               " octets, at most 255 fit (split it into several quoted strings)");
+  }
+}
+
 // ldns accepts two mistakes silently: a "(" never closed (every later line becomes
 // part of one record) and a TTL with trailing junk ("1x" is read as 1 second).
 // This pass over the RFC 1035 5.1 text rejects both, and notes the first line of
 // every entry by its last line, so that errors in multi-line records point at
 // where the record starts.
 void scan_master(const std::string& text, const std::function<SourcePos(int)>& at_line, std::map<int, int>* start_of) {
-  struct Token {
-    std::string text;
-    int line;
-  };
   std::vector<Token> tokens;
   std::string tok;
   int tok_line = 0, line = 1, depth = 0, open_line = 0, entry_start = 0, quote_line = 0;
@@ -118,12 +149,14 @@ void scan_master(const std::string& text, const std::function<SourcePos(int)>& a
       return;
     }
     // [owner] then TTL and class in either order, then the type.
-    for (size_t k = blank_owner ? 0 : 1; k < tokens.size() && k < (blank_owner ? 2u : 3u); ++k) {
+    size_t k = blank_owner ? 0 : 1;
+    for (const size_t end = k + 2; k < tokens.size() && k < end; ++k) {
       const std::string& t = tokens[k].text;
       if (is_class(t)) continue;
       if (t[0] < '0' || t[0] > '9') break;
       if (!is_period(t)) fail_at(at_line(tokens[k].line), "", "bad record: bad TTL \"" + t + "\"");
     }
+    if (k < tokens.size()) check_rdata(tokens[k].text, tokens, k + 1, at_line);
   };
   auto add = [&](char c) {
     if (tokens.empty() && tok.empty()) {
@@ -337,6 +370,23 @@ std::string key_path(const ZoneConfig& config, const char* key) {
   return config.path.empty() ? key : config.path + "." + key;
 }
 
+// Every record outside the zone, up to a screenful, so that one run shows them all
+// (a zone pasted under the wrong origin has many).
+void outside_the_zone(const std::vector<RawRecord>& records, const Zone& zone) {
+  constexpr size_t kMaxReported = 20;
+  std::string message;
+  size_t count = 0;
+  for (const RawRecord& r : records) {
+    if (name_is_at_or_below(r.owner, zone.origin)) continue;
+    if (++count > kMaxReported) continue;
+    if (!message.empty()) message += "\n";
+    message += r.pos.describe() + ": record for " + text_of(r.owner) + " is outside the zone " + zone.origin_text;
+  }
+  if (count > kMaxReported)
+    message += "\n" + std::to_string(count - kMaxReported) + " more records are outside the zone " + zone.origin_text;
+  if (count > 0) throw ConfigError(message);
+}
+
 }  // namespace
 
 std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_serial,
@@ -393,9 +443,8 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
 
   // Group into nodes and RRsets, checking what RFC 1034/2181 forbid.
   std::map<std::pair<std::string, uint16_t>, std::vector<const RawRecord*>> sets;
+  outside_the_zone(records, *zone);
   for (const RawRecord& r : records) {
-    if (!name_is_at_or_below(r.owner, origin))
-      fail_at(r.pos, "", "record for " + text_of(r.owner) + " is outside the zone " + config.origin);
     if (r.type == type::SOA && r.owner != origin) fail_at(r.pos, "", "SOA record for " + text_of(r.owner) + " is not at the zone apex");
     sets[{r.owner, r.type}].push_back(&r);
   }

@@ -118,7 +118,12 @@ CASES = {
     "bad record after comments and blank lines": (
         S + Z + rec("; addresses", "www IN A 192.0.2.1", "", "; mail", "", "mail IN MX ten mail"), "mail IN",
         "bad record: Syntax error, could not parse the RR's rdata"),
-    "bad record type": (S + Z + rec("www IN AA 192.0.2.1"), "www", "bad record: Syntax error, could not parse the RR's rdata"),
+    "bad record type": (S + Z + rec("www IN AA 192.0.2.1"), "www", "bad record: unknown record type AA"),
+    "unknown record type": (S + Z + rec("www IN A 192.0.2.1", "@ 300 ALIAS lb.example.net."), "@ 300",
+                            "bad record: unknown record type ALIAS"),
+    "character-string over 255 octets": (
+        S + Z + rec("txt IN TXT \"short\" (", '  "' + "x" * 250 + "\\06512345" + '" )'), '  "xxx',
+        "bad record: a character-string is 256 octets, at most 255 fit (split it into several quoted strings)"),
     "bad record name": (S + Z + rec("www IN A 192.0.2.1", "a..b IN A 192.0.2.1"), "a..b", None),
     "unclosed parenthesis": (S + Z + rec("multi IN TXT ( \"a\"", "  \"b\"", "www IN A 192.0.2.1"), "multi",
                              'bad record: "(" is never closed'),
@@ -236,7 +241,7 @@ CASES = {
                           'services[0].when_all_down: expected fail_open or servfail, got "panic"'),
     "service twice": (S + Z + C + "services:\n  - { name: app.example.test., clusters: [eu] }\n"
                       "  - { name: App.example.test., clusters: [eu] }\n", "App.",
-                      "services[1].name: service App.example.test. defined twice"),
+                      "services[1].name: service App.example.test. defined twice (first at ..."),
     "weighted without weights": (svc(["policy: weighted", "clusters: [eu]"]), "name: app",
                                  "services[0]: policy weighted needs 'weights: {cluster: weight, ...}'"),
     "weight for another cluster": (svc(["policy: weighted", "clusters: [eu]", "weights: { eu: 1, us: 2 }"]), "us:",
@@ -313,6 +318,31 @@ def test_check_config_error_in_a_zonefile_names_the_zonefile(workdir):
     assert p.returncode == 1
     assert p.stderr.strip() == (f"{os.path.join(workdir, 'example.test.zone')}:9:1: "
                                 "bad record: Syntax error, could not parse the RR's rdata")
+
+
+def test_check_config_reports_every_record_outside_the_zone(workdir):
+    outside = [f"www{i}.example.org. IN A 192.0.2.{i}" for i in range(23)]
+    text = S + Z + rec("www IN A 192.0.2.1", *outside)
+    path = write(workdir, text)
+    p = check_config(path)
+    assert p.returncode == 1
+    lines = p.stderr.splitlines()
+    assert len(lines) == 21, p.stderr
+    for i, line in enumerate(lines[:20]):
+        row, column = position(text, f"www{i}.example.org.")
+        assert line == f"{path}:{row}:{column}: record for www{i}.example.org. is outside the zone example.test.", line
+    assert lines[20] == "3 more records are outside the zone example.test.", lines[20]
+
+
+def test_check_config_second_service_says_where_the_first_is(workdir):
+    text = (S + Z + C + "services:\n  - { name: app.example.test., clusters: [eu] }\n"
+            "  - { name: App.example.test., clusters: [eu] }\n")
+    path = write(workdir, text)
+    p = check_config(path)
+    assert p.returncode == 1
+    first, second = position(text, "app.example.test."), position(text, "App.example.test.")
+    assert p.stderr.strip() == (f"{path}:{second[0]}:{second[1]}: services[1].name: service App.example.test. "
+                                f"defined twice (first at {path}:{first[0]}:{first[1]})")
 
 
 def test_check_config_good(workdir):
