@@ -266,11 +266,30 @@ void read_rrl(const Reader& r, const YAML::Node& n, RateLimitConfig* rrl) {
   }
 }
 
+// server.xdp: the interface's existence and queues are checked at start, not here:
+// checkconf may run on another machine than the server.
+void read_xdp(const Reader& r, const YAML::Node& n, XdpConfig* x) {
+  const std::string path = "server.xdp";
+  r.expect_map(n, path, {"interface", "queues"});
+  x->interface = r.string(r.required(n, path, "interface"), path + ".interface");
+  if (x->interface.empty() || x->interface.size() >= 16)
+    r.fail(n["interface"], path + ".interface", "expected a network interface name (1 to 15 characters)");
+  const YAML::Node q = n["queues"];
+  if (!q || (q.IsScalar() && q.Scalar() == "all")) return;
+  if (!q.IsSequence() || q.size() == 0) r.fail(q, path + ".queues", "expected \"all\" or a list of queue numbers like [0, 1]");
+  for (size_t i = 0; i < q.size(); ++i) {
+    const unsigned id = static_cast<unsigned>(r.integer(q[i], Reader::index(path + ".queues", i), 0, 255));
+    if (std::find(x->queues.begin(), x->queues.end(), id) != x->queues.end())
+      r.fail(q[i], Reader::index(path + ".queues", i), "listed twice");
+    x->queues.push_back(id);
+  }
+}
+
 void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
   const std::string path = "server";
   r.expect_map(n, path, {"listen", "workers", "http", "http_token", "nsid", "max_udp_size", "tcp_idle_timeout",
                          "tcp_max_connections", "state_file", "rrl", "resolver", "http_max_connections",
-                         "http_idle_timeout", "version"});
+                         "http_idle_timeout", "version", "xdp"});
   const YAML::Node listen = r.required(n, path, "listen");
   if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, "server.listen", "expected a list of addresses like \"127.0.0.1:53\"");
   for (size_t i = 0; i < listen.size(); ++i) {
@@ -318,6 +337,7 @@ void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const st
     s->tcp_max_connections = static_cast<unsigned>(r.integer(n["tcp_max_connections"], "server.tcp_max_connections", 1, 100000));
   if (n["state_file"]) s->state_file = r.file_path(n["state_file"], "server.state_file", config_dir);
   if (n["rrl"]) read_rrl(r, n["rrl"], &s->rrl);
+  if (n["xdp"]) read_xdp(r, n["xdp"], &s->xdp);
   if (n["resolver"]) {
     s->resolver = r.string(n["resolver"], "server.resolver");
     Endpoint e;

@@ -51,6 +51,14 @@ struct RateLimitConfig {
   std::vector<Prefix> exempt;      // trusted clients, never limited
 };
 
+// server.xdp (restart-only): UDP to the listen ports on `interface` answered via
+// AF_XDP. An empty interface: off.
+struct XdpConfig {
+  std::string interface;
+  std::vector<unsigned> queues;  // empty: all of the interface's receive queues
+  bool operator==(const XdpConfig&) const = default;
+};
+
 struct ServerConfig {
   std::vector<Endpoint> listen;
   unsigned workers = 1;
@@ -67,6 +75,7 @@ struct ServerConfig {
   std::string state_file;         // drain state; default: next to the config
   std::string resolver;           // "ip[:port]" for ingress host names; default: /etc/resolv.conf
   RateLimitConfig rrl;
+  XdpConfig xdp;
 };
 
 struct SoaConfig {

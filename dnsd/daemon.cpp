@@ -21,6 +21,7 @@
 #include "dnsd/query.h"
 #include "dnsd/serving_state.h"
 #include "dnsd/worker.h"
+#include "dnsd/xdp_answering.h"
 
 namespace gslb::dns {
 
@@ -141,7 +142,9 @@ class Daemon {
     long long build_ms = 0;
     try {
       config = load_config(options_.config_path);
-      metrics_ = std::make_unique<Metrics>(config.server.workers * Worker::threads(config.server));
+      if (!config.server.xdp.interface.empty()) xdp_ = std::make_unique<XdpAnswering>(config.server);
+      metrics_ = std::make_unique<Metrics>(config.server.workers * Worker::threads(config.server) +
+                                           (xdp_ ? xdp_->queues() : 0));
       serving = timed_build(config, ++epoch_, &slots_, &build_ms);
     } catch (const std::exception& e) {
       log_error(std::string("cannot start: ") + e.what());
@@ -174,6 +177,11 @@ class Daemon {
         for (unsigned t = 0; t < threads; ++t) stats.push_back(&metrics_->block(i * threads + t));
         workers_.push_back(std::make_unique<Worker>(server_config_, snapshot_, stats));
       }
+      if (xdp_) {
+        std::vector<WorkerStats*> stats;
+        for (unsigned q = 0; q < xdp_->queues(); ++q) stats.push_back(&metrics_->block(server_config_.workers * threads + q));
+        xdp_->open(snapshot_, stats);
+      }
       if (server_config_.has_http) {
         api_ = std::make_unique<HttpApi>(
             HttpRoutes{[this] { return metrics_->scrape(*snapshot_.get()); }, [this] { return monitor_->status_json(); },
@@ -190,12 +198,14 @@ class Daemon {
       return 1;
     }
     for (auto& w : workers_) w->start();
+    if (xdp_) xdp_->start();
 
     std::string listen;
     for (const Endpoint& e : server_config_.listen) listen += (listen.empty() ? "" : ", ") + e.text;
     log_info("gslbd " GSLBD_VERSION " serving " + served + " (built in " + std::to_string(build_ms) +
              " ms); DNS on " + listen + " (udp+tcp, " +
              std::to_string(server_config_.workers) + " worker(s))" +
+             (xdp_ ? "; " + xdp_->describe() : "") +
              (server_config_.has_http ? "; HTTP on " + server_config_.http.text : ""));
 
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
@@ -212,6 +222,7 @@ class Daemon {
     ctx_.run();
 
     http_.reset();
+    xdp_.reset();  // detaches the program: the kernel answers the port again
     for (auto& w : workers_) w->stop();
     monitor_->stop();
     log_info("stopped");
@@ -277,6 +288,7 @@ class Daemon {
       if (!(config.server.listen == now.listen)) needs_restart = "server.listen";
       if (config.server.workers != now.workers) needs_restart = "server.workers";
       if (config.server.has_http != now.has_http || !(config.server.http == now.http)) needs_restart = "server.http";
+      if (!(config.server.xdp == now.xdp)) needs_restart = "server.xdp";
       if (!needs_restart.empty())
         throw ConfigError(options_.config_path + ": " + needs_restart + " changed: a restart is needed to apply it");
       MetricNames slots = slots_;
@@ -371,6 +383,7 @@ class Daemon {
   Published<Snapshot> snapshot_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<XdpAnswering> xdp_;
   std::unique_ptr<HttpServer> http_;
 
   asio::steady_timer reclaim_{ctx_};

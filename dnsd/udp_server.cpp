@@ -10,9 +10,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "dnsd/answer.h"
 #include "dnsd/listen_socket.h"
-#include "dnsd/rate_limit.h"
+#include "dnsd/udp_answerer.h"
 
 namespace gslb::dns {
 
@@ -28,23 +27,6 @@ constexpr size_t kMaxUdpResponse = 4096;
 // How long a receive blocks before the thread looks for a newer snapshot anyway, so
 // that a socket without traffic does not keep a replaced zone and geo table alive.
 constexpr timeval kIdleRefresh = {1, 0};
-
-uint64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-bool same_rrl(const RateLimitConfig& a, const RateLimitConfig& b) {
-  if (a.responses_per_second != b.responses_per_second || a.slip != b.slip || a.ipv4_prefix != b.ipv4_prefix ||
-      a.ipv6_prefix != b.ipv6_prefix || a.exempt.size() != b.exempt.size())
-    return false;
-  for (size_t i = 0; i < a.exempt.size(); ++i)
-    if (a.exempt[i].v6 != b.exempt[i].v6 || a.exempt[i].length != b.exempt[i].length ||
-        std::memcmp(a.exempt[i].address, b.exempt[i].address, 16) != 0)
-      return false;
-  return true;
-}
 
 void client_from_sockaddr(const sockaddr_storage& ss, ClientInfo* c) {
   if (ss.ss_family == AF_INET6) {
@@ -90,9 +72,8 @@ void bind_socket(int fd, const Endpoint& e) {
 
 struct UdpServer::Loop {
   Loop(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot, WorkerStats& stats)
-      : socket_(new_socket(listen)), fd(socket_.fd), limiter_share_(limiter_share), snapshot_(snapshot), stats_(stats) {
+      : socket_(new_socket(listen)), fd(socket_.fd), answerer_(limiter_share, snapshot, stats) {
     bind_socket(fd, listen);
-    refresh_rate_limiter();
     for (unsigned i = 0; i < kBatch; ++i) {
       b_->in_iov[i] = {b_->query[i], kMaxUdpQuery};
       b_->in[i].msg_hdr.msg_name = &b_->addr[i];
@@ -115,10 +96,10 @@ struct UdpServer::Loop {
       if (stopping.load(std::memory_order_acquire)) return;
       if (received <= 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          stats_.receive_errors.add();
+          answerer_.stats().receive_errors.add();
           nanosleep(&kErrorPause, nullptr);
         }
-        snapshot_.refresh();  // the idle timeout: let go of a replaced state
+        answerer_.begin_batch();  // the idle timeout: let go of a replaced state
         continue;
       }
       send(answer(received));
@@ -128,40 +109,18 @@ struct UdpServer::Loop {
   // Answers the received batch into b_->out; returns how many responses to send.
   unsigned answer(int received) {
     UdpBuffers& b = *b_;
-    snapshot_.refresh();
-    if (snapshot_->serving->epoch != rrl_epoch_) refresh_rate_limiter();
-    const ServingState& serving = *snapshot_->serving;
-    const health::HealthView& health = *snapshot_->health;
-    const uint64_t now_ms = rrl_->enabled() ? monotonic_ms() : 0;
+    answerer_.begin_batch();
     unsigned replies = 0;
     for (int i = 0; i < received; ++i) {
       if (b.in[i].msg_hdr.msg_flags & MSG_TRUNC) {
-        stats_.dropped.add();
+        answerer_.stats().dropped.add();
         continue;
       }
       ClientInfo client;
       client_from_sockaddr(b.addr[i], &client);
-      Outcome outcome;
-      const size_t len = answer_query(b.query[i], b.in[i].msg_len, client, serving, health, b.response[replies],
-                                      kMaxUdpResponse, &outcome);
-      if (len == 0) {
-        stats_.dropped.add();
-        continue;
-      }
-      stats_.count(outcome, false);
-      size_t send_len = len;
-      if (rrl_->enabled()) {
-        const RateLimiter::Verdict v = rrl_->check(client.v6, client.address, now_ms);
-        if (v == RateLimiter::Verdict::drop) {
-          stats_.rrl_dropped.add();
-          continue;
-        }
-        if (v == RateLimiter::Verdict::slip) {
-          send_len = truncate_response(b.response[replies], len);
-          stats_.rrl_slipped.add();
-        }
-      }
-      b.out_iov[replies] = {b.response[replies], send_len};
+      const size_t len = answerer_.answer(b.query[i], b.in[i].msg_len, client, b.response[replies], kMaxUdpResponse);
+      if (len == 0) continue;
+      b.out_iov[replies] = {b.response[replies], len};
       b.out[replies].msg_hdr.msg_name = &b.addr[i];
       b.out[replies].msg_hdr.msg_namelen = b.in[i].msg_hdr.msg_namelen;
       ++replies;
@@ -178,23 +137,13 @@ struct UdpServer::Loop {
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
         // A full socket buffer drops the rest, as the network would; the client retries.
-        stats_.dropped.add(replies - sent);
+        answerer_.stats().dropped.add(replies - sent);
         return;
       }
       // This one response cannot go (source port 0, a firewall's EPERM): skip it, not
       // the answers to everyone after it in the batch.
-      stats_.dropped.add();
+      answerer_.stats().dropped.add();
       ++sent;
-    }
-  }
-
-  // Rate limiting settings may change on a reload; the buckets start afresh then.
-  void refresh_rate_limiter() {
-    rrl_epoch_ = snapshot_->serving->epoch;
-    const RateLimitConfig& wanted = snapshot_->serving->config.server.rrl;
-    if (!rrl_ || !same_rrl(rrl_config_, wanted)) {
-      rrl_config_ = wanted;
-      rrl_ = std::make_unique<RateLimiter>(wanted, limiter_share_);
     }
   }
 
@@ -213,15 +162,8 @@ struct UdpServer::Loop {
   std::atomic<bool> stopping{false};
 
  private:
-  const unsigned limiter_share_;
-  LocalCopy<Snapshot> snapshot_;
-  WorkerStats& stats_;
+  UdpAnswerer answerer_;
   std::unique_ptr<UdpBuffers> b_ = std::make_unique<UdpBuffers>();
-  RateLimitConfig rrl_config_;
-  std::unique_ptr<RateLimiter> rrl_;
-  // The epoch of the state rrl_ was configured from (an address could be reused by a
-  // later state once the old one is freed; the epoch is never reused).
-  uint64_t rrl_epoch_ = 0;
 };
 
 UdpServer::UdpServer(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot,

@@ -6,9 +6,14 @@ import tempfile
 from gslb import BINARY, ROOT
 
 
-def test_unit_file_verifies_with_systemd_analyze():
+import pytest
+
+
+@pytest.mark.parametrize("drop_in", [None, "gslbd-xdp.conf"])
+def test_unit_file_verifies_with_systemd_analyze(drop_in):
     """systemd-analyze verify checks the unit's syntax, the hardening options it
-    knows and that ExecStart is executable; point it at the built binary."""
+    knows and that ExecStart is executable; point it at the built binary. The XDP
+    drop-in is checked as installed next to it."""
     with open(os.path.join(ROOT, "systemd", "gslbd.service")) as f:
         unit = f.read()
     assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
@@ -19,8 +24,11 @@ def test_unit_file_verifies_with_systemd_analyze():
         path = os.path.join(d, "gslbd.service")
         with open(path, "w") as f:
             f.write(unit.replace("/usr/local/sbin/gslbd", BINARY))
+        if drop_in:
+            os.mkdir(path + ".d")
+            shutil.copy(os.path.join(ROOT, "systemd", drop_in), os.path.join(path + ".d", "xdp.conf"))
         r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True, timeout=60)
-        problems = [l for l in (r.stdout + r.stderr).splitlines() if "gslbd.service" in l]
+        problems = [l for l in (r.stdout + r.stderr).splitlines() if "gslbd.service" in l or "xdp.conf" in l]
         assert r.returncode == 0 and not problems, r.stdout + r.stderr
     finally:
         shutil.rmtree(d)

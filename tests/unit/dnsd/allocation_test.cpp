@@ -3,8 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
+#include "dnsd/xdp_answering.h"
 #include "fixture.h"
 
 namespace {
@@ -43,8 +45,10 @@ void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 using namespace gslb::test;
 
-TEST_CASE("answering a batch of varied queries makes no heap allocation") {
-  const Served s = serve(R"(
+namespace {
+
+const Served& served() {
+  static const Served s = serve(R"(
 server: { listen: ["127.0.0.1:5300"], nsid: alloc-test }
 zones:
   - origin: example.test.
@@ -62,7 +66,12 @@ clusters:
   eu: { location: { lat: 50.1, lon: 8.7 }, ingress: [203.0.113.1, "2001:db8::1"] }
   us: { location: { lat: 38.9, lon: -77.0 }, ingress: [203.0.113.2] }
 )");
-  std::vector<std::vector<uint8_t>> queries = {
+  return s;
+}
+
+// Built on first use: make_query asserts, which doctest allows only inside a test.
+const std::vector<std::vector<uint8_t>>& varied_queries() {
+  static const std::vector<std::vector<uint8_t>> queries = {
       make_query("www.example.test.", LDNS_RR_TYPE_A),                          // found
       make_query("nope.example.test.", LDNS_RR_TYPE_A),                         // NXDOMAIN
       make_query("www.example.test.", LDNS_RR_TYPE_MX),                         // NODATA
@@ -72,6 +81,14 @@ clusters:
       make_query("big.example.test.", LDNS_RR_TYPE_TXT, {.edns = false}),       // TC
       make_query("www.example.org.", LDNS_RR_TYPE_A),                           // REFUSED
   };
+  return queries;
+}
+
+}  // namespace
+
+TEST_CASE("answering a batch of varied queries makes no heap allocation") {
+  const Served& s = served();
+  const auto& queries = varied_queries();
   std::vector<uint8_t> out(65535);
   gslb::dns::ClientInfo client;
   client.address[0] = 198;
@@ -90,4 +107,63 @@ clusters:
   CHECK(answered == 100 * queries.size());
   CHECK(allocations == 0);
   MESSAGE("allocations while answering " << answered << " queries: " << allocations);
+}
+
+// Ethernet + IPv4 or IPv6 + UDP around `query`, in a buffer of a UMEM frame's size.
+std::vector<uint8_t> udp_frame(const std::vector<uint8_t>& query, bool v6) {
+  std::vector<uint8_t> f(4096);
+  const size_t ip = v6 ? 40 : 20, udp_len = 8 + query.size();
+  f[12] = v6 ? 0x86 : 0x08;
+  f[13] = v6 ? 0xdd : 0x00;
+  uint8_t* h = f.data() + 14;
+  if (v6) {
+    h[0] = 0x60;
+    h[4] = static_cast<uint8_t>(udp_len >> 8);
+    h[5] = static_cast<uint8_t>(udp_len);
+    h[6] = 17;
+    h[8] = 0x20;  // source 2001:db8::7
+    h[9] = 0x01;
+    h[10] = 0x0d;
+    h[11] = 0xb8;
+    h[23] = 7;
+  } else {
+    h[0] = 0x45;
+    h[2] = static_cast<uint8_t>((ip + udp_len) >> 8);
+    h[3] = static_cast<uint8_t>(ip + udp_len);
+    h[9] = 17;
+    const uint8_t source[4] = {198, 51, 100, 7};
+    std::memcpy(h + 12, source, 4);
+  }
+  h[ip + 3] = 53;
+  h[ip + 4] = static_cast<uint8_t>(udp_len >> 8);
+  h[ip + 5] = static_cast<uint8_t>(udp_len);
+  std::memcpy(h + ip + 8, query.data(), query.size());
+  f.resize(14 + ip + udp_len);
+  return f;
+}
+
+TEST_CASE("answering AF_XDP frames (parse, answer, reply in place) makes no heap allocation") {
+  const Served& s = served();
+  gslb::dns::Published<gslb::dns::Snapshot> published;
+  published.publish(std::make_shared<gslb::dns::Snapshot>(
+      gslb::dns::Snapshot{s.state, std::make_shared<gslb::health::HealthView>(s.health)}));
+  auto stats = std::make_unique<gslb::dns::WorkerStats>();
+  gslb::dns::XdpQueueResponder responder(1, published, *stats);
+  std::vector<std::vector<uint8_t>> frames;
+  for (const auto& q : varied_queries())
+    for (bool v6 : {false, true}) frames.push_back(udp_frame(q, v6));
+  std::vector<uint8_t> frame(4096), scratch(4096);
+  size_t answered = 0;
+  counting = true;
+  for (int round = 0; round < 100; ++round) {
+    responder.begin_batch();
+    for (const auto& f : frames) {
+      std::memcpy(frame.data(), f.data(), f.size());
+      answered += gslb::xdp::reply_in_place(frame.data(), f.size(), frame.size(), 1500, responder, scratch.data()) > 0;
+    }
+  }
+  counting = false;
+  CHECK(answered == 100 * frames.size());
+  CHECK(allocations == 0);
+  MESSAGE("allocations while answering " << answered << " frames: " << allocations);
 }
