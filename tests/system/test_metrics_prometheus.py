@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from gslb import Gslbd, free_port, wait_until
+from gslb import ROOT, Gslbd, free_port, wait_until
 from ingress import (FRA, NETWORKS, SERVICE, TYO, HttpIngress, closed_port, config, metric_value)
 
 HOSTS = {"eu-west": "127.0.0.11", "us-east": "127.0.0.12", "ap-northeast": "127.0.0.13"}
@@ -271,26 +271,41 @@ def test_reloads_counted(world):
     assert metric_value(text, "gslb_checks_total", cluster="eu-west", result="success") > 0
 
 
-def prom_query(port, query):
-    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+def prom_api(port, path, **params):
+    url = f"http://127.0.0.1:{port}/api/v1/{path}?" + urllib.parse.urlencode(params)
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
             doc = json.loads(r.read())
     except OSError:
         return None
-    if doc.get("status") != "success":
+    return doc["data"] if doc.get("status") == "success" else None
+
+
+def prom_query(port, query):
+    data = prom_api(port, "query", query=query)
+    if data is None:
         return None
-    return {s["metric"].get("cluster"): float(s["value"][1]) for s in doc["data"]["result"]}
+    return {s["metric"].get("cluster"): float(s["value"][1]) for s in data["result"]}
 
 
-def test_prometheus_scrapes_gslbd(world, tmp_path):
-    g, eu, _ = world
+ALERTS = os.path.join(ROOT, "conf", "prometheus", "gslbd-alerts.yml")
+DASHBOARD = os.path.join(ROOT, "conf", "prometheus", "gslbd-dashboard.json")
+
+
+@pytest.fixture(scope="module")
+def prometheus(world, tmp_path_factory):
+    """A real Prometheus on loopback scraping gslbd every second, with the shipped
+    alert rules loaded; yields its port."""
+    g, _, _ = world
+    d = tmp_path_factory.mktemp("prometheus")
     port = free_port()
-    cfg = tmp_path / "prometheus.yml"
+    cfg = d / "prometheus.yml"
     cfg.write_text(f"""
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: ["{ALERTS}"]
 scrape_configs:
   - job_name: gslbd
     static_configs:
@@ -298,27 +313,15 @@ scrape_configs:
 """)
     out = subprocess.run(["promtool", "check", "config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out
-    log = open(tmp_path / "prometheus.log", "w")
-    proc = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'data'}",
+    log = open(d / "prometheus.log", "w")
+    proc = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={d / 'data'}",
                              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        want = {"eu-west": 1.0, "us-east": 0.0, "ap-northeast": 1.0}
-        wait_until(lambda: proc.poll() is None and prom_query(port, "gslb_cluster_up") == want and want,
-                         timeout=45, interval=0.25, what="Prometheus to show gslb_cluster_up for each cluster")
-        assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
-        # the target is healthy and the scrape is of gslbd
-        assert prom_query(port, 'up{job="gslbd"}') == {None: 1.0}
-        assert prom_query(port, 'gslb_build_info') == {None: 1.0}
-        # a change reaches Prometheus: eu-west fails
-        eu.status = 503
-        try:
-            wait_until(lambda: (prom_query(port, "gslb_cluster_up") or {}).get("eu-west") == 0.0, timeout=15,
-                       interval=0.25, what="Prometheus to see eu-west down")
-        finally:
-            eu.status = 200
-        wait_until(lambda: prom_query(port, "gslb_cluster_up") == want, timeout=15, interval=0.25,
-                   what="Prometheus to see eu-west up again")
+        wait_until(lambda: proc.poll() is not None or prom_query(port, 'up{job="gslbd"}') == {None: 1.0},
+                   timeout=45, interval=0.25, what="Prometheus to scrape gslbd")
+        assert proc.poll() is None, (d / "prometheus.log").read_text()
+        yield port
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -327,3 +330,67 @@ scrape_configs:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_prometheus_scrapes_gslbd(world, prometheus):
+    g, eu, _ = world
+    port = prometheus
+    want = {"eu-west": 1.0, "us-east": 0.0, "ap-northeast": 1.0}
+    wait_until(lambda: prom_query(port, "gslb_cluster_up") == want, timeout=15, interval=0.25,
+               what="Prometheus to show gslb_cluster_up for each cluster")
+    assert prom_query(port, 'gslb_build_info') == {None: 1.0}
+    # a change reaches Prometheus: eu-west fails
+    eu.status = 503
+    try:
+        wait_until(lambda: (prom_query(port, "gslb_cluster_up") or {}).get("eu-west") == 0.0, timeout=15,
+                   interval=0.25, what="Prometheus to see eu-west down")
+    finally:
+        eu.status = 200
+    wait_until(lambda: prom_query(port, "gslb_cluster_up") == want, timeout=15, interval=0.25,
+               what="Prometheus to see eu-west up again")
+
+
+def test_alert_rules_evaluate_on_live_data(prometheus):
+    """Every shipped rule loads into Prometheus and evaluates without error against
+    gslbd's real series; us-east (its check refused) is pending or firing as down."""
+    def rules():
+        data = prom_api(prometheus, "rules")
+        return [r for grp in (data or {}).get("groups", []) for r in grp["rules"]]
+    # an unevaluated rule's lastEvaluation is Go's zero time, 0001-01-01
+    wait_until(lambda: len(rules()) == 9 and all(not r["lastEvaluation"].startswith("0001") for r in rules()),
+               timeout=15, interval=0.25, what="every rule evaluated")
+    assert all(r["health"] == "ok" for r in rules()), [(r["name"], r.get("lastError")) for r in rules()]
+    wait_until(lambda: any(a["labels"].get("cluster") == "us-east" for r in rules() if r["name"] == "GslbClusterDown"
+                           for a in r["alerts"]), timeout=15, interval=0.25, what="GslbClusterDown for us-east")
+
+
+def dashboard_queries():
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    panels = [p for p in dash["panels"] if p["type"] != "row"]
+    assert panels and all(p.get("title") and p.get("targets") for p in panels)
+    return [(p["title"], t["expr"]) for p in panels for t in p["targets"]]
+
+
+def test_every_dashboard_query_returns_data(world, prometheus):
+    """Each PromQL expression of the shipped Grafana dashboard, with its template
+    variables as Grafana fills them for "All", gives data from a live gslbd."""
+    g, _, _ = world
+    queries = dashboard_queries()
+    assert len(queries) >= 20
+
+    def run(expr):
+        expr = expr.replace("$__rate_interval", "10s").replace("$instance", ".*").replace("$job", "gslbd")
+        data = prom_api(prometheus, "query", query=expr)
+        return data is not None and len(data["result"]) > 0
+
+    missing = queries
+    deadline = time.monotonic() + 30
+    while missing and time.monotonic() < deadline:
+        for _ in range(3):  # fresh queries inside the rate window
+            g.dig(SERVICE, "A")
+            g.dig("nope." + ZONE, "A")
+        missing = [(title, expr) for title, expr in missing if not run(expr)]
+        if missing:
+            time.sleep(0.5)  # polling interval: the next scrape is a second away
+    assert not missing, missing
