@@ -65,15 +65,17 @@ class Writer {
   bool failed_ = false;
 };
 
-// The owner name of records being written: the question's name (a pointer to
-// offset 12), or the leading labels of a zone name followed by a pointer to the
-// origin's place in the question.
+// The owner name of records being written: a name already in the message (the
+// question's at offset 12, or a name a DNAME synthesized), or the leading labels of
+// a zone name followed by a pointer to the origin's place in the message.
 struct Owner {
-  bool is_qname = true;
+  bool is_pointer = true;
+  uint16_t offset = 12;
   std::string_view prefix;
   static Owner qname() { return {}; }
+  static Owner at(size_t offset) { return {true, static_cast<uint16_t>(offset), {}}; }
   static Owner zone_name(std::string_view name, size_t origin_size) {
-    return {false, name.substr(0, name.size() - origin_size)};
+    return {false, 0, name.substr(0, name.size() - origin_size)};
   }
 };
 
@@ -88,21 +90,7 @@ class Responder {
   void answer(const Zone& zone) {
     zone_ = &zone;
     origin_pointer_ = static_cast<uint16_t>(0xC000 | (12 + q_.qname.length - zone.origin.size()));
-    const Resolution res = resolve(zone, q_.qname.lower_view(), q_.qname.label_offset, q_.qname.labels);
-    switch (res.kind) {
-      case Resolution::referral:
-        at_cut(*res.node, res.node->name.size() == q_.qname.length, Owner::qname(), 0);
-        break;
-      case Resolution::exact:
-      case Resolution::wildcard:
-        aa_ = true;
-        answer_node(*res.node, Owner::qname(), 0);
-        break;
-      case Resolution::nxdomain:
-        aa_ = true;
-        negative(rcode::NXDOMAIN);
-        break;
-    }
+    answer_name(zone, q_.qname, 12, 0);
   }
 
   bool aa() const { return aa_; }
@@ -113,8 +101,8 @@ class Responder {
 
  private:
   void owner(const Owner& o) {
-    if (o.is_qname) {
-      w_.u16(0xC00C);
+    if (o.is_pointer) {
+      w_.u16(static_cast<uint16_t>(0xC000 | o.offset));
     } else {
       w_.bytes(o.prefix.data(), o.prefix.size());
       w_.u16(origin_pointer_);
@@ -192,6 +180,76 @@ class Responder {
       return;
     }
     negative(rcode::NOERROR);
+  }
+
+  // `name`, written at offset `name_at` of the message, looked up in `zone` (zone_,
+  // with origin_pointer_ set for it).
+  void answer_name(const Zone& zone, const ParsedName& name, uint16_t name_at, unsigned depth) {
+    const Resolution res = resolve(zone, name.lower_view(), name.label_offset, name.labels);
+    switch (res.kind) {
+      case Resolution::referral:
+        at_cut(*res.node, res.node->name.size() == name.length, Owner::at(name_at), depth);
+        break;
+      case Resolution::exact:
+      case Resolution::wildcard:
+        aa_ = true;
+        answer_node(*res.node, Owner::at(name_at), depth);
+        break;
+      case Resolution::nxdomain:
+        aa_ = true;
+        negative(rcode::NXDOMAIN);
+        break;
+      case Resolution::dname:
+        aa_ = true;
+        dname(*res.node, name, name_at, depth);
+        break;
+    }
+  }
+
+  // RFC 6672 section 3.2: the DNAME, a CNAME synthesized from it for `name` (TTL of
+  // the DNAME), and the answer for the new name when a zone here holds it.
+  void dname(const Node& owner, const ParsedName& name, uint16_t name_at, unsigned depth) {
+    const RRset& set = *owner.find(type::DNAME);
+    const size_t owner_at = name_at + name.length - owner.name.size();
+    answer_rrset(set, Owner::at(owner_at));
+    const size_t kept = name.length - owner.name.size();  // the labels replaced keep their case
+    const std::string_view target = owner.dname_target;
+    if (kept + target.size() > kMaxNameLength) {
+      rcode_ = rcode::YXDOMAIN;
+      return;
+    }
+    ParsedName next;
+    std::memcpy(next.wire, name.wire, kept);
+    std::memcpy(next.wire + kept, target.data(), target.size());
+    next.length = static_cast<uint8_t>(kept + target.size());
+    next.labels = 0;
+    for (size_t at = 0; next.wire[at] != 0; at += next.wire[at] + 1u) next.label_offset[next.labels++] = static_cast<uint8_t>(at);
+    for (size_t i = 0; i < next.length; ++i) next.lower[i] = ascii_lower(next.wire[i]);
+
+    const size_t mark = w_.pos();
+    w_.u16(static_cast<uint16_t>(0xC000 | name_at));
+    w_.u16(type::CNAME);
+    w_.u16(kClassIN);
+    w_.u32(set.ttl);
+    w_.u16(next.length);
+    const size_t next_at = w_.pos();
+    w_.bytes(next.wire, next.length);
+    if (w_.failed()) {
+      w_.rewind(mark);
+      overflow_ = true;
+      return;
+    }
+    ++ancount;
+    if (depth + 1 >= kMaxCnameChain) return;
+    for (unsigned skip = 0; skip <= next.labels; ++skip) {
+      const Zone* zone = serving_.find_zone(next.lower_suffix(skip));
+      if (zone == nullptr) continue;
+      // The new name is the copy of its zone's origin that later names point at.
+      zone_ = zone;
+      origin_pointer_ = static_cast<uint16_t>(0xC000 | (next_at + next.length - zone->origin.size()));
+      answer_name(*zone, next, static_cast<uint16_t>(next_at), depth + 1);
+      return;
+    }
   }
 
   // A name at or below a zone cut: the parent side answers DS at the cut itself

@@ -11,12 +11,12 @@ namespace gslb::dns {
 
 namespace type {
 constexpr uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, HINFO = 13, MX = 15, TXT = 16,
-                   AAAA = 28, SRV = 33, OPT = 41, DS = 43, IXFR = 251, AXFR = 252, MAILB = 253,
+                   AAAA = 28, SRV = 33, DNAME = 39, OPT = 41, DS = 43, IXFR = 251, AXFR = 252, MAILB = 253,
                    MAILA = 254, ANY = 255, CAA = 257;
 }
 namespace rcode {
 constexpr uint16_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5,
-                   BADVERS = 16;
+                   YXDOMAIN = 6, BADVERS = 16;
 }
 constexpr uint16_t kClassIN = 1, kClassCH = 3, kClassANY = 255;
 constexpr uint16_t kEdnsNsid = 3, kEdnsClientSubnet = 8;

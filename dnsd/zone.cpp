@@ -11,12 +11,15 @@ Resolution resolve(const Zone& zone, std::string_view name, const uint8_t* label
   // Walk from just below the apex towards the name: the first cut on the way wins,
   // and the first missing name ends the walk (empty non-terminals are nodes, so
   // nothing exists below a missing name).
+  // A DNAME on the way redirects every name below its owner, not the owner itself.
   const Node* encloser = zone.apex;
+  if (depth > 0 && encloser->has_dname) return {Resolution::dname, encloser};
   for (unsigned skip = depth; skip-- > 0;) {
     const Node* node = zone.find(suffix(skip));
     if (node == nullptr) break;
     if (node->delegation) return {Resolution::referral, node};
     if (skip == 0) return {Resolution::exact, node};
+    if (node->has_dname) return {Resolution::dname, node};
     encloser = node;
   }
   if (depth == 0) return {Resolution::exact, zone.apex};

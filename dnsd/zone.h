@@ -45,6 +45,8 @@ struct Node {
   std::string cname_target_name;    // the target's own name (owner of chased records)
   bool cname_target_missing = false;  // in zone, no such name: NXDOMAIN (RFC 6604)
   const Node* cname_target_cut = nullptr;  // the target is at or below this zone cut
+  bool has_dname = false;           // names below this one are redirected (RFC 6672)
+  std::string dname_target;         // the DNAME's target, wire form as written
 
   const RRset* find(uint16_t type) const {
     for (const RRset& r : rrsets)
@@ -67,6 +69,7 @@ struct Zone {
   RRset negative_soa;               // SOA with TTL min(SOA TTL, MINIMUM), RFC 2308
   bool has_delegations = false;
   bool has_wildcards = false;
+  bool has_dnames = false;
   size_t record_count = 0;
   uint16_t metrics_slot = 0;
 
@@ -78,8 +81,8 @@ struct Zone {
 
 // How a name resolves inside a zone, shared by queries and load-time CNAME chasing.
 struct Resolution {
-  enum Kind : uint8_t { exact, wildcard, referral, nxdomain } kind = nxdomain;
-  const Node* node = nullptr;       // exact or wildcard source node, or the cut
+  enum Kind : uint8_t { exact, wildcard, referral, nxdomain, dname } kind = nxdomain;
+  const Node* node = nullptr;       // exact or wildcard source node, the cut, or the DNAME's owner
 };
 
 // `name` is lower-case wire and lies at or below the zone's origin; `label_offset`

@@ -496,6 +496,15 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     }
     if (has_cname && node.find(type::CNAME)->count > 1)
       fail_at(sets[{owner, type::CNAME}][1]->pos, "", text_of(owner) + " has more than one CNAME");
+    if (const RRset* dname = node.find(type::DNAME)) {
+      const auto& list = sets[{owner, type::DNAME}];
+      if (dname->count > 1) fail_at(list[1]->pos, "", text_of(owner) + " has more than one DNAME (RFC 6672 section 2.4)");
+      if (owner != origin && node.find(type::NS))
+        fail_at(list.front()->pos, "", text_of(owner) + " has a DNAME and NS records: below the apex the DNAME would be the child zone's");
+      node.has_dname = true;
+      node.dname_target = list.front()->fields[0].bytes;
+      zone->has_dnames = true;
+    }
     if (owner != origin && node.find(type::NS)) {
       node.delegation = true;
       zone->has_delegations = true;
@@ -542,6 +551,20 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
           fail_at(r->pos, "", text_of(owner) + " lies below the delegation " + text_of(res.node->name) + ": only glue A/AAAA records may be there");
         }
       }
+    }
+  }
+
+  // RFC 6672 section 2.4: nothing exists below a DNAME's owner; queries there are redirected.
+  if (zone->has_dnames) {
+    for (const auto& [owner, node] : zone->nodes) {
+      if (node.rrsets.empty() && node.service < 0) continue;  // an empty non-terminal above a name reported here
+      uint8_t offsets[kMaxLabels];
+      const unsigned labels = label_offsets(owner, offsets);
+      const Resolution res = resolve(*zone, owner, offsets, labels);
+      if (res.kind != Resolution::dname) continue;
+      const std::string where = text_of(owner) + " lies below the DNAME at " + text_of(res.node->name);
+      if (node.service >= 0) fail_at(config.pos, "", "service " + where);
+      fail_at(sets[{owner, node.rrsets.front().type}].front()->pos, "", where + ": nothing may exist there (RFC 6672 section 2.4)");
     }
   }
 

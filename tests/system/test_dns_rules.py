@@ -16,6 +16,9 @@ from resolvers import Knot
 SOA = {"mname": "ns1.{o}", "rname": "hostmaster.{o}", "serial": 7, "refresh": 3600, "retry": 900,
        "expire": 1209600, "minimum": 60}
 DS_RDATA = "12345 13 2 " + "AB" * 32
+# 205 octets: with the 85 octets kept from LONG_QNAME, the synthesized name is 290.
+LONG_TARGET = ".".join(c * 63 for c in "abc") + ".target.test."
+LONG_QNAME = "x" * 63 + "." + "y" * 20 + ".long.example.test."
 
 ZONES = {
     "example.test.": """
@@ -28,6 +31,21 @@ sub      300  IN NS    ns.sub
 ns.sub   300  IN A     192.0.2.99
 into     300  IN CNAME host.sub
 tocut    300  IN CNAME sub
+sd       300  IN DNAME hosts.example.test.
+www.hosts 300 IN A     192.0.2.91
+od       300  IN DNAME Target.Test.
+xd       300  IN DNAME example.org.
+long     300  IN DNAME {LONG_TARGET}
+""".replace("{LONG_TARGET}", LONG_TARGET),
+    "target.test.": """
+ns1      3600 IN A     192.0.2.63
+www      300  IN A     192.0.2.90
+alias    300  IN CNAME www
+sub      300  IN NS    ns1.sub
+ns1.sub  300  IN A     192.0.2.64
+""",
+    "apexd.test.": """
+@        300  IN DNAME target.test.
 """,
     "parent.test.": f"""
 ns1      3600 IN A     192.0.2.53
@@ -48,6 +66,8 @@ ns1      3600 IN A     192.0.2.61
 ns1      3600 IN A     192.0.2.62
 """,
 }
+# A DNAME at the apex leaves no name below it for a name server.
+NS = {origin: f"ns1.{origin}" for origin in ZONES} | {"apexd.test.": "ns1.target.test."}
 
 
 def gslbd_config(server_extra=""):
@@ -57,7 +77,7 @@ def gslbd_config(server_extra=""):
         body = "".join(f"      {line}\n" for line in records.strip().splitlines())
         zones += f"""  - origin: {origin}
     soa: {{ {soa}, ttl: 3600 }}
-    ns: [ns1.{origin}]
+    ns: [{NS[origin]}]
     records: |
 {body}"""
     return f"""
@@ -74,7 +94,7 @@ clusters: {{}}
 def knot_zone(origin):
     s = {k: v.format(o=origin) if isinstance(v, str) else v for k, v in SOA.items()}
     return (f"$ORIGIN {origin}\n@ 3600 IN SOA {s['mname']} {s['rname']} {s['serial']} {s['refresh']} "
-            f"{s['retry']} {s['expire']} {s['minimum']}\n@ 3600 IN NS ns1.{origin}\n" + ZONES[origin])
+            f"{s['retry']} {s['expire']} {s['minimum']}\n@ 3600 IN NS {NS[origin]}\n" + ZONES[origin])
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +180,72 @@ def test_cname_into_a_delegation_gives_the_referral(g, tool, transport):
 @pytest.mark.parametrize("name", ["into.example.test", "tocut.example.test"])
 def test_cname_into_a_delegation_like_knot(g, knot, name):
     like_knot(g, knot, name, "A")
+
+
+# 3. RFC 6672: DNAME redirects the names below its owner.
+@pytest.mark.parametrize("tool,transport", [("dig", "udp"), ("dig", "tcp"), ("kdig", "udp"), ("kdig", "tcp")])
+def test_dname_synthesizes_a_cname_and_chases_it_in_the_zone(g, tool, transport):
+    www = "WWW" if tool == "dig" else "www"  # the case sent is kept (kdig sends lower case)
+    r = ask(g, tool, transport, f"{www}.sd.example.test", "A")
+    assert r.status == "NOERROR" and "aa" in r.flags, r
+    assert r.records() == [["sd.example.test.", "300", "IN", "DNAME", "hosts.example.test."],
+                           [f"{www}.sd.example.test.", "300", "IN", "CNAME", f"{www}.hosts.example.test."],
+                           [f"{www}.hosts.example.test.", "300", "IN", "A", "192.0.2.91"]], r
+    assert r.records("AUTHORITY") == [], r
+
+
+@pytest.mark.parametrize("name,qtype", [("www.sd.example.test", "A"), ("a.b.sd.example.test", "A"),
+                                        ("sd.example.test", "DNAME"), ("sd.example.test", "A"),
+                                        ("www.xd.example.test", "A"), ("www.sd.example.test", "DNAME")])
+def test_dname_like_knot(g, knot, name, qtype):
+    like_knot(g, knot, name, qtype)
+
+
+def test_dname_into_another_served_zone_is_chased(g):
+    r = ask(g, "dig", "udp", "alias.od.example.test", "A")
+    assert r.status == "NOERROR" and "aa" in r.flags, r
+    assert r.records() == [["od.example.test.", "300", "IN", "DNAME", "Target.Test."],
+                           ["alias.od.example.test.", "300", "IN", "CNAME", "alias.Target.Test."],
+                           # names in target.test. point at the synthesized copy of its origin
+                           # (as they point into the question otherwise), so they keep its case
+                           ["alias.Target.Test.", "300", "IN", "CNAME", "www.Target.Test."],
+                           ["www.Target.Test.", "300", "IN", "A", "192.0.2.90"]], r
+
+
+def test_dname_into_another_zone_ends_like_that_zone_answers(g):
+    def lower(records):  # the DNAME's target is written "Target.Test."
+        return [[field.lower() for field in rr] for rr in records]
+    r = ask(g, "kdig", "udp", "nope.od.example.test", "A")
+    assert r.status == "NXDOMAIN" and "aa" in r.flags, r
+    assert [x[3] for x in r.records()] == ["DNAME", "CNAME"], r
+    assert lower(r.records("AUTHORITY"))[0][:4] == ["target.test.", "60", "in", "soa"], r
+    r = ask(g, "kdig", "tcp", "host.sub.od.example.test", "A")
+    assert r.status == "NOERROR" and "aa" in r.flags, r
+    assert lower(r.records("AUTHORITY")) == [["sub.target.test.", "300", "in", "ns", "ns1.sub.target.test."]], r
+    assert lower(r.records("ADDITIONAL")) == [["ns1.sub.target.test.", "300", "in", "a", "192.0.2.64"]], r
+
+
+def test_dname_at_an_apex(g):
+    r = ask(g, "dig", "tcp", "www.apexd.test", "A")
+    assert r.records() == [["apexd.test.", "300", "IN", "DNAME", "target.test."],
+                           ["www.apexd.test.", "300", "IN", "CNAME", "www.target.test."],
+                           ["www.target.test.", "300", "IN", "A", "192.0.2.90"]], r
+    assert ask(g, "dig", "udp", "apexd.test", "SOA").rdata("SOA"), "the apex itself is not redirected"
+
+
+def test_dname_out_of_the_served_zones_gives_dname_and_cname(g):
+    r = ask(g, "dig", "udp", "www.xd.example.test", "A")
+    assert r.status == "NOERROR" and "aa" in r.flags, r
+    assert r.records() == [["xd.example.test.", "300", "IN", "DNAME", "example.org."],
+                           ["www.xd.example.test.", "300", "IN", "CNAME", "www.example.org."]], r
+
+
+def test_dname_whose_result_is_too_long_is_yxdomain(g, knot):
+    r = like_knot(g, knot, LONG_QNAME, "A")
+    assert r.status == "YXDOMAIN" and "aa" in r.flags, r
+    assert r.records() == [["long.example.test.", "300", "IN", "DNAME", LONG_TARGET]], r
+    r = ask(g, "dig", "udp", "www.long.example.test", "A")
+    assert r.status == "NXDOMAIN" and r.rdata("CNAME") == ["www." + LONG_TARGET], r
 
 
 # 6. RD and CD are query flags: NOTIMP for another opcode carries neither.
