@@ -319,45 +319,21 @@ class Responder {
       client.source_prefix = client_.v6 ? 128 : 32;
       std::memcpy(client.bytes, client_.address, sizeof client.bytes);
     }
-    const geo::Route route = serving_.routing->route(svc.geo_id, client);
-    if (q_.edns.has_ecs && ecs.source_prefix > 0) ecs_scope_ = route.scope;
-
-    auto is_up = [&](geo::ClusterId c) { return c >= health_.up.size() || health_.up[c]; };
-    auto changing = [&](geo::ClusterId c) { return c < health_.transitioning.size() && health_.transitioning[c]; };
-    bool any_up = false;
-    for (geo::ClusterId c : svc.clusters) any_up = any_up || is_up(c);
-    if (!any_up && svc.servfail_when_all_down) {
+    const ClusterPick pick = pick_clusters(serving_, svc, health_, client, want_v6);
+    if (q_.edns.has_ecs && ecs.source_prefix > 0) ecs_scope_ = pick.scope;
+    if (pick.servfail) {
       rcode_ = rcode::SERVFAIL;
       aa_ = false;
       return;
     }
-
-    // Pick first, then write, so the TTL can shrink when a cluster ranked at or
-    // above a picked one is changing state: resolvers then come back soon.
-    geo::ClusterId picked[Outcome::kMaxPicked];
-    unsigned count = 0;
-    bool transitioning = false;
-    // A cluster's addresses: those written in the config, and those its ingress
-    // host names resolved to (carried in the health view, which the probe thread renews).
-    auto resolved = [&](geo::ClusterId c) -> const health::Ingress& {
-      return c < health_.resolved.size() ? health_.resolved[c] : kNoIngress;
-    };
-    auto address_count = [&](geo::ClusterId c) {
-      return want_v6 ? serving_.clusters[c].ipv6.size() + resolved(c).ipv6.size()
-                     : serving_.clusters[c].ipv4.size() + resolved(c).ipv4.size();
-    };
-    for (geo::ClusterId c : route.order) {
-      if (count >= svc.answers || count >= Outcome::kMaxPicked) break;
-      transitioning = transitioning || changing(c);
-      if (any_up && !is_up(c)) continue;  // all down: fail open, answer in ranked order
-      if (address_count(c) == 0) continue;
-      picked[count++] = c;
-    }
-    if (count == 0) {
+    if (pick.count == 0) {
       negative(rcode::NOERROR);
       return;
     }
-    outcome_->fail_open = !any_up;
+    outcome_->fail_open = pick.fail_open;
+    const bool transitioning = pick.transitioning;
+    const unsigned count = pick.count;
+    const geo::ClusterId* picked = pick.clusters;
     const uint32_t ttl = transitioning ? svc.transition_ttl : svc.ttl;
     const size_t mark = w_.pos();
     uint16_t written = 0;
@@ -372,7 +348,7 @@ class Responder {
     };
     for (unsigned i = 0; i < count; ++i) {
       const ClusterAddresses& addrs = serving_.clusters[picked[i]];
-      const health::Ingress& dynamic = resolved(picked[i]);
+      const health::Ingress& dynamic = resolved_ingress(health_, picked[i]);
       outcome_->cluster_slots[outcome_->picked++] = addrs.metrics_slot;
       if (want_v6) {
         for (const auto& a : addrs.ipv6) put(a.data(), 16);
@@ -479,6 +455,43 @@ void write_question(Writer& w, const Query& q) {
 }
 
 }  // namespace
+
+const health::Ingress& resolved_ingress(const health::HealthView& health, geo::ClusterId c) noexcept {
+  return c < health.resolved.size() ? health.resolved[c] : kNoIngress;
+}
+
+ClusterPick pick_clusters(const ServingState& serving, const Service& svc, const health::HealthView& health,
+                          const geo::ClientAddress& client, bool want_v6) noexcept {
+  ClusterPick pick;
+  const geo::Route route = serving.routing->route(svc.geo_id, client);
+  pick.scope = route.scope;
+  auto is_up = [&](geo::ClusterId c) { return c >= health.up.size() || health.up[c]; };
+  auto changing = [&](geo::ClusterId c) { return c < health.transitioning.size() && health.transitioning[c]; };
+  bool any_up = false;
+  for (geo::ClusterId c : svc.clusters) any_up = any_up || is_up(c);
+  if (!any_up && svc.servfail_when_all_down) {
+    pick.servfail = true;
+    return pick;
+  }
+  pick.fail_open = !any_up;
+  // A cluster's addresses: those written in the config, and those its ingress
+  // host names resolved to (carried in the health view, which the probe thread renews).
+  auto address_count = [&](geo::ClusterId c) {
+    const health::Ingress& dynamic = resolved_ingress(health, c);
+    return want_v6 ? serving.clusters[c].ipv6.size() + dynamic.ipv6.size()
+                   : serving.clusters[c].ipv4.size() + dynamic.ipv4.size();
+  };
+  // Picked first, written after, so the TTL can shrink when a cluster ranked at or
+  // above a picked one is changing state: resolvers then come back soon.
+  for (geo::ClusterId c : route.order) {
+    if (pick.count >= svc.answers || pick.count >= Outcome::kMaxPicked) break;
+    pick.transitioning = pick.transitioning || changing(c);
+    if (any_up && !is_up(c)) continue;  // all down: fail open, answer in ranked order
+    if (address_count(c) == 0) continue;
+    pick.clusters[pick.count++] = c;
+  }
+  return pick;
+}
 
 size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client, const ServingState& serving,
                     const health::HealthView& health, uint8_t* out, size_t out_capacity, Outcome* outcome) noexcept {

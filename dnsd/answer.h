@@ -29,6 +29,22 @@ struct Outcome {
   uint16_t cluster_slots[kMaxPicked] = {};
 };
 
+// Which clusters a service's answer to `client` holds, best first: the decision
+// answer_query makes, shared with /explain so the two cannot disagree.
+struct ClusterPick {
+  geo::ClusterId clusters[Outcome::kMaxPicked];
+  unsigned count = 0;
+  bool servfail = false;       // every cluster down and when_all_down: servfail
+  bool fail_open = false;      // every cluster down: answered with them anyway
+  bool transitioning = false;  // a cluster ranked at or above a picked one is changing state
+  uint8_t scope = 0;           // the route's ECS scope
+};
+ClusterPick pick_clusters(const ServingState& serving, const Service& service, const health::HealthView& health,
+                          const geo::ClientAddress& client, bool want_v6) noexcept;
+
+// The addresses of `cluster` its ingress host names resolved to (none when it has none).
+const health::Ingress& resolved_ingress(const health::HealthView& health, geo::ClusterId cluster) noexcept;
+
 // Writes the response for `query` into `out` (at most `out_capacity` bytes; UDP
 // responses are further limited by the client's EDNS payload size). Returns the
 // response size, or 0 when the packet gets no answer at all.

@@ -1,24 +1,20 @@
 #include "dnsd/daemon.h"
 
-#include <arpa/inet.h>
 #include <malloc.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
-#include <cstdio>
 #include <iostream>
 #include <mutex>
 #include <sstream>
 
-#include "dnsd/answer.h"
 #include "dnsd/config.h"
-#include "dnsd/dname.h"
+#include "dnsd/explain.h"
 #include "dnsd/http_api.h"
 #include "dnsd/http_server.h"
 #include "dnsd/log.h"
 #include "dnsd/metrics.h"
 #include "dnsd/published.h"
-#include "dnsd/query.h"
 #include "dnsd/serving_state.h"
 #include "dnsd/worker.h"
 #include "dnsd/xdp_answering.h"
@@ -50,66 +46,6 @@ std::string summary(const ServingState& s) {
     << s.clusters.size() << " cluster(s), " << checks << " check(s), " << s.routing->prefix_count()
     << " geo prefix range(s)";
   return o.str();
-}
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-// Builds a query for `name`/`qtype` carrying an ECS option for `client`, so that
-// /explain reports exactly what the answering path returns.
-std::vector<uint8_t> explain_query(const std::string& wire, uint16_t qtype, bool v6, const uint8_t* addr) {
-  const uint8_t alen = v6 ? 16 : 4;
-  const uint8_t header[12] = {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
-  const uint8_t question_tail[4] = {static_cast<uint8_t>(qtype >> 8), static_cast<uint8_t>(qtype), 0, 1};
-  const uint8_t opt[19] = {0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(8 + alen), 0, kEdnsClientSubnet, 0,
-                           static_cast<uint8_t>(4 + alen), 0, static_cast<uint8_t>(v6 ? 2 : 1),
-                           static_cast<uint8_t>(v6 ? 128 : 32), 0};
-  std::vector<uint8_t> q;
-  q.reserve(sizeof header + wire.size() + sizeof question_tail + sizeof opt + alen);
-  auto append = [&q](const uint8_t* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) q.push_back(p[i]);
-  };
-  append(header, sizeof header);
-  append(reinterpret_cast<const uint8_t*>(wire.data()), wire.size());
-  append(question_tail, sizeof question_tail);
-  append(opt, sizeof opt);
-  append(addr, alen);
-  return q;
-}
-
-// Reads the addresses out of a response we built (no compression surprises: every
-// answer owner is a 2-byte pointer or prefix+pointer written by answer_query).
-std::vector<std::string> answer_addresses(const uint8_t* r, size_t n) {
-  std::vector<std::string> out;
-  const uint16_t an = static_cast<uint16_t>((r[6] << 8) | r[7]);
-  size_t pos = 12;
-  if (skip_name(r, n, &pos) != NameError::none) return out;
-  pos += 4;
-  for (unsigned i = 0; i < an && pos < n; ++i) {
-    if (skip_name(r, n, &pos) != NameError::none || pos + 10 > n) return out;
-    const uint16_t type = static_cast<uint16_t>((r[pos] << 8) | r[pos + 1]);
-    const uint16_t rdlen = static_cast<uint16_t>((r[pos + 8] << 8) | r[pos + 9]);
-    pos += 10;
-    char buf[INET6_ADDRSTRLEN];
-    if (type == type::A && rdlen == 4) out.push_back(inet_ntop(AF_INET, r + pos, buf, sizeof buf));
-    if (type == type::AAAA && rdlen == 16) out.push_back(inet_ntop(AF_INET6, r + pos, buf, sizeof buf));
-    pos += rdlen;
-  }
-  return out;
 }
 
 std::optional<std::string> http_token(const ServerConfig& s) {
@@ -185,7 +121,7 @@ class Daemon {
       if (server_config_.has_http) {
         api_ = std::make_unique<HttpApi>(
             HttpRoutes{[this] { return metrics_->scrape(*snapshot_.get()); }, [this] { return monitor_->status_json(); },
-                       [this](const std::string& name, const std::string& client) { return explain(name, client); },
+                       [this](const std::string& name, const std::string& client) { return explain(*snapshot_.get(), name, client); },
                        [this](const std::string& cluster, bool drained) { return monitor_->set_drained(cluster, drained); }},
             metrics_->registry());
         api_->set_token(http_token(server_config_));
@@ -310,67 +246,6 @@ class Daemon {
       metrics_->reload_result(false);
       log_error(std::string("reload failed, still serving the previous configuration: ") + e.what());
     }
-  }
-
-  HttpResponse explain(const std::string& name_text, const std::string& client_text) {
-    auto bad = [](const std::string& m) { return http_error(400, m); };
-    std::string wire;
-    if (!name_from_text(name_text, &wire)) return bad("not a domain name: " + name_text);
-    uint8_t addr[16] = {};
-    bool v6 = false;
-    if (inet_pton(AF_INET, client_text.c_str(), addr) != 1) {
-      if (inet_pton(AF_INET6, client_text.c_str(), addr) != 1) return bad("not an IP address: " + client_text);
-      v6 = true;
-    }
-    std::shared_ptr<const ServingState> serving;
-    std::shared_ptr<const health::HealthView> health;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      serving = serving_;
-      health = health_;
-    }
-    int service = -1;
-    for (size_t i = 0; i < serving->services.size(); ++i) {
-      std::string w;
-      name_from_text(serving->services[i].name_text, &w);
-      if (w == wire) service = static_cast<int>(i);
-    }
-    if (service < 0) return bad("no service named " + name_text);
-    const Service& svc = serving->services[static_cast<size_t>(service)];
-    geo::ClientAddress client;
-    client.family = v6 ? 6 : 4;
-    client.source_prefix = v6 ? 128 : 32;
-    std::memcpy(client.bytes, addr, 16);
-
-    std::string out = "{\"name\":\"" + json_escape(svc.name_text) + "\",\"client\":\"" + json_escape(client_text) +
-                      "\",\"geo\":" + serving->routing->explain_json(svc.geo_id, client) + ",\"health\":[";
-    for (size_t i = 0; i < svc.clusters.size(); ++i) {
-      const geo::ClusterId c = svc.clusters[i];
-      const bool up = c >= health->up.size() || health->up[c];
-      const bool changing = c < health->transitioning.size() && health->transitioning[c];
-      out += std::string(i ? "," : "") + "{\"cluster\":\"" + json_escape(serving->clusters[c].name) +
-             "\",\"up\":" + (up ? "true" : "false") + ",\"transitioning\":" + (changing ? "true" : "false") + "}";
-    }
-    out += "],\"answer\":{";
-    bool first = true;
-    for (uint16_t qtype : {type::A, type::AAAA}) {
-      const std::vector<uint8_t> q = explain_query(wire, qtype, v6, addr);
-      std::vector<uint8_t> resp(65535);
-      Outcome outcome;
-      ClientInfo ci;
-      ci.tcp = true;
-      ci.v6 = v6;
-      std::memcpy(ci.address, addr, 16);
-      const size_t n = answer_query(q.data(), q.size(), ci, *serving, *health, resp.data(), resp.size(), &outcome);
-      const std::vector<std::string> addrs = answer_addresses(resp.data(), n);
-      out += std::string(first ? "" : ",") + "\"" + (qtype == type::A ? "A" : "AAAA") + "\":{\"rcode\":" +
-             std::to_string(outcome.rcode) + ",\"scope\":" + std::to_string(outcome.ecs_scope) + ",\"addresses\":[";
-      for (size_t i = 0; i < addrs.size(); ++i) out += std::string(i ? "," : "") + "\"" + addrs[i] + "\"";
-      out += "]}";
-      first = false;
-    }
-    out += "}}\n";
-    return {200, "application/json", out, {}};
   }
 
   DaemonOptions options_;

@@ -4,7 +4,8 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
+
+#include "dnsd/json.h"
 
 namespace gslb::dns {
 
@@ -192,7 +193,7 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
     if (result.outcome == Outcome::no_such_cluster) return http_error(404, "no cluster named " + s[1]);
     if (result.outcome == Outcome::not_saved)
       return http_error(500, "not " + s[2] + "ed: the drain state cannot be saved: " + result.error);
-    return text(nlohmann::json{{"cluster", s[1]}, {"drained", drain}}.dump() + "\n", "application/json");
+    return text(json_text({{"cluster", s[1]}, {"drained", drain}}), "application/json");
   }
   return http_error(404, "not found");
 }

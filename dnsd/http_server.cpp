@@ -7,9 +7,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <list>
-#include <nlohmann/json.hpp>
 #include <optional>
 
+#include "dnsd/json.h"
 #include "dnsd/listen_socket.h"
 
 namespace gslb::dns {
@@ -46,7 +46,7 @@ std::string address_bytes(const asio::ip::address& a) {
 }  // namespace
 
 HttpResponse http_error(int status, const std::string& message) {
-  return {status, "application/json", nlohmann::json{{"error", message}}.dump() + "\n", {}};
+  return {status, "application/json", json_text({{"error", message}}), {}};
 }
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {

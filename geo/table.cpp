@@ -1,8 +1,8 @@
 #include "geo/table.h"
 
 #include <algorithm>
-
-#include "geo/json.h"
+#include <cmath>
+#include <nlohmann/json.hpp>
 
 namespace gslb::geo {
 
@@ -18,15 +18,15 @@ const char* policy_name(Policy p) noexcept {
   return "unknown";
 }
 
+// Explain figures to a fixed resolution (1e4: 4 decimals). NaN and infinity stay
+// so and are written as null, since JSON has neither.
+double rounded(double v, double resolution) { return std::isfinite(v) ? std::round(v * resolution) / resolution : v; }
+
 }  // namespace
 
 std::string Table::explain_json(ServiceId sid, const ClientAddress& client) const {
-  std::string out = "{";
-  if (sid >= services_.size() || (client.family != 4 && client.family != 6)) {
-    json::key(out, "error");
-    json::string(out, sid >= services_.size() ? "unknown service" : "unknown address family");
-    return out + "}";
-  }
+  if (sid >= services_.size() || (client.family != 4 && client.family != 6))
+    return nlohmann::ordered_json{{"error", sid >= services_.size() ? "unknown service" : "unknown address family"}}.dump();
   const auto& s = services_[sid];
   const auto route_now = route(sid, client);
   // A mapped IPv4 client is explained as the IPv4 client it is (prefix in IPv4
@@ -62,67 +62,44 @@ std::string Table::explain_json(ServiceId sid, const ClientAddress& client) cons
   const auto [entry_id, cidr_key] = locations_[location];
   const auto& entry = entries_[entry_id];
 
-  json::key(out, "service");
-  json::string(out, s.input.name);
-  json::key(out, "policy");
-  json::string(out, policy_name(s.input.policy));
-  json::key(out, "prefix");
-  json::string(out, format_range(c.family, lo, hi));
-  json::key(out, "scope");
-  out += std::to_string(route_now.scope);
-  json::key(out, "source");
-  json::string(out, source_name(entry.source));
-  json::key(out, "location");
-  out += '{';
+  nlohmann::ordered_json out = {{"service", s.input.name},
+                        {"policy", policy_name(s.input.policy)},
+                        {"prefix", format_range(c.family, lo, hi)},
+                        {"scope", route_now.scope},
+                        {"source", source_name(entry.source)}};
+  nlohmann::ordered_json place = nlohmann::ordered_json::object();
   if (entry.place.coords) {
-    json::key(out, "lat");
-    json::number(out, entry.place.coords->lat, 4);
-    json::key(out, "lon");
-    json::number(out, entry.place.coords->lon, 4);
+    place["lat"] = rounded(entry.place.coords->lat, 1e4);
+    place["lon"] = rounded(entry.place.coords->lon, 1e4);
   }
   for (const auto& [k, v] : {std::pair{"country", &entry.place.country}, std::pair{"continent", &entry.place.continent},
-                             std::pair{"region", &entry.place.region}}) {
-    if (v->empty()) continue;
-    json::key(out, k);
-    json::string(out, *v);
-  }
-  out += '}';
-  if (entry.has_pinned) {
-    json::key(out, "pinned");
-    out += "true";
-  }
+                             std::pair{"region", &entry.place.region}})
+    if (!v->empty()) place[k] = *v;
+  out["location"] = std::move(place);
+  if (entry.has_pinned) out["pinned"] = true;
   const auto lkey = latency_key(latency_, entry, cidr_key);
-  if (s.input.policy == Policy::latency && lkey) {
-    json::key(out, "latency_client");
-    json::string(out, latency_.keys[lkey]);
-  }
+  if (s.input.policy == Policy::latency && lkey) out["latency_client"] = latency_.keys[lkey];
 
   // Recomputed with the function that built the table, annotated; the order is
   // what route() serves.
   const auto ranked = rank(s.input, places_, entry, latency_, lkey);
-  json::key(out, "ranked");
-  out += '[';
+  nlohmann::ordered_json order = nlohmann::ordered_json::array();
   for (const auto id : route_now.order) {
     const auto it = std::find_if(ranked.begin(), ranked.end(), [&](const Ranked& r) { return r.cluster == id; });
-    out += out.back() == '[' ? "{" : ",{";
-    json::key(out, "cluster");
-    json::string(out, clusters_[id].name);
+    nlohmann::ordered_json one = {{"cluster", clusters_[id].name}};
     if (it != ranked.end() && it->latency_ms) {
-      json::key(out, "latency_ms");
-      json::number(out, *it->latency_ms, 1);
+      one["latency_ms"] = rounded(*it->latency_ms, 10);
     } else if (it != ranked.end() && it->distance_km) {
-      json::key(out, "distance_km");
-      json::number(out, *it->distance_km, 1);
+      one["distance_km"] = rounded(*it->distance_km, 10);
     }
     if (s.input.policy == Policy::weighted) {
       const auto pos = size_t(std::find(s.input.clusters.begin(), s.input.clusters.end(), id) - s.input.clusters.begin());
-      json::key(out, "weight");
-      out += std::to_string(pos < s.input.weights.size() ? s.input.weights[pos] : 0);
+      one["weight"] = pos < s.input.weights.size() ? s.input.weights[pos] : 0;
     }
-    out += '}';
+    order.push_back(std::move(one));
   }
-  out += "]}";
-  return out;
+  out["ranked"] = std::move(order);
+  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace gslb::geo

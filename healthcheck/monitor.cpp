@@ -11,8 +11,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "healthcheck/check_runner.h"
@@ -59,27 +59,6 @@ std::vector<ClusterDef> state_defs(const std::vector<ClusterSpec>& specs) {
   return defs;
 }
 
-void json_string(std::ostringstream& out, const std::string& s) {
-  out << '"';
-  for (const unsigned char ch : s) {
-    switch (ch) {
-      case '"': out << "\\\""; break;
-      case '\\': out << "\\\\"; break;
-      case '\n': out << "\\n"; break;
-      case '\r': out << "\\r"; break;
-      case '\t': out << "\\t"; break;
-      default:
-        if (ch < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-          out << buf;
-        } else {
-          out << ch;
-        }
-    }
-  }
-  out << '"';
-}
 
 }  // namespace
 
@@ -397,36 +376,30 @@ Monitor::DrainResult Monitor::set_drained(const std::string& cluster, bool drain
 std::string Monitor::status_json() const {
   std::lock_guard lock(impl_->mu);
   const HealthState& state = impl_->state;
-  std::ostringstream out;
-  out << "{\"clusters\":[";
+  nlohmann::ordered_json clusters = nlohmann::ordered_json::array();
   for (std::size_t c = 0; c < state.size(); ++c) {
-    if (c > 0) out << ',';
-    out << "{\"name\":";
-    json_string(out, state.def(c).name);
-    out << ",\"up\":" << (state.answerable(c) ? "true" : "false")
-        << ",\"drained\":" << (state.is_drained(c) ? "true" : "false")
-        << ",\"health\":\"" << to_string(state.health(c)) << "\""
-        << ",\"checks\":[";
+    nlohmann::ordered_json checks = nlohmann::ordered_json::array();
     for (std::size_t k = 0; k < state.def(c).checks.size(); ++k) {
       const CheckState& cs = state.check(c, k);
-      if (k > 0) out << ',';
-      out << "{\"check\":";
-      json_string(out, state.def(c).checks[k].identity);
-      out << ",\"up\":" << (cs.status == Status::up ? "true" : "false")
-          << ",\"state\":\"" << to_string(cs.status) << "\",\"last_result\":";
+      nlohmann::ordered_json check = {{"check", state.def(c).checks[k].identity},
+                              {"up", cs.status == Status::up},
+                              {"state", to_string(cs.status)},
+                              {"last_result", nullptr},
+                              {"latency_ms", nullptr},
+                              {"consecutive", cs.consecutive}};
       if (cs.has_result) {
-        json_string(out, cs.last_reason);
-        out << ",\"latency_ms\":"
-            << std::chrono::duration<double, std::milli>(cs.last_latency).count();
-      } else {
-        out << "null,\"latency_ms\":null";
+        check["last_result"] = cs.last_reason;
+        check["latency_ms"] = std::chrono::duration<double, std::milli>(cs.last_latency).count();
       }
-      out << ",\"consecutive\":" << cs.consecutive << '}';
+      checks.push_back(std::move(check));
     }
-    out << "]}";
+    clusters.push_back({{"name", state.def(c).name},
+                        {"up", state.answerable(c)},
+                        {"drained", state.is_drained(c)},
+                        {"health", to_string(state.health(c))},
+                        {"checks", std::move(checks)}});
   }
-  out << "]}";
-  return out.str();
+  return nlohmann::ordered_json{{"clusters", std::move(clusters)}}.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 void Monitor::stop() {

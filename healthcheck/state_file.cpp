@@ -6,34 +6,24 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace gslb::health {
 
 namespace {
 
+constexpr int kVersion = 2;
+
+// Version 1, written by earlier gslbd: a header line, then "drained <name>" lines with
+// the bytes that would break a line (spaces, control characters) and '%' as %XX.
+// Still read, so an upgrade keeps every drain; never written.
+namespace v1 {
+
 constexpr const char* kHeader = "# gslbd drain state v1";
 constexpr const char* kDirective = "drained ";
 
-// Cluster names are whatever the config's YAML keys hold ("eu west" included), so
-// the bytes that would break the line format (spaces, control characters) and '%'
-// itself are written as %XX.
 bool needs_escape(unsigned char ch) { return ch <= ' ' || ch == 0x7f || ch == '%'; }
-
-std::string escape_name(const std::string& name) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char ch : name) {
-    if (needs_escape(ch)) {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 0xf];
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  return out;
-}
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -42,7 +32,7 @@ int hex_digit(char c) {
   return -1;
 }
 
-// The name as written by escape_name(); false when it is not such a name.
+// False when `text` is not a name as version 1 wrote it.
 bool unescape_name(const std::string& text, std::string* name) {
   name->clear();
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -60,6 +50,61 @@ bool unescape_name(const std::string& text, std::string* name) {
     }
   }
   return !name->empty();
+}
+
+DrainFile read(const std::string& path, std::istream& in) {
+  DrainFile out;
+  std::string line;
+  unsigned number = 1;  // the header, already read
+  while (std::getline(in, line)) {
+    ++number;
+    const auto fail = [&](const std::string& why) {
+      out.drained.clear();
+      out.error = path + ":" + std::to_string(number) + ": " + why;
+    };
+    if (line.empty()) continue;
+    if (line.rfind(kDirective, 0) != 0) {
+      fail("expected \"drained <cluster>\", got \"" + line + "\"");
+      return out;
+    }
+    std::string name;
+    if (!unescape_name(line.substr(std::strlen(kDirective)), &name)) {
+      fail("invalid cluster name \"" + line.substr(std::strlen(kDirective)) + "\"");
+      return out;
+    }
+    out.drained.insert(std::move(name));
+  }
+  return out;
+}
+
+}  // namespace v1
+
+// {"version": 2, "drained": ["eu-west", ...]}
+DrainFile read_json(const std::string& path, const std::string& text) {
+  DrainFile out;
+  const auto fail = [&](const std::string& why) {
+    out.drained.clear();
+    out.error = path + ": " + why;
+    return out;
+  };
+  nlohmann::ordered_json doc;
+  try {
+    doc = nlohmann::ordered_json::parse(text);
+  } catch (const nlohmann::ordered_json::parse_error& e) {
+    const std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, ..."
+    return fail(what.substr(what.find("] ") == std::string::npos ? 0 : what.find("] ") + 2));
+  }
+  const auto version = doc.is_object() ? doc.find("version") : doc.end();
+  const auto drained = doc.is_object() ? doc.find("drained") : doc.end();
+  if (version == doc.end() || drained == doc.end() || !drained->is_array())
+    return fail("expected {\"version\": 2, \"drained\": [cluster names]}");
+  if (*version != kVersion) return fail("unknown version " + version->dump() + " (this gslbd reads 1 and 2)");
+  for (const auto& name : *drained) {
+    if (!name.is_string() || name.get_ref<const std::string&>().empty())
+      return fail("invalid cluster name " + name.dump());
+    out.drained.insert(name.get<std::string>());
+  }
+  return out;
 }
 
 std::string errno_text(const std::string& what, const std::string& path) {
@@ -82,42 +127,22 @@ DrainFile read_drain_file(const std::string& path) {
     if (errno != ENOENT) out.error = errno_text("cannot read", path);
     return out;
   }
-  std::string line;
-  unsigned number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    const auto fail = [&](const std::string& why) {
-      out.drained.clear();
-      out.error = path + ":" + std::to_string(number) + ": " + why;
-    };
-    if (number == 1) {
-      if (line != kHeader) {
-        fail("expected the header \"" + std::string(kHeader) + "\"");
-        return out;
-      }
-      continue;
-    }
-    if (line.empty()) continue;
-    if (line.rfind(kDirective, 0) != 0) {
-      fail("expected \"drained <cluster>\", got \"" + line + "\"");
-      return out;
-    }
-    std::string name;
-    if (!unescape_name(line.substr(std::strlen(kDirective)), &name)) {
-      fail("invalid cluster name \"" + line.substr(std::strlen(kDirective)) + "\"");
-      return out;
-    }
-    out.drained.insert(std::move(name));
+  std::string first;
+  if (!std::getline(in, first)) {
+    out.error = path + ":1: empty file, expected a drain state";
+    return out;
   }
-  if (number == 0) out.error = path + ":1: empty file, expected the header";
-  return out;
+  if (first == v1::kHeader) return v1::read(path, in);
+  std::ostringstream text;
+  text << first << '\n' << in.rdbuf();
+  return read_json(path, text.str());
 }
 
 std::string write_drain_file(const std::string& path, const std::set<std::string>& drained) {
-  std::ostringstream text;
-  text << kHeader << '\n';
-  for (const auto& name : drained) text << kDirective << escape_name(name) << '\n';
-  const std::string data = text.str();
+  // Cluster names come from YAML, so they are UTF-8; "replace" keeps a stray byte
+  // from throwing all the same.
+  const std::string data = nlohmann::ordered_json{{"version", kVersion}, {"drained", drained}}.dump(
+                               -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

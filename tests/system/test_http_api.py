@@ -182,6 +182,13 @@ def test_routing_on_the_raw_path_before_decoding_segments(g):
     try:
         assert cluster_status(g, "eu/west")["drained"] is True
         wait_until(lambda: first_a(g) == ["203.0.113.20"], timeout=3, what="eu/west to leave the answers")
+        # /explain decides as the DNS path does, from the same snapshot
+        status, _, body = request(g, "GET", "/explain?name=app.api.example.test.&client=127.0.0.1")
+        e = json.loads(body)
+        assert e["health"] == [{"cluster": "eu/west", "up": False, "transitioning": False},
+                               {"cluster": "eu-west", "up": True, "transitioning": False}], e
+        assert e["answer"]["A"] == {"rcode": "NOERROR", "scope": 0, "addresses": ["203.0.113.20"], "ttl": 30}, e
+        assert e["answer"]["AAAA"] == {"rcode": "NOERROR", "scope": 0, "addresses": []}, e
     finally:
         assert request(g, "POST", "/clusters/eu%2Fwest/undrain", token=TOKEN)[0] == 200
     wait_until(lambda: first_a(g) == ["203.0.113.10"], timeout=3, what="eu/west to return")
