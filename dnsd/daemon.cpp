@@ -98,7 +98,8 @@ class Daemon {
                                    case health::Severity::warning: log_warning(line); break;
                                    case health::Severity::error: log_error(line); break;
                                  }
-                               }},
+                               },
+                               {}},
         [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
     monitor_->configure(health_specs(serving->config), serving->epoch);
     auto view = monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);

@@ -2,11 +2,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include <boost/asio/post.hpp>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace gslb::health {
@@ -44,8 +48,42 @@ std::string rcode_name(int rcode) {
   return "RCODE" + std::to_string(rcode);
 }
 
-DnsProbe::DnsProbe(asio::io_context& io, DnsCheck check, Millis timeout)
+const ares_socket_functions DnsProbe::kSocketFunctions = {
+    [](int domain, int type, int protocol, void* self) -> ares_socket_t {
+      auto* me = static_cast<DnsProbe*>(self);
+      const auto opened = me->sockets_.open(domain, type, protocol);
+      if (opened.fd < 0) {
+        if (opened.error != LocalError::none) me->local_ = opened.error;
+        errno = opened.err;
+        return ARES_SOCKET_BAD;
+      }
+      return opened.fd;
+    },
+    [](ares_socket_t fd, void* self) {
+      static_cast<DnsProbe*>(self)->sockets_.close(fd);
+      return 0;
+    },
+    [](ares_socket_t fd, const sockaddr* address, ares_socklen_t length, void* self) {
+      const int rc = ::connect(fd, address, length);
+      if (rc != 0 && errno != EINPROGRESS) static_cast<DnsProbe*>(self)->note(errno);
+      return rc;
+    },
+    [](ares_socket_t fd, void* buffer, size_t length, int flags, sockaddr* from, ares_socklen_t* from_length,
+       void*) -> ares_ssize_t { return ::recvfrom(fd, buffer, length, flags, from, from_length); },
+    [](ares_socket_t fd, const iovec* vector, int count, void* self) -> ares_ssize_t {
+      const ssize_t n = ::writev(fd, vector, count);
+      if (n < 0 && errno != EAGAIN) static_cast<DnsProbe*>(self)->note(errno);
+      return n;
+    },
+};
+
+void DnsProbe::note(int err) {
+  if (const auto local = local_error_of(err)) local_ = *local;
+}
+
+DnsProbe::DnsProbe(asio::io_context& io, ProbeSockets& sockets, DnsCheck check, Millis timeout)
     : io_(io),
+      sockets_(sockets),
       check_(std::move(check)),
       timeout_(timeout),
       qtype_(qtype_number(check_.qtype)),
@@ -75,6 +113,7 @@ DnsProbe::DnsProbe(asio::io_context& io, DnsCheck check, Millis timeout)
     setup_error_ = std::string("c-ares init: ") + ares_strerror(rc);
     return;
   }
+  ares_set_socket_functions(channel_, &kSocketFunctions, this);
   // No server: the host's resolvers from /etc/resolv.conf, as ares_init_options read them.
   if (check_.server.empty()) return;
   rc = ares_set_servers_ports_csv(channel_, check_.server.c_str());
@@ -95,6 +134,7 @@ std::chrono::nanoseconds DnsProbe::elapsed() const {
 void DnsProbe::start(Done done) {
   done_ = std::move(done);
   timed_out_ = false;
+  local_ = LocalError::none;
   started_ = std::chrono::steady_clock::now();
   const auto alive = lifetime_.token();
   if (!setup_error_.empty()) {
@@ -126,6 +166,11 @@ void DnsProbe::on_answer(void* self, int status, int, unsigned char* abuf, int a
 
 ProbeResult DnsProbe::evaluate(int status, const unsigned char* abuf, int alen) const {
   const auto latency = elapsed();
+  // c-ares reports a socket it could not open or send on as a refusal or a
+  // timeout; the call that failed tells the truth.
+  if (local_ != LocalError::none && (abuf == nullptr || alen < static_cast<int>(kHeaderSize)))
+    return probe_local(local_, std::string("query not sent: ") + to_string(local_), latency);
+  if (status == ARES_ENOMEM) return probe_local(LocalError::memory, "query failed: out of memory", latency);
   if (timed_out_ || status == ARES_ETIMEOUT)
     return probe_failed(Failure::timeout, timeout_reason(timeout_), latency);
   if (abuf == nullptr || alen < static_cast<int>(kHeaderSize)) {

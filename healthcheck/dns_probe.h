@@ -17,6 +17,7 @@
 #include "healthcheck/fd_watch.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/probe.h"
+#include "healthcheck/probe_sockets.h"
 
 namespace gslb::health {
 
@@ -27,7 +28,7 @@ std::string rcode_name(int rcode);
 
 class DnsProbe final : public Probe {
  public:
-  DnsProbe(boost::asio::io_context& io, DnsCheck check, Millis timeout);
+  DnsProbe(boost::asio::io_context& io, ProbeSockets& sockets, DnsCheck check, Millis timeout);
   ~DnsProbe() override;
   DnsProbe(const DnsProbe&) = delete;
   DnsProbe& operator=(const DnsProbe&) = delete;
@@ -36,12 +37,17 @@ class DnsProbe final : public Probe {
 
  private:
   static void on_sock_state(void* self, ares_socket_t fd, int readable, int writable);
+  // c-ares' socket calls (ares_set_socket_functions): opened through the budget, and
+  // a local errno on any of them remembered for evaluate().
+  static const ares_socket_functions kSocketFunctions;
+  void note(int err);
   static void on_answer(void* self, int status, int timeouts, unsigned char* abuf, int alen);
   ProbeResult evaluate(int status, const unsigned char* abuf, int alen) const;
   void finish(ProbeResult result);
   std::chrono::nanoseconds elapsed() const;
 
   boost::asio::io_context& io_;
+  ProbeSockets& sockets_;
   DnsCheck check_;
   Millis timeout_;
   std::optional<int> qtype_;
@@ -51,6 +57,7 @@ class DnsProbe final : public Probe {
   std::string setup_error_;      // why the channel could not be made; every probe fails with it
   Done done_;
   bool timed_out_ = false;
+  LocalError local_ = LocalError::none;   // a socket call of this probe failed for a local reason
   bool destroying_ = false;
   std::chrono::steady_clock::time_point started_;
   Lifetime lifetime_;

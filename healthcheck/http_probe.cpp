@@ -34,8 +34,8 @@ Failure classify(CURLcode code) {
 
 }  // namespace
 
-HttpProbe::HttpProbe(CurlMulti& multi, HttpCheck check, Millis timeout)
-    : multi_(multi), check_(std::move(check)), timeout_(timeout), easy_(curl_easy_init()) {
+HttpProbe::HttpProbe(CurlMulti& multi, ProbeSockets& sockets, HttpCheck check, Millis timeout)
+    : multi_(multi), sockets_(sockets), check_(std::move(check)), timeout_(timeout), easy_(curl_easy_init()) {
   curl_easy_setopt(easy_, CURLOPT_URL, check_.url.c_str());
   curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
   // Signals would be delivered to whatever thread runs the resolver.
@@ -52,6 +52,11 @@ HttpProbe::HttpProbe(CurlMulti& multi, HttpCheck check, Millis timeout)
   curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_);
   curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &HttpProbe::on_body);
   curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
+  curl_easy_setopt(easy_, CURLOPT_OPENSOCKETFUNCTION, &HttpProbe::open_socket);
+  curl_easy_setopt(easy_, CURLOPT_OPENSOCKETDATA, this);
+  // The budget, not the probe: curl may close a socket while tearing the handle down.
+  curl_easy_setopt(easy_, CURLOPT_CLOSESOCKETFUNCTION, &HttpProbe::close_socket);
+  curl_easy_setopt(easy_, CURLOPT_CLOSESOCKETDATA, &sockets_);
   curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYPEER, check_.tls_verify ? 1L : 0L);
   curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYHOST, check_.tls_verify ? 2L : 0L);
   if (!check_.ca_file.empty()) curl_easy_setopt(easy_, CURLOPT_CAINFO, check_.ca_file.c_str());
@@ -70,6 +75,7 @@ HttpProbe::~HttpProbe() {
 void HttpProbe::start(Done done) {
   body_.clear();
   error_[0] = '\0';
+  open_failed_ = LocalError::none;
   const auto started = std::chrono::steady_clock::now();
   multi_.add(easy_, [this, started, done = std::move(done)](CURLcode code) {
     done(evaluate(code, std::chrono::steady_clock::now() - started));
@@ -84,17 +90,37 @@ size_t HttpProbe::on_body(char* data, size_t size, size_t count, void* self) {
   return n;
 }
 
+curl_socket_t HttpProbe::open_socket(void* self, curlsocktype, curl_sockaddr* address) {
+  auto* me = static_cast<HttpProbe*>(self);
+  const auto opened = me->sockets_.open(address->family, address->socktype, address->protocol);
+  if (opened.fd < 0) {
+    me->open_failed_ = opened.error;
+    return CURL_SOCKET_BAD;
+  }
+  return opened.fd;
+}
+
+int HttpProbe::close_socket(void* sockets, curl_socket_t fd) {
+  static_cast<ProbeSockets*>(sockets)->close(fd);
+  return 0;
+}
+
 ProbeResult HttpProbe::evaluate(CURLcode code, std::chrono::nanoseconds latency) const {
   const auto curl_error = [&] {
     return std::string(error_[0] != '\0' ? error_ : curl_easy_strerror(code));
   };
+  if (open_failed_ != LocalError::none)
+    return probe_local(open_failed_, std::string("cannot open a socket: ") + to_string(open_failed_), latency);
   switch (code) {
     case CURLE_OK: break;
+    case CURLE_OUT_OF_MEMORY: return probe_local(LocalError::memory, curl_error(), latency);
     case CURLE_OPERATION_TIMEDOUT: return probe_failed(Failure::timeout, timeout_reason(timeout_), latency);
     case CURLE_COULDNT_CONNECT: {
       long os_errno = 0;
       curl_easy_getinfo(easy_, CURLINFO_OS_ERRNO, &os_errno);
       if (os_errno == ECONNREFUSED) return probe_failed(Failure::refused, "connection refused", latency);
+      if (const auto local = local_error_of(static_cast<int>(os_errno)))
+        return probe_local(*local, "connect failed: " + curl_error(), latency);
       return probe_failed(Failure::connect, "connect failed: " + curl_error(), latency);
     }
     case CURLE_GOT_NOTHING:

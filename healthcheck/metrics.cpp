@@ -64,7 +64,13 @@ Metrics::Metrics(prometheus::Registry& registry)
                      "Cluster health or drain changes, by the resulting state", registry)),
       state_file_errors_(build(prometheus::BuildCounter(), "gslb_state_file_errors_total",
                                "Drain state file reads or writes that failed", registry)
-                             .Add({})) {}
+                             .Add({})),
+      local_errors_(build(prometheus::BuildCounter(), "gslb_check_local_errors_total",
+                          "Probes that reached no verdict because this host lacked something (descriptors, buffers, "
+                          "memory, a local address, the probe budget); they change no check's state",
+                          registry)) {
+  for (const LocalError reason : kLocalErrors) local_errors_.Add({{"reason", to_string(reason)}});
+}
 
 void Metrics::configure(const std::vector<ClusterSpec>& clusters) {
   Bound before, after;
@@ -151,6 +157,8 @@ void Metrics::show(const HealthState& state, std::size_t cluster) {
   for (std::size_t k = 0; k < c.checks.size() && k < state.def(cluster).checks.size(); ++k)
     c.checks[k].up->Set(state.check(cluster, k).status == Status::up ? 1 : 0);
 }
+
+void Metrics::local_error(LocalError reason) { local_errors_.Add({{"reason", to_string(reason)}}).Increment(); }
 
 void Metrics::state_change(const ClusterChange& change) {
   if (change.cluster >= clusters_.size()) return;

@@ -27,6 +27,7 @@ class Metrics {
   // Binds the label sets of a new cluster set and removes those that left.
   void configure(const std::vector<ClusterSpec>& clusters);
   void probe_result(std::size_t cluster, std::size_t check, const ProbeResult& result);
+  void local_error(LocalError reason);
   // Counts a health or drain change by its cause.
   void state_change(const ClusterChange& change);
   // Sets the cluster's gauges (up, healthy, drained) and its checks' up gauges.
@@ -62,6 +63,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Counter>& changes_;
   prometheus::Counter& state_file_errors_;
+  prometheus::Family<prometheus::Counter>& local_errors_;
   std::vector<ClusterMetrics> clusters_;
 };
 

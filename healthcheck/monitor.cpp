@@ -21,6 +21,7 @@
 #include "healthcheck/http_probe.h"
 #include "healthcheck/ingress_resolver.h"
 #include "healthcheck/metrics.h"
+#include "healthcheck/probe_sockets.h"
 #include "healthcheck/state.h"
 #include "healthcheck/state_file.h"
 #include "healthcheck/tcp_probe.h"
@@ -75,6 +76,8 @@ struct Monitor::Impl {
                        const std::vector<std::vector<bool>>& first_now);
   void on_resolved(uint64_t gen, std::size_t cluster, const Ingress& addresses, const std::string& errors);
   bool initial_done_locked() const { return state.initial_done() && unresolved == 0; }
+  // mu held: counts a local error; the line to log when it starts a burst.
+  std::string local_error_locked(std::size_t cluster, std::size_t check, const ProbeResult& r);
   std::unique_ptr<Probe> make_probe(const CheckSpec& spec);
   void on_result(uint64_t gen, std::size_t cluster, std::size_t check, const ProbeResult& r);
   void schedule_publish();
@@ -110,11 +113,16 @@ struct Monitor::Impl {
   std::vector<bool> pending_resolution;  // per cluster: host names not yet resolved once
   std::size_t unresolved = 0;            // how many are pending
   bool resolved_changed = false;
+  // Local probe errors since the last probe that had none: a burst is logged when
+  // it starts and when it ends, and counted in between.
+  uint64_t local_burst = 0;
   bool stopped = false;
 
   // Probe thread only (constructed before the thread starts, torn down on it).
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  // Before curl: curl closes its last sockets through it.
+  ProbeSockets sockets{0, options.open_socket_for_test};
   std::unique_ptr<CurlMulti> curl;
   std::mt19937 rng{std::random_device{}()};
   std::vector<std::unique_ptr<CheckRunner>> runners;
@@ -155,9 +163,9 @@ std::unique_ptr<Probe> Monitor::Impl::make_probe(const CheckSpec& spec) {
   // A zero timeout would mean "none" to libcurl; a probe must always end.
   const Millis timeout = std::max(spec.timeout, Millis(1));
   switch (spec.kind) {
-    case CheckSpec::Kind::http: return std::make_unique<HttpProbe>(*curl, spec.http, timeout);
-    case CheckSpec::Kind::tcp: return std::make_unique<TcpProbe>(io, spec.tcp, timeout);
-    case CheckSpec::Kind::dns: return std::make_unique<DnsProbe>(io, spec.dns, timeout);
+    case CheckSpec::Kind::http: return std::make_unique<HttpProbe>(*curl, sockets, spec.http, timeout);
+    case CheckSpec::Kind::tcp: return std::make_unique<TcpProbe>(io, sockets, spec.tcp, timeout);
+    case CheckSpec::Kind::dns: return std::make_unique<DnsProbe>(io, sockets, spec.dns, timeout);
   }
   return nullptr;
 }
@@ -166,6 +174,7 @@ void Monitor::Impl::rebuild_runners(uint64_t gen, const std::vector<ClusterSpec>
                                     const std::vector<std::vector<bool>>& first_now) {
   runners.clear();
   resolvers.clear();
+  sockets.set_budget(probe_descriptors(new_specs));
   for (std::size_t c = 0; c < new_specs.size(); ++c) {
     if (new_specs[c].ingress_hosts.empty()) continue;
     resolvers.push_back(std::make_unique<IngressResolver>(
@@ -193,10 +202,12 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
                               const ProbeResult& r) {
   std::optional<ClusterChange> change;
   bool view_changed = false;
+  std::string local_line;
   {
     std::lock_guard lock(mu);
     if (gen != config_gen) return;
-    metrics.probe_result(cluster, check, r);
+    local_line = local_error_locked(cluster, check, r);
+    if (r.local == LocalError::none) metrics.probe_result(cluster, check, r);
     change = state.record(cluster, check, r, Clock::now());
     if (change) metrics.state_change(*change);
     metrics.show(state, cluster);
@@ -204,9 +215,25 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
                    state.transitioning_vector() != last_transitioning;
     if (initial_done_locked()) first_results.notify_all();
   }
+  if (!local_line.empty()) log(Severity::warning, local_line);
   if (change)
     log(change->cause == ClusterChange::Cause::became_unhealthy ? Severity::warning : Severity::info, change->log_line);
   if (view_changed) schedule_publish();
+}
+
+std::string Monitor::Impl::local_error_locked(std::size_t cluster, std::size_t check, const ProbeResult& r) {
+  if (r.local == LocalError::none) {
+    if (local_burst == 0) return "";
+    const std::string line = "healthcheck: check local errors ended after " + std::to_string(local_burst) +
+                             " probe(s) without a verdict; checks probe normally again";
+    local_burst = 0;
+    return line;
+  }
+  metrics.local_error(r.local);
+  if (local_burst++ > 0) return "";
+  return "healthcheck: check local errors: " + state.def(cluster).checks[check].identity + ": " + r.reason +
+         "; no check changes state for a local error (counted in gslb_check_local_errors_total until probes "
+         "work again)";
 }
 
 void Monitor::Impl::on_resolved(uint64_t gen, std::size_t cluster, const Ingress& addresses,
@@ -268,6 +295,18 @@ void Monitor::Impl::shutdown() {
   publish_timer.cancel();
   // A getaddrinfo() stuck in Asio's resolver thread would otherwise hold run() open.
   io.stop();
+}
+
+std::size_t probe_descriptors(const std::vector<ClusterSpec>& clusters) {
+  // curl's multi handle and c-ares' channels keep a few of their own (wakeup pairs,
+  // /etc/resolv.conf while a channel starts).
+  constexpr std::size_t kLibraries = 8;
+  std::size_t n = kLibraries;
+  for (const auto& c : clusters) {
+    n += 2 * c.ingress_hosts.size();
+    for (const auto& check : c.checks) n += check.kind == CheckSpec::Kind::tcp ? 1 : 2;
+  }
+  return n;
 }
 
 Monitor::Monitor(MonitorOptions options, Publish publish, prometheus::Registry& registry)

@@ -98,7 +98,17 @@ struct MonitorOptions {
   // Where state changes and problems are reported (one event a line, from any
   // thread); empty: stderr.
   std::function<void(Severity, const std::string&)> log;
+  // Replaces socket(2) for every probe (a test injects EMFILE); empty: socket(2).
+  std::function<int(int domain, int type, int protocol)> open_socket_for_test;
 };
+
+// Descriptors the probes of `clusters` hold at most at once, which is also the
+// probe engine's own budget (the share the daemon reserves for it; a probe past it
+// fails as a local error): one socket per TCP
+// check, two per HTTP check (its connection, and curl's resolver for a host name),
+// two per DNS check and ingress host resolver (UDP, and TCP after a truncated
+// answer), plus curl's and c-ares' own few.
+std::size_t probe_descriptors(const std::vector<ClusterSpec>& clusters);
 
 // Owns the probe thread. Public methods are safe to call from any thread.
 class Monitor {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace gslb::health {
@@ -31,11 +32,29 @@ constexpr Failure kFailures[] = {Failure::timeout, Failure::refused, Failure::co
                                  Failure::dns_rcode, Failure::dns_answer, Failure::local};
 const char* to_string(Failure f);
 
+// A probe that failed for a reason of our own (this host ran out of something)
+// says nothing about its target: the check's state stays where it was, and the
+// failure is counted in gslb_check_local_errors_total{reason}.
+enum class LocalError : uint8_t {
+  none,
+  descriptors,        // EMFILE, ENFILE
+  buffers,            // ENOBUFS
+  memory,             // ENOMEM, or a library out of memory
+  no_local_address,   // EADDRNOTAVAIL: no source address or ephemeral port left
+  probe_budget,       // the probe engine is at its own descriptor budget
+};
+constexpr LocalError kLocalErrors[] = {LocalError::descriptors, LocalError::buffers, LocalError::memory,
+                                       LocalError::no_local_address, LocalError::probe_budget};
+const char* to_string(LocalError e);
+// The local reason behind an errno value; nullopt when the errno is about the target.
+std::optional<LocalError> local_error_of(int err);
+
 struct ProbeResult {
   bool ok = false;
   std::string reason;                 // "ok" on success, else why: "HTTP 503", ...
   std::chrono::nanoseconds latency{0};
   Failure failure = Failure::none;
+  LocalError local = LocalError::none;  // set: no verdict on the target (ok is false)
 };
 
 inline ProbeResult probe_ok(std::chrono::nanoseconds latency) {
@@ -43,6 +62,9 @@ inline ProbeResult probe_ok(std::chrono::nanoseconds latency) {
 }
 inline ProbeResult probe_failed(Failure failure, std::string reason, std::chrono::nanoseconds latency) {
   return {false, std::move(reason), latency, failure};
+}
+inline ProbeResult probe_local(LocalError why, std::string reason, std::chrono::nanoseconds latency) {
+  return {false, std::move(reason), latency, Failure::local, why};
 }
 inline std::string timeout_reason(std::chrono::milliseconds timeout) {
   return "timeout after " + std::to_string(timeout.count()) + "ms";

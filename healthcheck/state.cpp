@@ -84,6 +84,9 @@ std::optional<ClusterChange> HealthState::record(std::size_t cluster, std::size_
                                                  const ProbeResult& result, TimePoint now) {
   if (cluster >= clusters_.size() || check >= clusters_[cluster].checks.size())
     return std::nullopt;
+  // A probe that could not run says nothing about its target: neither a failure
+  // towards `fall` nor a break in a run of successes.
+  if (result.local != LocalError::none) return std::nullopt;
   Cluster& c = clusters_[cluster];
   const CheckDef& def = c.def.checks[check];
   CheckState& cs = c.checks[check];

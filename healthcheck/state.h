@@ -70,7 +70,8 @@ class HealthState {
   // n-th). Returns nothing to log: a new configuration is not a state change.
   void configure(std::vector<ClusterDef> clusters, TimePoint now);
 
-  // Applies one probe result; returns the cluster change it caused, if any.
+  // Applies one probe result; returns the cluster change it caused, if any. A local
+  // error (result.local set) is no result: it changes nothing.
   std::optional<ClusterChange> record(std::size_t cluster, std::size_t check,
                                       const ProbeResult& result, TimePoint now);
 

@@ -1,7 +1,9 @@
 #include "healthcheck/tcp_probe.h"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 namespace gslb::health {
 
@@ -29,13 +31,16 @@ std::optional<HostPort> split_host_port(const std::string& address) {
   return hp;
 }
 
-TcpProbe::TcpProbe(asio::io_context& io, TcpCheck check, Millis timeout)
-    : check_(std::move(check)),
+TcpProbe::TcpProbe(asio::io_context& io, ProbeSockets& sockets, TcpCheck check, Millis timeout)
+    : sockets_(sockets),
+      check_(std::move(check)),
       timeout_(timeout),
       target_(split_host_port(check_.address)),
       resolver_(io),
       socket_(io),
       timer_(io) {}
+
+TcpProbe::~TcpProbe() { close_socket(); }
 
 std::chrono::nanoseconds TcpProbe::elapsed() const {
   return std::chrono::steady_clock::now() - started_;
@@ -59,7 +64,7 @@ void TcpProbe::start(Done done) {
     timed_out_ = true;
     resolver_.cancel();
     boost::system::error_code ignored;
-    socket_.close(ignored);
+    socket_.cancel(ignored);
   });
   boost::system::error_code not_numeric;
   const auto address = asio::ip::make_address(target_->host, not_numeric);
@@ -81,24 +86,53 @@ void TcpProbe::start(Done done) {
 }
 
 void TcpProbe::connect(std::vector<tcp::endpoint> endpoints) {
-  // async_connect keeps a reference to the sequence until it completes.
   endpoints_ = std::move(endpoints);
-  asio::async_connect(
-      socket_, endpoints_,
-      [this, alive = lifetime_.token()](const boost::system::error_code& ec, const tcp::endpoint&) {
-        if (alive.expired() || !done_) return;
-        if (timed_out_) return finish(probe_failed(Failure::timeout, timeout_reason(timeout_), elapsed()));
-        if (ec == asio::error::connection_refused)
-          return finish(probe_failed(Failure::refused, "connection refused", elapsed()));
-        if (ec) return finish(probe_failed(Failure::connect, "connect failed: " + ec.message(), elapsed()));
-        finish(probe_ok(elapsed()));
-      });
+  next_ = 0;
+  connect_next(asio::error::host_not_found);
+}
+
+void TcpProbe::connect_next(const boost::system::error_code& last) {
+  if (next_ == endpoints_.size()) {
+    if (last == asio::error::connection_refused) return finish(probe_failed(Failure::refused, "connection refused", elapsed()));
+    if (const auto local = local_error_of(last.value()); local && last.category() == boost::system::system_category())
+      return finish(probe_local(*local, "connect failed: " + last.message(), elapsed()));
+    return finish(probe_failed(Failure::connect, "connect failed: " + last.message(), elapsed()));
+  }
+  const tcp::endpoint& target = endpoints_[next_++];
+  // Opened here rather than by Asio so that it counts against the probe budget and
+  // a failure to open is told apart from a failure to connect.
+  const auto opened = sockets_.open(target.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (opened.fd < 0) {
+    const boost::system::error_code why(opened.err, boost::system::system_category());
+    if (opened.error != LocalError::none) return finish(probe_local(opened.error, "socket: " + why.message(), elapsed()));
+    return finish(probe_failed(Failure::local, "socket: " + why.message(), elapsed()));
+  }
+  boost::system::error_code ec;
+  socket_.assign(target.protocol(), opened.fd, ec);
+  if (ec) {
+    sockets_.close(opened.fd);
+    return finish(probe_failed(Failure::local, "socket: " + ec.message(), elapsed()));
+  }
+  socket_.async_connect(target, [this, alive = lifetime_.token()](const boost::system::error_code& result) {
+    if (alive.expired() || !done_) return;
+    close_socket();
+    if (timed_out_) return finish(probe_failed(Failure::timeout, timeout_reason(timeout_), elapsed()));
+    if (!result) return finish(probe_ok(elapsed()));
+    connect_next(result);
+  });
+}
+
+void TcpProbe::close_socket() {
+  if (!socket_.is_open()) return;
+  // release(), so that the descriptor is closed (and counted) by the budget.
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+  sockets_.close(socket_.release(ignored));
 }
 
 void TcpProbe::finish(ProbeResult result) {
   timer_.cancel();
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+  close_socket();
   Done done = std::move(done_);
   done_ = nullptr;
   done(std::move(result));

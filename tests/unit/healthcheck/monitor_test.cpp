@@ -5,6 +5,11 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -285,7 +290,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
   const std::string state_file = dir.path + "/drain";
   std::vector<ClusterSpec> clusters = {cluster("eu-west", {}), cluster("us-east", {})};
   {
-    Harness h({state_file, "", {}});
+    Harness h({state_file, "", {}, {}});
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
     CHECK(h.monitor.set_drained("us-east", true).outcome == Outcome::done);
@@ -297,7 +302,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
           "\"checks\":[]}]}");
   }
   {
-    Harness h({state_file, "", {}});
+    Harness h({state_file, "", {}, {}});
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0});
     CHECK(h.monitor.set_drained("us-east", false).outcome == Outcome::done);
@@ -305,7 +310,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
   }
   {
     std::ofstream(state_file) << "garbage\n";
-    Harness h({state_file, "", {}});   // reported on stderr, not fatal
+    Harness h({state_file, "", {}, {}});   // reported on stderr, not fatal
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
   }
@@ -313,7 +318,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
 
 TEST_CASE("a drain that cannot be saved changes nothing and is counted") {
   TempDir dir;
-  Harness h({dir.path + "/missing-directory/drain", "", {}});
+  Harness h({dir.path + "/missing-directory/drain", "", {}, {}});
   h.start({cluster("eu-west", {})});
   const auto r = h.monitor.set_drained("eu-west", true);
   CHECK(r.outcome == Outcome::not_saved);
@@ -331,7 +336,7 @@ TEST_CASE("check metrics: a stable check label, up gauges, failures by reason, h
   TempDir dir;
   CheckSpec named = tcp_check("127.0.0.1:" + std::to_string(test::closed_port()));
   named.name = "api";
-  Harness h({dir.path + "/drain", "", {}});
+  Harness h({dir.path + "/drain", "", {}, {}});
   h.start({cluster("eu-west", {http_check(web.url()), named})});
   CHECK(h.views.latest->up == std::vector<uint8_t>{0});
   std::string m = h.metrics();
@@ -409,6 +414,74 @@ TEST_CASE("hundreds of checks against hanging targets run concurrently") {
   // Serially this would take 200 x 500 ms.
   CHECK(Clock::now() - started < 5s);
   CHECK(h.views.latest->up == std::vector<uint8_t>(200, 0));
+}
+
+// The sum of a metric's samples whose label text contains `labels` (e.g.
+// "reason=\"descriptors\""), from the text exposition.
+double metric_sum(const std::string& text, const std::string& name, const std::string& labels = "") {
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + "{", 0) != 0 || line.find(labels) == std::string::npos) continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+TEST_CASE("a socket that cannot be opened (EMFILE) is a local error; a refusal takes the check down") {
+  HttpServer server;
+  DnsResponder dns;
+  std::atomic<int> inject{0};   // errno every socket open fails with; 0: open normally
+  std::mutex log_mu;
+  std::vector<std::string> lines;
+  MonitorOptions options;
+  options.log = [&](Severity, const std::string& line) {
+    std::lock_guard lock(log_mu);
+    lines.push_back(line);
+  };
+  options.open_socket_for_test = [&](int domain, int type, int protocol) {
+    if (const int err = inject.load()) {
+      errno = err;
+      return -1;
+    }
+    return ::socket(domain, type, protocol);
+  };
+  Harness h(std::move(options));
+  h.start({cluster("http", {http_check(server.url())}),
+           cluster("tcp", {tcp_check("127.0.0.1:" + std::to_string(server.port()))}),
+           cluster("dns", {dns_check(dns.server())})});
+  REQUIRE(h.views.latest->up == std::vector<uint8_t>{1, 1, 1});
+
+  const double changes_before = metric_sum(h.metrics(), "gslb_cluster_state_changes_total");
+  inject = EMFILE;
+  // Each check (fall 3, every ~100 ms) gets well past `fall` local errors.
+  CHECK(eventually([&] {
+    return metric_sum(h.metrics(), "gslb_check_local_errors_total", "reason=\"descriptors\"") >= 3 * 8;
+  }));
+  const std::string during = h.metrics();
+  inject = 0;
+  CHECK(metric_sum(during, "gslb_checks_total", "result=\"failure\"") == 0);
+  CHECK(metric_sum(during, "gslb_cluster_state_changes_total") == changes_before);
+  CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1, 1});
+  CHECK(h.status_has("\"consecutive\":2"));   // the run of successes before the burst goes on
+  CHECK(eventually([&] {
+    std::lock_guard lock(log_mu);
+    return std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+             return l.find("check local errors ended") != std::string::npos;
+           }) == 1;
+  }));
+  {
+    std::lock_guard lock(log_mu);
+    CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+            return l.find("check local errors: ") != std::string::npos;
+          }) == 1);   // once per burst, not once per probe
+  }
+
+  // A failure the target could cause counts towards `fall`.
+  inject = ECONNREFUSED;
+  CHECK(h.views.wait([](const HealthView& v) { return v.up == std::vector<uint8_t>{0, 0, 0}; }));
+  inject = 0;
+  CHECK(h.views.wait([](const HealthView& v) { return v.up == std::vector<uint8_t>{1, 1, 1}; }));
 }
 
 }  // namespace
