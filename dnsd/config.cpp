@@ -1,4 +1,5 @@
 #include "dnsd/config.h"
+#include "dnsd/data_files.h"
 
 #include <arpa/inet.h>
 #include <sys/stat.h>
@@ -617,7 +618,7 @@ Config load_config(const std::string& path) {
     cfg.server.state_file = state_dir ? std::string(state_dir) + "/state" : path + ".state";
   }
   if (root["geo"]) read_geo(r, root["geo"], &cfg.geo, config_dir);
-  if (cfg.geo.countries.empty()) cfg.geo.countries = GSLBD_COUNTRIES_FILE;
+  if (cfg.geo.countries.empty()) cfg.geo.countries = default_countries_file();
   if (root["latency"]) {
     const YAML::Node lat = root["latency"];
     r.expect_map(lat, "latency", {"table"});
