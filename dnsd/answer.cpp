@@ -522,6 +522,15 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
       write_opt(w, q, serving, rcode, ecs, scope);
       ++ar;
     }
+    if (q.tsig.present) {
+      // No key is configured, so every key is unknown: NOTAUTH with an unsigned
+      // BADKEY TSIG, last in the message (RFC 8945 5.2.1, 5.3.2).
+      uint8_t tsig[kMaxTsigError];
+      if (const size_t n = write_tsig_error(q.tsig, kTsigBadKey, tsig, std::min(sizeof tsig, w.left()))) {
+        w.bytes(tsig, n);
+        ++ar;
+      }
+    }
     w.patch16(2, static_cast<uint16_t>(base_flags | flags | (rcode & 0xF)));
     w.patch16(6, an);
     w.patch16(8, ns);
@@ -539,6 +548,7 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
     default:
       break;
   }
+  if (q.tsig.present) return finish(rcode::NOTAUTH, 0, 0, 0, 0, q.edns.present, false, 0);
   if (q.edns.present && q.edns.version > 0) return finish(rcode::BADVERS, 0, 0, 0, 0, true, false, 0);
   if (q.ecs_malformed) return finish(rcode::FORMERR, 0, 0, 0, 0, true, false, 0);
   const bool with_ecs = q.edns.has_ecs;

@@ -80,7 +80,10 @@ ParseResult parse_records(const uint8_t* packet, size_t size, size_t* pos, unsig
     if (skip_name(packet, size, pos) != NameError::none) return ParseResult::formerr;
     if (*pos + 10 > size) return ParseResult::formerr;
     const uint16_t rrtype = read16(packet + *pos);
-    if (rrtype == type::OPT) {
+    if (rrtype == kTypeTsig) {
+      // RFC 8945 5.2: a TSIG anywhere but last in the additional section is FORMERR.
+      if (!additional || i + 1 != count || !parse_tsig(packet, size, owner, pos, &q->tsig)) return ParseResult::formerr;
+    } else if (rrtype == type::OPT) {
       if (!additional || q->edns.present || packet[owner] != 0 || *pos != owner + 1) return ParseResult::formerr;
       size_t consumed = 0;
       const ParseResult r = parse_opt(packet + *pos, size - *pos, q, &consumed);
@@ -106,6 +109,7 @@ ParseResult parse_query(const uint8_t* packet, size_t size, Query* q) noexcept {
   q->has_question = false;
   q->edns = Edns{};
   q->ecs_malformed = false;
+  q->tsig.present = false;
   const uint16_t qdcount = read16(packet + 4);
   const uint16_t ancount = read16(packet + 6);
   const uint16_t nscount = read16(packet + 8);

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "dnsd/dname.h"
+#include "dnsd/tsig.h"
 
 namespace gslb::dns {
 
@@ -16,7 +17,7 @@ constexpr uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, HINFO = 13, MX =
 }
 namespace rcode {
 constexpr uint16_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5,
-                   YXDOMAIN = 6, BADVERS = 16;
+                   YXDOMAIN = 6, NOTAUTH = 9, BADVERS = 16;
 }
 constexpr uint16_t kClassIN = 1, kClassCH = 3, kClassANY = 255;
 constexpr uint16_t kEdnsNsid = 3, kEdnsClientSubnet = 8;
@@ -54,6 +55,7 @@ struct Query {
   uint16_t qclass = 0;
   Edns edns;
   bool ecs_malformed = false;  // RFC 7871 7.1.1: FORMERR
+  Tsig tsig;                   // the request's TSIG RR, when signed
 };
 
 ParseResult parse_query(const uint8_t* packet, size_t size, Query* q) noexcept;

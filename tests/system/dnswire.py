@@ -8,7 +8,7 @@ import dns.message
 import dns.rdatatype
 
 QR, AA, TC, RD = 0x8000, 0x0400, 0x0200, 0x0100
-RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 9: "NOTAUTH"}
 
 
 def name_wire(name):

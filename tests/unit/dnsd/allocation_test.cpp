@@ -70,6 +70,17 @@ clusters:
   return s;
 }
 
+// Signed with a key gslbd does not have: NOTAUTH with a BADKEY TSIG.
+std::vector<uint8_t> signed_query() {
+  std::vector<uint8_t> q = make_query("www.example.test.", LDNS_RR_TYPE_A, {.edns = false});
+  q[11] = 1;  // ARCOUNT
+  const uint8_t tsig[] = {3, 'k', 'e', 'y', 0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 26,
+                          11, 'h', 'm', 'a', 'c', '-', 's', 'h', 'a', '2', '5', '6', 0,
+                          0, 0, 0x65, 0x5f, 0, 0, 1, 44, 0, 0, 0x12, 0x34, 0, 0, 0, 0};
+  q.insert(q.end(), tsig, tsig + sizeof tsig);
+  return q;
+}
+
 // Built on first use: make_query asserts, which doctest allows only inside a test.
 const std::vector<std::vector<uint8_t>>& varied_queries() {
   static const std::vector<std::vector<uint8_t>> queries = {
@@ -82,6 +93,7 @@ const std::vector<std::vector<uint8_t>>& varied_queries() {
       make_query("big.example.test.", LDNS_RR_TYPE_TXT, {.edns = false}),       // TC
       make_query("www.example.org.", LDNS_RR_TYPE_A),                           // REFUSED
       make_query("alias.d.example.test.", LDNS_RR_TYPE_A),                      // DNAME, chased
+      signed_query(),
   };
   return queries;
 }
