@@ -271,6 +271,8 @@ class Server:
     geo = True       # answers the geo name by client subnet
     health = True    # answers the health-checked name
     note = ""
+    host = "127.0.0.1"  # listen address (bench/veth.py: the server end of a veth)
+    extra = ""          # appended to the config's server section (gslbd) or file (Knot)
 
     def __init__(self, base, port):
         self.dir = os.path.join(base, self.name.replace(" ", "-"))
@@ -334,9 +336,9 @@ class Gslbd(Server):
             for i, a in enumerate(HC_ADDRS))
         self.config = os.path.join(self.dir, "gslbd.yaml")
         write(self.config, f"""server:
-  listen: ["127.0.0.1:{self.port}"]
+  listen: ["{self.host}:{self.port}"]
   workers: {self.workers}
-geo:
+{self.extra}geo:
   networks: networks.yaml
 {f"  ranges: [{', '.join(self.ranges)}]" + chr(10) if self.ranges else ""}zones:
   - origin: {ZONE}.
@@ -369,7 +371,7 @@ class Gdnsd(Server):
         nets = "".join(f"          {c} => [ {dc} ]\n" for c, dc, _ in NETS)
         dcmap = ", ".join(f"{dc} => {ip}" for _, dc, ip in NETS)
         write(os.path.join(self.dir, "config"), f"""options => {{
-  listen => [ "127.0.0.1:{self.port}" ]
+  listen => [ "{self.host}:{self.port}" ]
   udp_threads => 1
   tcp_threads => 1
   run_dir => {self.dir}/run
@@ -420,7 +422,7 @@ class Knot(Server):
         self.conf = os.path.join(self.dir, "knot.conf")
         write(self.conf, f"""server:
     rundir: "{self.dir}"
-    listen: 127.0.0.1@{self.port}
+    listen: {self.host}@{self.port}
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
@@ -439,7 +441,7 @@ zone:
   - domain: {ZONE}
     file: "{self.dir}/{ZONE}.zone"
     module: mod-geoip/geo
-""")
+{self.extra}""")
 
     def command(self):
         return ["knotd", "-c", self.conf]

@@ -214,6 +214,14 @@ struct Queue {
     const int fd = xsk_socket__fd(xsk);
     for (;;) {
       reclaim();
+      // Under load the ring refills while a batch is answered: take the next batch
+      // without a poll call (the kernel fills the rings without being asked, except
+      // for a zero-copy fill ring that says it needs a wakeup).
+      if (xsk_cons_nb_avail(&rx, 1) && !(zero_copy && xsk_ring_prod__needs_wakeup(&fill))) {
+        if (stopping.load(std::memory_order_acquire)) return;
+        answer_batch(fd);
+        continue;
+      }
       pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
       const int ready = poll(fds, 2, in_flight ? kRetryKickMs : kIdleMs);
       if (stopping.load(std::memory_order_acquire)) return;
@@ -255,6 +263,13 @@ struct Queue {
       xsk_ring_prod__submit(&tx, reserved);
       in_flight += reserved;
       kick(fd);
+      // Copy mode sends at most 32 frames a call (the kernel's budget) and completes
+      // them before returning: kick until the batch is out, a bounded number of times.
+      for (unsigned k = 0; !zero_copy && k < kBatch / 32; ++k) {
+        reclaim();
+        if (in_flight == 0) break;
+        kick(fd);
+      }
     }
     refill(unused, n_unused);
   }
