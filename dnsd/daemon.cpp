@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "dnsd/build_thread.h"
 #include "dnsd/config.h"
 #include "dnsd/explain.h"
 #include "dnsd/http_api.h"
@@ -29,6 +30,10 @@ namespace {
 // Bounded so that an unreachable probe target cannot keep the server silent;
 // clusters still unknown then are reported down (logged), never silently up.
 constexpr auto kInitialProbeWait = std::chrono::seconds(10);
+
+// SIGHUPs that keep coming (a config management loop, a script) rebuild at most
+// this often; a single SIGHUP is built at once.
+constexpr auto kReloadSpacing = std::chrono::milliseconds(1000);
 
 std::vector<health::ClusterSpec> health_specs(const Config& c) {
   std::vector<health::ClusterSpec> specs;
@@ -69,6 +74,12 @@ class Daemon {
   explicit Daemon(const DaemonOptions& options) : options_(options) {}
 
   int run() {
+    // One malloc arena for every thread: a state built on the build thread and freed
+    // on the control thread otherwise strands its pages in the build thread's arena,
+    // where malloc_trim gives back far less (measured: +15 MB RSS per tor-geoipdb
+    // reload). Nothing allocates on the answer path, so the shared arena costs no
+    // contention there.
+    mallopt(M_ARENA_MAX, 1);
     // Installed first: a SIGHUP or SIGTERM that arrives during start-up is queued
     // for the loop below instead of killing the process with the default action
     // (a supervisor may signal as soon as it sees the "serving" line).
@@ -136,6 +147,7 @@ class Daemon {
     }
     for (auto& w : workers_) w->start();
     if (xdp_) xdp_->start();
+    reloads_ = std::make_unique<BuildThread>(ctx_, [this] { return build_reload(); }, kReloadSpacing);
 
     std::string listen;
     for (const Endpoint& e : server_config_.listen) listen += (listen.empty() ? "" : ", ") + e.text;
@@ -148,7 +160,7 @@ class Daemon {
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        reload();
+        reloads_->request();
         signals.async_wait(on_signal);
         return;
       }
@@ -158,6 +170,7 @@ class Daemon {
     signals.async_wait(on_signal);
     ctx_.run();
 
+    reloads_.reset();  // a build in progress ends first; its result is dropped
     http_.reset();
     xdp_.reset();  // detaches the program: the kernel answers the port again
     for (auto& w : workers_) w->stop();
@@ -216,7 +229,10 @@ class Daemon {
     snapshot_.publish(std::make_shared<Snapshot>(Snapshot{serving_, health_}));
   }
 
-  void reload() {
+  // On the build thread: everything slow about a reload (reading the files, compiling
+  // GeoIP sources and zones). Reads epoch_, slots_ and server_config_, which change only
+  // in the finishing step, and that never runs during a build. Returns that step.
+  BuildThread::Finish build_reload() {
     log_info("reloading " + options_.config_path);
     try {
       Config config = load_config(options_.config_path);
@@ -228,25 +244,34 @@ class Daemon {
       if (!(config.server.xdp == now.xdp)) needs_restart = "server.xdp";
       if (!needs_restart.empty())
         throw ConfigError(options_.config_path + ": " + needs_restart + " changed: a restart is needed to apply it");
-      MetricNames slots = slots_;
+      auto slots = std::make_shared<MetricNames>(slots_);
       long long build_ms = 0;
-      auto serving = timed_build(std::move(config), epoch_ + 1, &slots, &build_ms);
-      ++epoch_;
-      slots_ = slots;
-      metrics_->update_names(slots_);
-      metrics_->loaded(*serving);
-      auto view = monitor_->configure(health_specs(serving->config), serving->epoch);
-      const std::string text = summary(*serving);
-      if (api_) api_->set_token(http_token(serving->config.server));
-      if (http_) http_->set_limits(http_limits(serving->config.server));
-      install(std::move(serving), std::move(view));
-      metrics_->reload_result(true);
-      // The build ran beside the workers, which answered from the old state meanwhile.
-      log_info("reloaded: " + text + "; built in " + std::to_string(build_ms) + " ms");
+      std::shared_ptr<const ServingState> serving = timed_build(std::move(config), epoch_ + 1, slots.get(), &build_ms);
+      return [this, serving = std::move(serving), slots, build_ms]() mutable {
+        install_reload(std::move(serving), std::move(*slots), build_ms);
+      };
     } catch (const std::exception& e) {
-      metrics_->reload_result(false);
-      log_error(std::string("reload failed, still serving the previous configuration: ") + e.what());
+      return [this, why = std::string(e.what())] {
+        metrics_->reload_result(false);
+        log_error("reload failed, still serving the previous configuration: " + why);
+      };
     }
+  }
+
+  // On the control thread, after build_reload: the new state goes live.
+  void install_reload(std::shared_ptr<const ServingState> serving, MetricNames slots, long long build_ms) {
+    epoch_ = serving->epoch;
+    slots_ = std::move(slots);
+    metrics_->update_names(slots_);
+    metrics_->loaded(*serving);
+    auto view = monitor_->configure(health_specs(serving->config), serving->epoch);
+    const std::string text = summary(*serving);
+    if (api_) api_->set_token(http_token(serving->config.server));
+    if (http_) http_->set_limits(http_limits(serving->config.server));
+    install(std::move(serving), std::move(view));
+    metrics_->reload_result(true);
+    // The build ran beside the workers, which answered from the old state meanwhile.
+    log_info("reloaded: " + text + "; built in " + std::to_string(build_ms) + " ms");
   }
 
   DaemonOptions options_;
@@ -261,6 +286,7 @@ class Daemon {
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<XdpAnswering> xdp_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<BuildThread> reloads_;
 
   asio::steady_timer reclaim_{ctx_};
 

@@ -5,7 +5,9 @@ the Origin rule for state-changing requests, and the bearer token (constant-time
 check, failures counted and rate-limited per client address, replaced on reload)."""
 import http.client
 import json
+import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -279,3 +281,70 @@ def test_reload_replaces_the_token(g):
     finally:
         assert "reloaded" in g.reload(CONFIG.replace("@TOKEN@", TOKEN))
     assert request(g, "POST", "/clusters/eu-west/undrain", token=TOKEN)[0] == 200
+
+
+# --- reloads are built off the HTTP thread -----------------------------------
+GEOIP = ("/usr/share/tor/geoip", "/usr/share/tor/geoip6")
+TOR_CONFIG = CONFIG.replace("geo:\n  networks: networks.yaml", f"geo:\n  ranges: [{GEOIP[0]}, {GEOIP[1]}]")
+
+
+@pytest.fixture(scope="module")
+def tor():
+    """gslbd compiling Debian's tor-geoipdb on each reload: a build of ~0.5 s."""
+    missing = [p for p in GEOIP if not os.path.exists(p)]
+    if missing:
+        pytest.skip(f"tor-geoipdb not installed ({', '.join(missing)}; scripts/install-deps installs it)")
+    workdir = tempfile.mkdtemp(prefix="gslbd-http-tor-")
+    d = Gslbd(TOR_CONFIG.replace("@TOKEN@", TOKEN), workdir=workdir)
+    d.start()
+    yield d
+    d.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def reload_counts(g):
+    text = g.log_text()
+    return text.count("info: reloading "), text.count("info: reloaded: ") + text.count("error: reload failed")
+
+
+def test_healthz_and_metrics_answer_within_50ms_during_a_rebuild(tor):
+    c = connect(tor)
+    try:
+        started, _ = reload_counts(tor)
+        _, done = reload_counts(tor)
+        tor.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: reload_counts(tor)[0] > started, timeout=5, interval=0.005, what="the build to start")
+        during = []
+        deadline = time.monotonic() + 30
+        while reload_counts(tor)[1] == done and time.monotonic() < deadline:
+            for path in ("/healthz", "/metrics"):
+                t0 = time.monotonic()
+                c.request("GET", path)
+                r = c.getresponse()
+                body = r.read()
+                during.append((path, time.monotonic() - t0))
+                assert r.status == 200 and body, path
+        assert "info: reloaded: " in tor.log_text()
+        # enough requests fell inside the build to mean something
+        assert len(during) >= 6, during
+        slow = [(p, round(t * 1000, 1)) for p, t in during if t >= 0.050]
+        assert not slow, f"{len(slow)} of {len(during)} requests took 50 ms or more during the build: {slow}"
+    finally:
+        c.close()
+
+
+def test_sighups_during_a_build_coalesce_into_one_more(tor):
+    def successes():
+        return metric_value(metrics(tor), "gslb_config_reloads_total", result="success")
+    before = successes()
+    t0 = time.monotonic()
+    for _ in range(50):
+        tor.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.02)  # spreads the 50 signals over about a second: pacing, not synchronisation
+    assert time.monotonic() - t0 < 2.0
+    # settled: every build that started has finished
+    wait_until(lambda: (lambda s, d: s == d)(*reload_counts(tor)), timeout=30, what="the last build to finish")
+    wait_until(lambda: successes() > before, timeout=5, what="the reloads to be counted")
+    builds = successes() - before
+    assert 2 <= builds <= 3, f"50 SIGHUPs in {time.monotonic() - t0:.1f}s made {builds} builds"
+    assert first_a(tor) == ["203.0.113.10"]
