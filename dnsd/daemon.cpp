@@ -138,7 +138,8 @@ class Daemon {
             metrics_->registry());
         api_->set_token(http_token(server_config_));
         http_ = std::make_unique<HttpServer>(ctx_, server_config_.http, http_limits(server_config_),
-                                             [this](const HttpRequest& r) { return api_->handle(r); }, metrics_->registry());
+                                             [this](const HttpRequest& r) { return api_->handle(r); }, metrics_->registry(),
+                                             metrics_->http_accept_errors());
       }
     } catch (const std::exception& e) {
       log_error(e.what());

@@ -9,6 +9,7 @@
 #include <list>
 #include <optional>
 
+#include "dnsd/accept_backoff.h"
 #include "dnsd/json.h"
 #include "dnsd/listen_socket.h"
 
@@ -50,8 +51,9 @@ HttpResponse http_error(int status, const std::string& message) {
 }
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  Impl(asio::io_context& c, HttpLimits l, Handler h, prometheus::Registry& registry)
+  Impl(asio::io_context& c, HttpLimits l, Handler h, prometheus::Registry& registry, AcceptCounters& accept_errors)
       : ctx(c),
+        backoff(c, accept_errors),
         acceptor(c),
         limits(l),
         handler(std::move(h)),
@@ -163,7 +165,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   void accept_next() {
     acceptor.async_accept([self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) self->admit(std::move(socket));
+      if (ec) return self->backoff.failed(self->acceptor, ec, [weak = std::weak_ptr<Impl>(self)] {
+        if (const auto me = weak.lock(); me && me->acceptor.is_open()) me->accept_next();
+      });
+      self->backoff.succeeded();
+      self->admit(std::move(socket));
       self->accept_next();
     });
   }
@@ -185,6 +191,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   asio::io_context& ctx;
+  AcceptBackoff backoff;
   tcp::acceptor acceptor;
   HttpLimits limits;
   Handler handler;
@@ -193,8 +200,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 };
 
 HttpServer::HttpServer(asio::io_context& ctx, const Endpoint& listen, HttpLimits limits, Handler handler,
-                       prometheus::Registry& registry)
-    : impl_(std::make_shared<Impl>(ctx, limits, std::move(handler), registry)) {
+                       prometheus::Registry& registry, AcceptCounters& accept_errors)
+    : impl_(std::make_shared<Impl>(ctx, limits, std::move(handler), registry, accept_errors)) {
   const auto ep = to_asio<tcp::endpoint>(listen);
   boost::system::error_code ec;
   impl_->acceptor.open(ep.protocol(), ec);

@@ -19,6 +19,8 @@ namespace prometheus { class Registry; }
 
 namespace gslb::dns {
 
+struct AcceptCounters;
+
 struct HttpRequest {
   std::string method;         // as sent, e.g. "GET"
   std::string target;         // raw request-target, not percent-decoded
@@ -50,9 +52,9 @@ class HttpServer {
   // the body (Content-Length still says how long the body would be).
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
   // Throws std::runtime_error when it cannot listen. `registry` gets the
-  // listener's counters.
+  // listener's counters; accept failures are counted in `accept_errors`.
   HttpServer(boost::asio::io_context& ctx, const Endpoint& listen, HttpLimits limits, Handler handler,
-             prometheus::Registry& registry);
+             prometheus::Registry& registry, AcceptCounters& accept_errors);
   ~HttpServer();
 
   // Takes effect for the next accepted connection and the next read.

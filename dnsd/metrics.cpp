@@ -188,6 +188,17 @@ std::string Metrics::scrape(const Snapshot& now) const {
          &WorkerStats::tcp_connections_evicted);
   single("gslb_rrl_dropped_total", "UDP responses dropped by response rate limiting", &WorkerStats::rrl_dropped);
   single("gslb_rrl_slipped_total", "UDP responses sent truncated by response rate limiting (slip)", &WorkerStats::rrl_slipped);
+  auto accepts = family("gslb_accept_errors_total",
+                        "accept() failures by listener and reason; out of descriptors, the listener pauses and "
+                        "closes one waiting connection");
+  for (const auto& [reason, field] : {std::pair{"descriptors", &AcceptCounters::descriptors},
+                                      std::pair{"other", &AcceptCounters::other}}) {
+    uint64_t dns = 0;
+    for (const auto& w : blocks_) dns += (w->accept_errors.*field).get();
+    accepts.metric.push_back(counter_metric({{"listener", "dns"}, {"reason", reason}}, dns));
+    accepts.metric.push_back(counter_metric({{"listener", "http"}, {"reason", reason}}, (http_accept_errors_.*field).get()));
+  }
+  families.push_back(std::move(accepts));
   auto transport = family("gslb_transport_queries_total", "DNS queries by transport");
   for (auto [label, field] : {std::pair{"udp", &WorkerStats::udp_queries}, std::pair{"tcp", &WorkerStats::tcp_queries}}) {
     uint64_t sum = 0;

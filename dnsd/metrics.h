@@ -27,6 +27,8 @@ class Metrics {
 
   prometheus::Registry& registry() { return *registry_; }
   WorkerStats& block(unsigned i) { return *blocks_[i]; }
+  // The HTTP listener's accept failures (written by the control thread only).
+  AcceptCounters& http_accept_errors() { return http_accept_errors_; }
 
   // Label names for the slots; call with the lock held via update_names.
   void update_names(const MetricNames& names);
@@ -41,6 +43,7 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::deque<std::unique_ptr<WorkerStats>> blocks_;
+  AcceptCounters http_accept_errors_;
   mutable std::mutex names_mutex_;
   MetricNames names_;
   prometheus::Counter* reload_ok_;

@@ -10,6 +10,7 @@
 #include <list>
 #include <stdexcept>
 
+#include "dnsd/accept_backoff.h"
 #include "dnsd/answer.h"
 #include "dnsd/listen_socket.h"
 
@@ -189,16 +190,16 @@ struct Worker::Impl {
   void accept(tcp::acceptor* a) {
     a->async_accept([this, a](const boost::system::error_code& ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) {
-        // At the cap the least recently active connection makes room (as Knot
-        // does): idle and slow clients cannot lock everyone else out of TCP,
-        // while a client that is being answered keeps its connection.
-        while (!tcp_lru_.empty() && tcp_lru_.size() >= live_server().tcp_max_connections) {
-          tcp_lru_.front()->close();
-          stats_.tcp_connections_evicted.add();
-        }
-        std::make_shared<Connection>(*this, std::move(socket))->start();
+      if (ec) return accept_backoff_.failed(*a, ec, [this, a] { accept(a); });
+      accept_backoff_.succeeded();
+      // At the cap the least recently active connection makes room (as Knot
+      // does): idle and slow clients cannot lock everyone else out of TCP,
+      // while a client that is being answered keeps its connection.
+      while (!tcp_lru_.empty() && tcp_lru_.size() >= live_server().tcp_max_connections) {
+        tcp_lru_.front()->close();
+        stats_.tcp_connections_evicted.add();
       }
+      std::make_shared<Connection>(*this, std::move(socket))->start();
       accept(a);
     });
   }
@@ -221,6 +222,7 @@ struct Worker::Impl {
   std::list<Connection*> tcp_lru_;  // open connections, least recently active first
   asio::io_context ctx_{1};
   asio::steady_timer idle_refresh_{ctx_};
+  AcceptBackoff accept_backoff_{ctx_, stats_.accept_errors};
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_;
   std::vector<uint8_t> tcp_scratch_ = std::vector<uint8_t>(65535 + 2);
 };

@@ -36,6 +36,12 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
+// accept(2) failures of one listener (AcceptBackoff), by cause.
+struct AcceptCounters {
+  Counter descriptors;   // EMFILE, ENFILE
+  Counter other;
+};
+
 // Zone slot MetricSlots::kMax - 1 doubles as "no zone" for refused and malformed queries.
 struct alignas(64) WorkerStats {
   Counter queries[MetricSlots::kMax][kTypeBuckets][kRcodeBuckets];
@@ -47,6 +53,7 @@ struct alignas(64) WorkerStats {
   Counter receive_errors;  // UDP receives failing with other than a timeout or a signal
   Counter udp_queries, tcp_queries;
   Counter tcp_connections_evicted;
+  AcceptCounters accept_errors;   // the worker's DNS TCP listeners
   Counter rrl_dropped, rrl_slipped;
 
   void count(const Outcome& o, bool tcp) noexcept {

@@ -118,9 +118,16 @@ class Gslbd:
             f.write(self.render(config_text))
         os.replace(tmp, self.config_path)
 
-    def start(self, expect_ready=True):
+    def start(self, expect_ready=True, nofile=None):
+        """`nofile`: the open-files limit (soft and hard) gslbd starts under, as
+        `prlimit --nofile=N` would set it; default: the test's own."""
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BINARY, "-c", self.config_path], stdout=self.log, stderr=subprocess.STDOUT)
+        limit = None
+        if nofile is not None:
+            import resource
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self.proc = subprocess.Popen([BINARY, "-c", self.config_path], stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=limit)
         if expect_ready:
             wait_until(lambda: self.proc.poll() is not None or "serving" in self.log_text(),
                        timeout=30, what="gslbd to start")
@@ -158,9 +165,9 @@ class Gslbd:
         cmd = ["kdig", f"@{server}", "-p", str(self.port), "+norec", "+time=2", "+retry=1"] + list(args)
         return DigResult(subprocess.run(cmd, capture_output=True, text=True, timeout=30))
 
-    def http_get(self, path):
+    def http_get(self, path, timeout=10):
         import urllib.request
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=timeout) as r:
             return r.status, r.read().decode()
 
     def http_post(self, path):
