@@ -385,22 +385,28 @@ class Responder {
   size_t additional_count_ = 0;
 };
 
-size_t opt_size(const Query& q, const ServingState& serving, bool with_ecs) {
-  size_t n = 11;
+// The COOKIE option of a response: the client's cookie and a fresh server cookie.
+constexpr size_t kCookieOptionSize = 4 + kClientCookieSize + kServerCookieSize;
+
+size_t opt_size(const Query& q, const ServingState& serving, bool with_ecs, const uint8_t* cookie) {
+  size_t n = cookie ? 11 + kCookieOptionSize : 11;
   if (q.edns.nsid && !serving.nsid.empty()) n += 4 + serving.nsid.size();
   if (with_ecs) n += 4 + 4 + (q.edns.ecs.source_prefix + 7u) / 8u;
   return n;
 }
 
-void write_opt(Writer& w, const Query& q, const ServingState& serving, uint16_t rcode, bool with_ecs, uint8_t scope) {
-  // A bare OPT always fits (header, the longest question and 11 bytes are under
-  // 512); when its options do not, NSID and then ECS are left out rather than
-  // cutting the OPT short into a malformed message. The client gets them over TCP.
+void write_opt(Writer& w, const Query& q, const ServingState& serving, uint16_t rcode, bool with_ecs, uint8_t scope,
+               const uint8_t* cookie) {
+  // An OPT with at most a cookie always fits (header, the longest question and 39
+  // bytes are under 512); when its other options do not, NSID and then ECS are left
+  // out rather than cutting the OPT short into a malformed message. The client gets
+  // them over TCP.
   bool with_nsid = q.edns.nsid && !serving.nsid.empty();
+  const size_t base = cookie ? 11 + kCookieOptionSize : 11;
   const size_t nsid_size = 4 + serving.nsid.size();
   const size_t ecs_size = 8 + (q.edns.ecs.source_prefix + 7u) / 8u;
-  if (with_nsid && 11 + nsid_size + (with_ecs ? ecs_size : 0) > w.left()) with_nsid = false;
-  if (with_ecs && 11 + ecs_size > w.left()) with_ecs = false;
+  if (with_nsid && base + nsid_size + (with_ecs ? ecs_size : 0) > w.left()) with_nsid = false;
+  if (with_ecs && base + ecs_size > w.left()) with_ecs = false;
   w.u8(0);
   w.u16(type::OPT);
   w.u16(serving.max_udp_size);
@@ -423,6 +429,11 @@ void write_opt(Writer& w, const Query& q, const ServingState& serving, uint16_t 
     w.u8(ecs.source_prefix);
     w.u8(scope);
     w.bytes(ecs.address, addr_len);
+  }
+  if (cookie) {
+    w.u16(kEdnsCookie);
+    w.u16(kClientCookieSize + kServerCookieSize);
+    w.bytes(cookie, kClientCookieSize + kServerCookieSize);
   }
   if (!w.failed()) w.patch16(rdlen_at, static_cast<uint16_t>(w.pos() - rdlen_at - 2));
 }
@@ -516,10 +527,12 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
   w.u16(0);
   if (q.has_question) write_question(w, q);
 
+  uint8_t cookie_option[kClientCookieSize + kServerCookieSize];
+  const uint8_t* cookie = nullptr;  // set once the query's cookie is known to be well formed
   auto finish = [&](uint16_t rcode, uint16_t flags, uint16_t an, uint16_t ns, uint16_t ar, bool opt, bool ecs,
                     uint8_t scope) -> size_t {
     if (opt) {
-      write_opt(w, q, serving, rcode, ecs, scope);
+      write_opt(w, q, serving, rcode, ecs, scope, cookie);
       ++ar;
     }
     if (q.tsig.present) {
@@ -551,6 +564,19 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
   if (q.tsig.present) return finish(rcode::NOTAUTH, 0, 0, 0, 0, q.edns.present, false, 0);
   if (q.edns.present && q.edns.version > 0) return finish(rcode::BADVERS, 0, 0, 0, 0, true, false, 0);
   if (q.ecs_malformed) return finish(rcode::FORMERR, 0, 0, 0, 0, true, false, 0);
+  if (serving.cookies && q.edns.cookie_malformed) return finish(rcode::FORMERR, 0, 0, 0, 0, true, false, 0);
+  if (serving.cookies && q.edns.cookie_size > 0) {
+    // RFC 7873 5.2.3-5.2.4: a fresh server cookie in every answer; a valid one in
+    // the query proves the client really is at its address.
+    const uint8_t* client_cookie = q.edns.cookie;
+    outcome->valid_cookie =
+        server_cookie_valid(serving.cookie_secret, client_cookie, client_cookie + kClientCookieSize,
+                            q.edns.cookie_size - kClientCookieSize, client.now, client.v6, client.address);
+    std::memcpy(cookie_option, client_cookie, kClientCookieSize);
+    make_server_cookie(serving.cookie_secret, client_cookie, client.now, client.v6, client.address,
+                       cookie_option + kClientCookieSize);
+    cookie = cookie_option;
+  }
   const bool with_ecs = q.edns.has_ecs;
   if (q.qclass == kClassCH) {
     const std::string_view txt = chaos_txt(serving, q.qname.lower_view());
@@ -572,7 +598,7 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
   if (zone == nullptr) return finish(rcode::REFUSED, 0, 0, 0, 0, q.edns.present, with_ecs, 0);
   outcome->zone_slot = zone->metrics_slot;
 
-  const size_t opt_reserve = q.edns.present ? opt_size(q, serving, with_ecs) : 0;
+  const size_t opt_reserve = q.edns.present ? opt_size(q, serving, with_ecs, cookie) : 0;
   const size_t sections_at = w.pos();
   w.set_limit(limit - opt_reserve);
   Responder r(q, client, serving, health, w, outcome);

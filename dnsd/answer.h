@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 
 #include "dnsd/serving_state.h"
 
@@ -13,7 +14,15 @@ struct ClientInfo {
   bool v6 = false;
   uint8_t address[16] = {};  // the packet's source address
   bool tcp = false;
+  uint32_t now = 0;  // Unix seconds, read once per batch: DNS cookie timestamps
 };
+
+// The wall clock for ClientInfo::now: a coarse read the vDSO serves without a system call.
+inline uint32_t unix_seconds() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<uint32_t>(ts.tv_sec);
+}
 
 // What the answer was, for the worker's counters.
 struct Outcome {
@@ -23,6 +32,7 @@ struct Outcome {
   uint16_t rcode = 0;            // including extended (BADVERS = 16)
   bool truncated = false;
   uint8_t ecs_scope = 0;         // scope returned in the ECS option
+  bool valid_cookie = false;     // the query's server cookie is ours: exempt from RRL
   int service_slot = -1;
   bool fail_open = false;        // every cluster of the service down: answered with them anyway
   uint8_t picked = 0;

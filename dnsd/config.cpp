@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "dnsd/cookies.h"
 #include "dnsd/dname.h"
 
 namespace gslb::dns {
@@ -286,11 +287,29 @@ void read_xdp(const Reader& r, const YAML::Node& n, XdpConfig* x) {
   }
 }
 
+void read_cookies(const Reader& r, const YAML::Node& n, CookieConfig* c, const std::string& config_dir) {
+  const std::string path = "server.cookies";
+  if (n.IsScalar() && (n.Scalar() == "off" || n.Scalar() == "on")) {
+    c->enabled = n.Scalar() == "on";
+    return;
+  }
+  if (!n.IsMap()) r.fail(n, path, "expected off, on or { secret_file: FILE }");
+  r.expect_map(n, path, {"secret_file"});
+  const YAML::Node file = r.required(n, path, "secret_file");
+  c->secret_file = r.file_path(file, path + ".secret_file", config_dir);
+  std::ifstream in(c->secret_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) r.fail(file, path + ".secret_file", "cannot read " + c->secret_file + ": " + std::strerror(errno));
+  if (!parse_cookie_secret(text.str(), &c->secret))
+    r.fail(file, path + ".secret_file", c->secret_file + ": expected 32 hex digits (a 128-bit secret, as from `openssl rand -hex 16`)");
+}
+
 void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
   const std::string path = "server";
   r.expect_map(n, path, {"listen", "workers", "http", "http_token", "nsid", "max_udp_size", "tcp_idle_timeout",
                          "tcp_max_connections", "state_file", "rrl", "resolver", "http_max_connections",
-                         "http_idle_timeout", "version", "xdp"});
+                         "http_idle_timeout", "version", "cookies", "xdp"});
   const YAML::Node listen = r.required(n, path, "listen");
   if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, "server.listen", "expected a list of addresses like \"127.0.0.1:53\"");
   for (size_t i = 0; i < listen.size(); ++i) {
@@ -325,6 +344,7 @@ void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const st
     s->nsid = r.string(n["nsid"], "server.nsid");
     if (s->nsid.empty() || s->nsid.size() > 255) r.fail(n["nsid"], "server.nsid", "expected 1 to 255 characters");
   }
+  if (n["cookies"]) read_cookies(r, n["cookies"], &s->cookies, config_dir);
   if (n["version"]) {
     s->version = r.string(n["version"], "server.version");
     if (s->version.empty() || s->version.size() > 255) r.fail(n["version"], "server.version", "expected 1 to 255 characters");

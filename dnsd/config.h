@@ -59,6 +59,14 @@ struct XdpConfig {
   bool operator==(const XdpConfig&) const = default;
 };
 
+// server.cookies: on by default with a secret made at start; `off`, or a secret
+// file shared by the instances behind one address.
+struct CookieConfig {
+  bool enabled = true;
+  std::string secret_file;        // empty: the process's own random secret
+  std::array<uint8_t, 16> secret = {};  // read from secret_file
+};
+
 struct ServerConfig {
   std::vector<Endpoint> listen;
   unsigned workers = 1;
@@ -69,6 +77,7 @@ struct ServerConfig {
   std::chrono::milliseconds http_idle_timeout{10000};
   std::string nsid;               // empty: NSID not answered
   std::string version;            // empty: version.bind/version.server CH TXT refused
+  CookieConfig cookies;
   uint16_t max_udp_size = 1232;   // DNS flag day 2020: no fragmentation on common paths
   std::chrono::milliseconds tcp_idle_timeout{10000};
   unsigned tcp_max_connections = 1000;  // per worker

@@ -61,6 +61,14 @@ ParseResult parse_opt(const uint8_t* p, size_t avail, Query* q, size_t* consumed
         q->ecs_malformed = true;
       }
       q->edns.has_ecs = true;
+    } else if (code == kEdnsCookie && q->edns.cookie_size == 0 && !q->edns.cookie_malformed) {
+      // RFC 7873 5.2.2: a client cookie alone (8), or with a server cookie of 8 to 32.
+      if (olen == kClientCookieSize || (olen >= 16 && olen <= 40)) {
+        q->edns.cookie_size = static_cast<uint8_t>(olen);
+        std::memcpy(q->edns.cookie, opt + 4, olen);
+      } else {
+        q->edns.cookie_malformed = true;
+      }
     } else if (code == kEdnsNsid) {
       q->edns.nsid = true;  // RFC 5001: the query's option is empty; content ignored
     }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dnsd/cookies.h"
 #include "dnsd/dname.h"
 #include "dnsd/tsig.h"
 
@@ -36,6 +37,9 @@ struct Edns {
   bool nsid = false;           // client asked for NSID
   bool has_ecs = false;
   ClientSubnet ecs;
+  uint8_t cookie_size = 0;     // COOKIE option: 0 none, else 8 (client) to 40 (with server)
+  bool cookie_malformed = false;  // RFC 7873 5.2.2: FORMERR
+  uint8_t cookie[40] = {};
 };
 
 enum class ParseResult : uint8_t {

@@ -56,6 +56,9 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
   auto txt = [](const std::string& text) { return text.empty() ? text : static_cast<char>(text.size()) + text; };
   state->identity_txt = txt(config.server.nsid);
   state->version_txt = txt(config.server.version);
+  const CookieConfig& cookies = config.server.cookies;
+  state->cookies = cookies.enabled;
+  state->cookie_secret = cookies.secret_file.empty() ? process_cookie_secret() : cookies.secret;
   state->max_udp_size = config.server.max_udp_size;
 
   // Serial default: the config's modification time, so that an edited config gives

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dnsd/config.h"
+#include "dnsd/cookies.h"
 #include "dnsd/zone.h"
 #include "geo/routing.h"
 #include "healthcheck/monitor.h"
@@ -48,6 +49,8 @@ struct ServingState {
   // CH TXT RDATA (one character-string) for id.server/hostname.bind (server.nsid)
   // and version.server/version.bind (server.version); empty: refused (RFC 4892).
   std::string identity_txt, version_txt;
+  bool cookies = true;              // answer DNS cookies (RFC 7873)
+  CookieSecret cookie_secret = {};
   uint16_t max_udp_size = 1232;
   uint64_t epoch = 0;
   // Its identity and cost, for the metrics: the highest SOA serial of the zones

@@ -37,10 +37,13 @@ void UdpAnswerer::begin_batch() {
   // (the only allocation on this thread, once per reload, never per query).
   if (snapshot_->serving->epoch != rrl_epoch_) refresh_rate_limiter();
   now_ms_ = rrl_->enabled() ? monotonic_ms() : 0;
+  now_s_ = unix_seconds();
 }
 
-size_t UdpAnswerer::answer(const uint8_t* query, size_t size, const ClientInfo& client, uint8_t* out,
+size_t UdpAnswerer::answer(const uint8_t* query, size_t size, const ClientInfo& from, uint8_t* out,
                            size_t capacity) noexcept {
+  ClientInfo client = from;
+  client.now = now_s_;
   Outcome outcome;
   const size_t len = answer_query(query, size, client, *snapshot_->serving, *snapshot_->health, out, capacity, &outcome);
   if (len == 0) {
@@ -48,7 +51,8 @@ size_t UdpAnswerer::answer(const uint8_t* query, size_t size, const ClientInfo& 
     return 0;
   }
   stats_.count(outcome, false);
-  if (!rrl_->enabled()) return len;
+  // A valid server cookie shows the source address is real: RRL is for spoofed floods.
+  if (!rrl_->enabled() || outcome.valid_cookie) return len;
   switch (rrl_->check(client.v6, client.address, now_ms_)) {
     case RateLimiter::Verdict::drop:
       stats_.rrl_dropped.add();

@@ -41,6 +41,7 @@ class UdpAnswerer {
   // later state once the old one is freed; the epoch is never reused).
   uint64_t rrl_epoch_ = 0;
   uint64_t now_ms_ = 0;  // read once per batch, when rate limiting is on
+  uint32_t now_s_ = 0;   // Unix time, read once per batch
 };
 
 }  // namespace gslb::dns

@@ -112,6 +112,7 @@ struct Worker::Impl {
         }
         if (in_len_ - at < 2 + len) break;
         w_.snapshot_.refresh();
+        client_.now = unix_seconds();
         Outcome outcome;
         uint8_t* resp = w_.tcp_scratch_.data() + 2;
         const size_t n = answer_query(in_.data() + at + 2, len, client_, *w_.snapshot_->serving,

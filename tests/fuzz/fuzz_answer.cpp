@@ -52,6 +52,9 @@ zones:
       towild   300  IN CNAME x.wild
       dangling 300  IN CNAME nowhere
       away     300  IN CNAME www.example.org.
+      dn       300  IN DNAME child.example.test.
+      dx       300  IN DNAME example.org.
+      intocut  300  IN CNAME host.sub
       loop1    300  IN CNAME loop2
       loop2    300  IN CNAME loop1
       toapp    300  IN CNAME app

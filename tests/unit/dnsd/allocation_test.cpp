@@ -81,6 +81,19 @@ std::vector<uint8_t> signed_query() {
   return q;
 }
 
+// With a DNS cookie option (a client cookie, then one with a server cookie too),
+// appended to the OPT, which ends the query with an empty RDATA.
+std::vector<uint8_t> with_cookie(size_t size) {
+  std::vector<uint8_t> q = make_query("www.example.test.", LDNS_RR_TYPE_A);
+  REQUIRE(q[q.size() - 2] == 0);
+  REQUIRE(q[q.size() - 1] == 0);
+  q[q.size() - 1] = static_cast<uint8_t>(4 + size);
+  const uint8_t option[] = {0, 10, 0, static_cast<uint8_t>(size)};
+  q.insert(q.end(), option, option + 4);
+  for (size_t i = 0; i < size; ++i) q.push_back(static_cast<uint8_t>(i == 8 ? 1 : i));
+  return q;
+}
+
 // Built on first use: make_query asserts, which doctest allows only inside a test.
 const std::vector<std::vector<uint8_t>>& varied_queries() {
   static const std::vector<std::vector<uint8_t>> queries = {
@@ -94,6 +107,8 @@ const std::vector<std::vector<uint8_t>>& varied_queries() {
       make_query("www.example.org.", LDNS_RR_TYPE_A),                           // REFUSED
       make_query("alias.d.example.test.", LDNS_RR_TYPE_A),                      // DNAME, chased
       signed_query(),
+      with_cookie(8),
+      with_cookie(24),
   };
   return queries;
 }
