@@ -11,6 +11,7 @@
 #include "dnsd/build_thread.h"
 #include "dnsd/config.h"
 #include "dnsd/explain.h"
+#include "dnsd/fd_budget.h"
 #include "dnsd/http_api.h"
 #include "dnsd/http_server.h"
 #include "dnsd/log.h"
@@ -87,8 +88,10 @@ class Daemon {
     Config config;
     std::shared_ptr<const ServingState> serving;
     long long build_ms = 0;
+    open_files_ = raise_open_files_limit();
     try {
       config = load_config(options_.config_path);
+      check_fd_budget(config, open_files_);
       if (!config.server.xdp.interface.empty()) xdp_ = std::make_unique<XdpAnswering>(config.server);
       metrics_ = std::make_unique<Metrics>(config.server.workers * Worker::threads(config.server) +
                                            (xdp_ ? xdp_->queues() : 0));
@@ -237,6 +240,7 @@ class Daemon {
     log_info("reloading " + options_.config_path);
     try {
       Config config = load_config(options_.config_path);
+      check_fd_budget(config, open_files_);
       const ServerConfig& now = server_config_;
       std::string needs_restart;
       if (!(config.server.listen == now.listen)) needs_restart = "server.listen";
@@ -278,6 +282,7 @@ class Daemon {
   DaemonOptions options_;
   asio::io_context ctx_{1};
   uint64_t epoch_ = 0;
+  uint64_t open_files_ = 0;   // RLIMIT_NOFILE after raising it at start: reloads must fit it too
   MetricNames slots_;
   ServerConfig server_config_;
   std::unique_ptr<Metrics> metrics_;
@@ -305,6 +310,7 @@ int run_daemon(const DaemonOptions& options) { return Daemon(options).run(); }
 int check_config(const std::string& config_path) {
   try {
     Config config = load_config(config_path);
+    check_fd_budget(config, open_files_hard_limit());
     MetricNames slots;
     auto serving = build_serving_state(std::move(config), 1, &slots);
     const Config& c = serving->config;

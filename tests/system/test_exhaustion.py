@@ -8,12 +8,13 @@ import os
 import re
 import resource
 import socket
+import subprocess
 import time
 
 import pytest
 
 import dnswire
-from gslb import Gslbd, wait_until
+from gslb import BINARY, Gslbd, wait_until
 from ingress import NETWORKS, SERVICE, HttpIngress, config, metric_value
 
 HOSTS = {"eu-west": "127.0.0.11", "us-east": "127.0.0.12", "ap-northeast": "127.0.0.13"}
@@ -192,4 +193,28 @@ def test_limit_cut_while_running(ingresses):
     finally:
         for s in held:
             s.close()
+        g.stop()
+
+
+def test_budget_that_cannot_fit_is_refused(ingresses):
+    """The default caps (2 workers x 1,000 DNS TCP connections) cannot fit 1,024
+    descriptors: --check-config and the daemon both refuse, naming the keys."""
+    g = Gslbd(config({name: checks(i) for name, i in ingresses.items()}), extra_files={"networks.yaml": NETWORKS})
+
+    def check(nofile):
+        return subprocess.run([BINARY, "--check-config", "-c", g.config_path], capture_output=True, text=True,
+                              timeout=60, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
+
+    refused = check(1024)
+    assert refused.returncode == 1, refused
+    assert f"{g.config_path}: server.tcp_max_connections: the descriptor budget (server.workers 2 x " \
+           "server.tcp_max_connections 1000 + server.http_max_connections 64 + probes" in refused.stderr
+    assert "exceeds the open-files limit 1024 (RLIMIT_NOFILE): lower server.tcp_max_connections, server.workers " \
+           "or server.http_max_connections" in refused.stderr
+    assert check(4096).returncode == 0
+    g.start(expect_ready=False, nofile=1024)
+    try:
+        assert g.proc.wait(timeout=30) == 1
+        assert "exceeds the open-files limit 1024" in g.log_text()
+    finally:
         g.stop()
