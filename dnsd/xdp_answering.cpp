@@ -36,8 +36,4 @@ std::string XdpAnswering::describe() const { return "UDP on " + interface_ + " v
 
 void XdpAnswering::start() { listener_->start(); }
 
-void XdpAnswering::stop() {
-  if (listener_) listener_->stop();
-}
-
 }  // namespace gslb::dns

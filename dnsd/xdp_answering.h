@@ -41,8 +41,7 @@ class XdpAnswering {
   // counter blocks. Throws std::runtime_error with the reason.
   void open(const Published<Snapshot>& snapshot, const std::vector<WorkerStats*>& stats);
   std::string describe() const;  // for the start-up log
-  void start();
-  void stop();
+  void start();  // the listener stops and detaches when destroyed
 
  private:
   std::string interface_;

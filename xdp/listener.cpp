@@ -161,7 +161,6 @@ struct Queue {
   xsk_ring_cons comp{};
   xsk_ring_cons rx{};
   xsk_ring_prod tx{};
-  uint32_t in_flight = 0;  // frames on the transmit ring not yet completed
   std::unique_ptr<Responder> responder;
   int stop_fd = -1;
   std::thread thread;
@@ -223,10 +222,10 @@ struct Queue {
         continue;
       }
       pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-      const int ready = poll(fds, 2, in_flight ? kRetryKickMs : kIdleMs);
+      const int ready = poll(fds, 2, tx_pending() ? kRetryKickMs : kIdleMs);
       if (stopping.load(std::memory_order_acquire)) return;
       if (ready <= 0) {
-        if (in_flight) kick(fd);
+        if (tx_pending()) kick(fd);
         responder->idle();
         continue;
       }
@@ -261,15 +260,10 @@ struct Queue {
     if (reserved < n_replies) responder->dropped(n_replies - reserved);
     if (reserved) {
       xsk_ring_prod__submit(&tx, reserved);
-      in_flight += reserved;
       kick(fd);
-      // Copy mode sends at most 32 frames a call (the kernel's budget) and completes
-      // them before returning: kick until the batch is out, a bounded number of times.
-      for (unsigned k = 0; !zero_copy && k < kBatch / 32; ++k) {
-        reclaim();
-        if (in_flight == 0) break;
-        kick(fd);
-      }
+      // Copy mode sends at most 32 frames a call (the kernel's budget): kick until the
+      // kernel has taken the whole batch off the ring, a bounded number of times.
+      for (unsigned k = 0; !zero_copy && k < kBatch / 32 && tx_pending(); ++k) kick(fd);
     }
     refill(unused, n_unused);
   }
@@ -281,6 +275,10 @@ struct Queue {
     if (xsk_ring_prod__needs_wakeup(&tx)) sendto(fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0);
   }
 
+  // Replies on the transmit ring that the kernel has not taken yet (a kick that found
+  // the device busy, or a zero-copy driver that sends later).
+  bool tx_pending() { return xsk_prod_nb_free(&tx, kTxRing) < kTxRing; }
+
   // Frames whose replies have left go back to the fill ring.
   void reclaim() {
     uint32_t at = 0;
@@ -291,7 +289,6 @@ struct Queue {
     for (uint32_t i = 0; i < done; ++i) *xsk_ring_prod__fill_addr(&fill, fill_at + i) = *xsk_ring_cons__comp_addr(&comp, at + i);
     xsk_ring_prod__submit(&fill, done);
     xsk_ring_cons__release(&comp, done);
-    in_flight -= done;
   }
 
   void refill(const uint64_t* addrs, unsigned n) {
@@ -465,7 +462,5 @@ void Listener::start() {
     queue->thread = std::thread([queue, this] { queue->run(impl_->stopping); });
   }
 }
-
-void Listener::stop() { impl_->stop(); }
 
 }  // namespace gslb::xdp

@@ -54,7 +54,7 @@ class Listener {
   // program (native mode, else generic). `responders`: one per queue, same order.
   // Throws std::runtime_error with the precise reason; nothing stays attached then.
   Listener(const Options& options, std::vector<std::unique_ptr<Responder>> responders);
-  // Stops the threads and detaches the program.
+  // Stops the threads, then detaches the program.
   ~Listener();
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
@@ -62,7 +62,6 @@ class Listener {
   // How it runs, for the start-up log: "native mode, copy mode, queues 0,1".
   std::string describe() const;
   void start();
-  void stop();
 
  private:
   struct Impl;
