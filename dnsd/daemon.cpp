@@ -116,10 +116,10 @@ class Daemon {
                                {}},
         [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
     monitor_->configure(health_specs(serving->config), serving->epoch);
-    auto view = monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);
+    monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);
     const std::string served = summary(*serving);
     // Moved: a reload can only free this state once nothing else holds it.
-    install(std::move(serving), view);
+    install(std::move(serving));
 
     try {
       const unsigned threads = Worker::threads(server_config_);
@@ -184,17 +184,16 @@ class Daemon {
   }
 
  private:
-  void install(std::shared_ptr<const ServingState> serving, std::shared_ptr<const health::HealthView> view) {
+  // After monitor_->configure() for the state's epoch, which has published the
+  // state's first health view (on_health keeps it as latest_view_).
+  void install(std::shared_ptr<const ServingState> serving) {
     // Compiling GeoIP sources leaves tens of MB of parser scratch in malloc's free
     // lists; hand it back so RSS reflects what serving really keeps.
     malloc_trim(0);
     std::lock_guard<std::mutex> lock(mutex_);
-    // A probe may have published a newer view for this epoch while we built.
-    if (latest_view_ && latest_view_->config_epoch == serving->epoch && latest_view_->generation > view->generation)
-      view = latest_view_;
     if (serving_) retired_.push_back(serving_);
     serving_ = std::move(serving);
-    health_ = std::move(view);
+    health_ = latest_view_;
     snapshot_.publish(std::make_shared<Snapshot>(Snapshot{serving_, health_}));
     reclaim_after_workers();
   }
@@ -269,11 +268,11 @@ class Daemon {
     slots_ = std::move(slots);
     metrics_->update_names(slots_);
     metrics_->loaded(*serving);
-    auto view = monitor_->configure(health_specs(serving->config), serving->epoch);
+    monitor_->configure(health_specs(serving->config), serving->epoch);
     const std::string text = summary(*serving);
     if (api_) api_->set_token(http_token(serving->config.server));
     if (http_) http_->set_limits(http_limits(serving->config.server));
-    install(std::move(serving), std::move(view));
+    install(std::move(serving));
     metrics_->reload_result(true);
     // The build ran beside the workers, which answered from the old state meanwhile.
     log_info("reloaded: " + text + "; built in " + std::to_string(build_ms) + " ms");

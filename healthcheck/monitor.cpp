@@ -96,7 +96,7 @@ struct Monitor::Impl {
 
   // Lock order: file_mu, then publish_mu, then mu.
   std::mutex file_mu;      // serializes drain-file writers so the last change is written last
-  std::mutex publish_mu;   // a view handed out by configure() is never overtaken by an older one
+  std::mutex publish_mu;   // views go out in generation order, whichever thread publishes
   mutable std::mutex mu;   // guards the members from here down to `stopped`
   std::condition_variable first_results;
   HealthState state;
@@ -314,8 +314,7 @@ Monitor::Monitor(MonitorOptions options, Publish publish, prometheus::Registry& 
 
 Monitor::~Monitor() { stop(); }
 
-std::shared_ptr<const HealthView> Monitor::configure(std::vector<ClusterSpec> clusters,
-                                                     uint64_t epoch) {
+void Monitor::configure(std::vector<ClusterSpec> clusters, uint64_t epoch) {
   std::lock_guard publishing(impl_->publish_mu);
   std::shared_ptr<const HealthView> view;
   uint64_t gen = 0;
@@ -364,17 +363,24 @@ std::shared_ptr<const HealthView> Monitor::configure(std::vector<ClusterSpec> cl
                          first_now = std::move(first_now)] {
     impl->rebuild_runners(gen, specs, first_now);
   });
-  return view;
+  // Still under publish_mu: no view of the probe thread's can overtake this one.
+  if (impl_->publish) impl_->publish(view);
 }
 
-std::shared_ptr<const HealthView> Monitor::wait_initial(Clock::time_point deadline) {
+void Monitor::wait_initial(Clock::time_point deadline) {
   {
     std::unique_lock lock(impl_->mu);
     impl_->first_results.wait_until(lock, deadline, [&] { return impl_->initial_done_locked(); });
   }
   std::lock_guard publishing(impl_->publish_mu);
-  std::lock_guard lock(impl_->mu);
-  return impl_->make_view_locked();
+  std::shared_ptr<const HealthView> view;
+  {
+    std::lock_guard lock(impl_->mu);
+    view = impl_->make_view_locked();
+    impl_->last_up = view->up;
+    impl_->last_transitioning = view->transitioning;
+  }
+  if (impl_->publish) impl_->publish(view);
 }
 
 Monitor::DrainResult Monitor::set_drained(const std::string& cluster, bool drained) {

@@ -115,8 +115,9 @@ class Monitor {
  public:
   using Publish = std::function<void(std::shared_ptr<const HealthView>)>;
 
-  // `publish` is called from the probe thread whenever the view changes, within
-  // 100 ms of the state change; it must not call configure() or wait_initial().
+  // `publish` is the one way views come out: from the probe thread whenever the
+  // view changes (within 100 ms of the state change), and from the calling thread
+  // inside configure() and wait_initial(). It must not call either of those.
   // `registry` gets the health metrics families.
   Monitor(MonitorOptions options, Publish publish, prometheus::Registry& registry);
   ~Monitor();
@@ -124,15 +125,16 @@ class Monitor {
   Monitor& operator=(const Monitor&) = delete;
 
   // Replaces the cluster set (at start and on reload). Clusters and checks whose
-  // name/identity did not change keep their state and counters. Returns the first
-  // view for this set synchronously (for atomically publishing with a new config);
-  // clusters with initial_state probe that are new are reported down until probed.
-  std::shared_ptr<const HealthView> configure(std::vector<ClusterSpec> clusters, uint64_t epoch);
+  // name/identity did not change keep their state and counters. The first view for
+  // this set (config_epoch = `epoch`) is published before it returns, so a caller
+  // holds it when it installs the new config; clusters with initial_state probe
+  // that are new are reported down until probed.
+  void configure(std::vector<ClusterSpec> clusters, uint64_t epoch);
 
   // Blocks until every new check with initial_state probe has completed one probe
-  // and every ingress host name has been resolved once, or the deadline passes.
-  // Returns the view then.
-  std::shared_ptr<const HealthView> wait_initial(std::chrono::steady_clock::time_point deadline);
+  // and every ingress host name has been resolved once, or the deadline passes,
+  // then publishes the view of that moment.
+  void wait_initial(std::chrono::steady_clock::time_point deadline);
 
   // Drain by name, persisted to the state file first: when the file cannot be
   // written nothing changes (not_saved, with `error`).

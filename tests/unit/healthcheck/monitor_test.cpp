@@ -49,7 +49,6 @@ struct Views {
       cv.notify_all();
     };
   }
-  void offer(std::shared_ptr<const HealthView> v) { callback()(std::move(v)); }
   bool wait(const std::function<bool(const HealthView&)>& pred) {
     std::unique_lock lock(mu);
     return cv.wait_for(lock, kPatience, [&] { return latest && pred(*latest); });
@@ -115,8 +114,8 @@ struct Harness {
       : monitor(std::move(options), views.callback(), registry) {}
 
   void start(std::vector<ClusterSpec> clusters, uint64_t epoch = 1) {
-    views.offer(monitor.configure(std::move(clusters), epoch));
-    views.offer(monitor.wait_initial(Clock::now() + kPatience));
+    monitor.configure(std::move(clusters), epoch);
+    monitor.wait_initial(Clock::now() + kPatience);
   }
   bool status_has(const std::string& text) {
     return eventually([&] { return monitor.status_json().find(text) != std::string::npos; });
@@ -368,10 +367,13 @@ TEST_CASE("reconfigure keeps state by identity and drops metrics of clusters tha
 
   // eu-west moves to index 1 and keeps its "down"; ap-south is new and starts up.
   ClusterSpec ap = cluster("ap-south", {});
-  const auto view = h.monitor.configure({ap, cluster("eu-west", {http_check(server.url())})}, 2);
-  CHECK(view->up == std::vector<uint8_t>{1, 0});
-  CHECK(view->config_epoch == 2);
-  h.views.offer(view);
+  h.monitor.configure({ap, cluster("eu-west", {http_check(server.url())})}, 2);
+  {
+    // published before configure() returned
+    std::lock_guard lock(h.views.mu);
+    CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0});
+    CHECK(h.views.latest->config_epoch == 2);
+  }
   CHECK(h.metrics().find("cluster=\"us-east\"") == std::string::npos);
 
   server.set_mode(HttpServer::Mode::ok);
@@ -389,7 +391,7 @@ TEST_CASE("many clusters failing together are coalesced into few views") {
     clusters.push_back(std::move(c));
   }
   Harness h;
-  h.views.offer(h.monitor.configure(std::move(clusters), 1));
+  h.monitor.configure(std::move(clusters), 1);
   const int before = h.views.count;
   server.set_mode(HttpServer::Mode::fail);
   REQUIRE(h.views.wait([](const HealthView& v) { return v.up == std::vector<uint8_t>(50, 0); }));
