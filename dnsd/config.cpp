@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -444,6 +445,12 @@ ServiceConfig read_service(const Reader& r, const YAML::Node& n, const std::stri
   ServiceConfig s;
   s.pos = r.pos(n);
   s.name = r.dname(r.required(n, path, "name"), Reader::join(path, "name"));
+  // A service answers its own name only: "*" would be taken literally, never as
+  // a wildcard (README, Services).
+  if (("." + s.name).find(".*.") != std::string::npos)
+    r.fail(n["name"], Reader::join(path, "name"),
+           "a service name cannot have a \"*\" label: services are not wildcards, and only the literal name \"" +
+               s.name + "\" would answer");
   if (n["ttl"]) s.ttl = static_cast<uint32_t>(r.duration(n["ttl"], Reader::join(path, "ttl"), 1000).count() / 1000);
   if (n["transition_ttl"])
     s.transition_ttl = static_cast<uint32_t>(r.duration(n["transition_ttl"], Reader::join(path, "transition_ttl"), 1000).count() / 1000);
@@ -557,17 +564,23 @@ ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML:
     const std::string a = r.string(ingress[i], Reader::index(ipath, i));
     std::array<uint8_t, 4> v4;
     std::array<uint8_t, 16> v6;
+    // A repeated address would go out as a duplicate record (RFC 2181 5: an RRset has no duplicates).
+    auto once = [&](auto& list, const auto& address) {
+      if (std::find(list.begin(), list.end(), address) != list.end())
+        r.fail(ingress[i], Reader::index(ipath, i), "address " + a + " listed twice");
+      list.push_back(address);
+    };
     if (inet_pton(AF_INET, a.c_str(), v4.data()) == 1) {
-      c.ipv4.push_back(v4);
+      once(c.ipv4, v4);
     } else if (inet_pton(AF_INET6, a.c_str(), v6.data()) == 1) {
-      c.ipv6.push_back(v6);
+      once(c.ipv6, v6);
     } else {
       std::string wire;
       const bool hostname = a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") ==
                                 std::string::npos && a.find('.') != std::string::npos && name_from_text(a, &wire);
       if (!hostname)
         r.fail(ingress[i], Reader::index(ipath, i), "expected an IPv4 or IPv6 address or a host name, got \"" + a + "\"");
-      c.health.ingress_hosts.push_back(a.back() == '.' ? a : a + ".");
+      once(c.health.ingress_hosts, a.back() == '.' ? a : a + ".");
     }
   }
   if (n["checks"]) {
@@ -605,6 +618,36 @@ ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML:
     }
   }
   return c;
+}
+
+// Ids are geo::ClusterId and geo::ServiceId (16 bits); past that, ids would wrap and
+// one name would answer with another's addresses.
+constexpr size_t kMaxIds = std::numeric_limits<geo::ClusterId>::max();
+static_assert(std::numeric_limits<geo::ServiceId>::max() == kMaxIds);
+
+// The largest answer the service can give (its `answers` clusters with the most
+// written addresses of one family) must fit a TCP message; over UDP as many
+// addresses as fit the client's payload are sent.
+void check_answer_fits(const Reader& r, const YAML::Node& n, const std::string& path, const ServiceConfig& s,
+                       const std::vector<ClusterConfig>& clusters, const std::vector<std::string>& names) {
+  // Header, question (the longest name), OPT with an IPv6 ECS option and an NSID.
+  constexpr size_t kFixed = 12 + 255 + 4 + 11 + 24 + 4 + 255;
+  for (const size_t rdata : {size_t{4}, size_t{16}}) {
+    std::vector<std::pair<size_t, const ClusterConfig*>> sizes;
+    for (const std::string& name : s.clusters) {
+      const ClusterConfig& c = clusters[static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin())];
+      sizes.emplace_back(rdata == 4 ? c.ipv4.size() : c.ipv6.size(), &c);
+    }
+    std::sort(sizes.begin(), sizes.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    size_t records = 0;
+    for (size_t i = 0; i < sizes.size() && i < s.answers; ++i) records += sizes[i].first;
+    const size_t per_record = 2 + 10 + rdata;   // compressed owner, type..rdlength, address
+    if (kFixed + records * per_record <= 65535) continue;
+    r.fail(n, path, "an answer of " + std::to_string(records) + (rdata == 4 ? " IPv4" : " IPv6") +
+                        " addresses cannot fit a 65,535-byte TCP message (at most " +
+                        std::to_string((65535 - kFixed) / per_record) + " fit): cluster " + sizes[0].second->name +
+                        " has " + std::to_string(sizes[0].first) + "; write fewer ingress addresses or lower answers");
+  }
 }
 
 }  // namespace
@@ -666,6 +709,9 @@ Config load_config(const std::string& path) {
       cfg.clusters.push_back(read_cluster(r, name, kv.second, "clusters." + name, config_dir));
       cluster_names.push_back(name);
     }
+    if (cfg.clusters.size() > kMaxIds)
+      r.fail(clusters, "clusters", std::to_string(cfg.clusters.size()) + " clusters, more than the " +
+                                       std::to_string(kMaxIds) + " a cluster id can number");
   }
 
   if (root["services"]) {
@@ -696,11 +742,17 @@ Config load_config(const std::string& path) {
           if (!w[c]) r.fail(w, spath + ".weights", "missing a weight for cluster \"" + c + "\"");
           s.weights.push_back(static_cast<uint32_t>(r.integer(w[c], spath + ".weights." + c, 0, 1000000)));
         }
+        if (std::all_of(s.weights.begin(), s.weights.end(), [](uint32_t weight) { return weight == 0; }))
+          r.fail(w, spath + ".weights", "every weight is 0: at least one cluster needs a weight above 0");
       } else if (w) {
         r.fail(w, spath + ".weights", "only used with policy: weighted");
       }
+      check_answer_fits(r, services[i], spath, s, cfg.clusters, cluster_names);
       cfg.services.push_back(std::move(s));
     }
+    if (cfg.services.size() > kMaxIds)
+      r.fail(services, "services", std::to_string(cfg.services.size()) + " services, more than the " +
+                                       std::to_string(kMaxIds) + " a service id can number");
   }
   return cfg;
 }

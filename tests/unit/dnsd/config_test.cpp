@@ -47,6 +47,10 @@ int line_of(const std::string& text, const std::string& marker) {
 }  // namespace
 
 TEST_CASE("every config error names file, line, key path and reason") {
+  std::string big_cluster = "clusters:\n  big:\n    ingress:\n";
+  for (int i = 0; i < 4100; ++i) big_cluster += "      - 10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256) + "\n";
+  std::string many_clusters = "clusters:\n";
+  for (int i = 0; i < 65536; ++i) many_clusters += "  c" + std::to_string(i) + ": { ingress: [192.0.2.1] }\n";
   const std::vector<Case> cases = {
       {"yaml syntax", kServer + "zones: [\n", "", "end of sequence flow not found"},
       {"unknown top-level key", kServer + kZone + "servces: []\n", "servces", "servces: unknown key (expected one of: server, geo"},
@@ -99,6 +103,14 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"service twice", kServer + kZone + kCluster + "services:\n  - { name: app.example.test., clusters: [eu] }\n  - { name: App.example.test., clusters: [eu] }\n", "App.", "defined twice"},
       {"service outside zones", kServer + kZone + kCluster + "services:\n  - { name: app.example.org., clusters: [eu] }\n", "app.example.org", "is not inside any configured zone"},
       {"service with A record", kServer + kZone + "    records: |\n      app IN A 192.0.2.1\n" + kCluster + "services:\n  - { name: app.example.test., clusters: [eu] }\n", "app IN A", "is a service name"},
+      {"ingress address twice", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1, \"2001:db8::1\", 192.0.2.1] }\n", "eu:", "clusters.eu.ingress[2]: address 192.0.2.1 listed twice"},
+      {"ingress v6 twice", kServer + kZone + "clusters:\n  eu: { ingress: [\"2001:db8::1\", \"2001:DB8::1\"] }\n", "eu:", "clusters.eu.ingress[1]: address 2001:DB8::1 listed twice"},
+      {"wildcard service", kServer + kZone + kCluster + "services:\n  - { name: \"*.example.test.\", clusters: [eu] }\n", "*.example", "services[0].name: a service name cannot have a \"*\" label"},
+      {"all weights zero", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1] }\n  us: { ingress: [192.0.2.2] }\n" +
+           "services:\n  - name: app.example.test.\n    policy: weighted\n    weights: { eu: 0, us: 0 }\n    clusters: [eu, us]\n", "weights", "services[0].weights: every weight is 0"},
+      {"answer past 65535 bytes", kServer + kZone + big_cluster + "services:\n  - name: app.example.test.\n    clusters: [big]\n", "name: app",
+       "services[0]: an answer of 4100 IPv4 addresses cannot fit a 65,535-byte TCP message (at most 4060 fit): cluster big has 4100"},
+      {"more clusters than ids", kServer + kZone + many_clusters, "  c0:", "clusters: 65536 clusters, more than the 65535 a cluster id can number"},
   };
   for (const Case& c : cases) {
     const std::string name = c.name;
