@@ -91,6 +91,7 @@ class Responder {
     zone_ = &zone;
     origin_pointer_ = static_cast<uint16_t>(0xC000 | (12 + q_.qname.length - zone.origin.size()));
     answer_name(zone, q_.qname, 12, 0);
+    write_proofs();
   }
 
   bool aa() const { return aa_; }
@@ -109,9 +110,20 @@ class Responder {
     }
   }
 
-  // Writes a whole RRset or nothing; returns false when it did not fit.
+  // Writes a whole RRset, with its signatures when the client wants them, or
+  // nothing; returns false when it did not fit.
   bool rrset(const RRset& set, const Owner& o, uint16_t* counter) {
     const size_t mark = w_.pos();
+    const bool sign = dnssec_ && set.rrsig;
+    if (!records(set, o) || (sign && !records(*set.rrsig, o))) {
+      w_.rewind(mark);
+      return false;
+    }
+    *counter += static_cast<uint16_t>(set.count + (sign ? set.rrsig->count : 0));
+    return true;
+  }
+
+  bool records(const RRset& set, const Owner& o) {
     size_t fixup = 0;
     for (size_t i = 0; i < set.count; ++i) {
       owner(o);
@@ -123,12 +135,7 @@ class Responder {
       for (; fixup < set.fixups.size() && set.fixups[fixup] < end; ++fixup)
         w_.patch16(base + (set.fixups[fixup] - begin), origin_pointer_);
     }
-    if (w_.failed()) {
-      w_.rewind(mark);
-      return false;
-    }
-    *counter += set.count;
-    return true;
+    return !w_.failed();
   }
 
   void answer_rrset(const RRset& set, const Owner& o) {
@@ -136,12 +143,24 @@ class Responder {
     for (const Node* host : set.additional) pending_additional(host);
   }
 
-  void answer_node(const Node& node, const Owner& o, unsigned depth) {
+  // `name` is the lower-case name being answered: the query name or a CNAME
+  // target, which differs from node.name when a wildcard synthesised the answer.
+  void answer_node(const Node& node, const Owner& o, std::string_view name, unsigned depth) {
+    // RFC 4035 3.1.3.3: a synthesised answer proves that `name` itself does not exist.
+    if (dnssec_ && node.name != name) cover(name);
     // A service name's addresses come from its clusters; its other types are the
     // zone's own data (the SOA and NS of a service at the apex, a TXT or MX next
     // to a service), answered like any other name's, NODATA when there are none.
     if (node.service >= 0 && (q_.qtype == type::A || q_.qtype == type::AAAA || q_.qtype == type::ANY)) {
       service(node, o);
+      return;
+    }
+    if (q_.qtype == type::RRSIG && zone_->is_signed) {
+      // The signatures at the name, the way ANY would give the records.
+      const uint16_t before = ancount;
+      for (const RRset& set : node.rrsets)
+        if (set.rrsig && !rrset(*set.rrsig, o, &ancount)) overflow_ = true;
+      if (ancount == before) nodata(node);
       return;
     }
     // RFC 1034 4.3.2 step 3a: a CNAME matches QTYPE CNAME and ANY itself; only other
@@ -158,14 +177,16 @@ class Responder {
         for (unsigned i = 0; i < depth; ++i)
           if (chain_[i] == node.cname_target_name) return;
         chain_[depth] = node.cname_target_name;
-        answer_node(*node.cname_target, Owner::zone_name(node.cname_target_name, zone_->origin.size()), depth + 1);
+        answer_node(*node.cname_target, Owner::zone_name(node.cname_target_name, zone_->origin.size()),
+                    node.cname_target_name, depth + 1);
       } else if (node.cname_target_missing) {
-        negative(rcode::NXDOMAIN);  // RFC 6604: the rcode of the last name in the chain
+        // RFC 6604: the rcode of the last name in the chain.
+        nxdomain(node.cname_target_name, closest_encloser(node.cname_target_name));
       } else if (node.cname_target_cut) {
         // RFC 1034 4.3.2 step 3b: the chain goes on into the delegation. The CNAME is
         // ours (AA stays), the referral after it is not an answer.
         at_cut(*node.cname_target_cut, node.cname_target_cut->name == node.cname_target_name,
-               Owner::zone_name(node.cname_target_name, zone_->origin.size()), depth + 1);
+               Owner::zone_name(node.cname_target_name, zone_->origin.size()), node.cname_target_name, depth + 1);
       }
       return;
     }
@@ -179,25 +200,26 @@ class Responder {
       answer_rrset(*set, o);
       return;
     }
-    negative(rcode::NOERROR);
+    nodata(node);
   }
 
   // `name`, written at offset `name_at` of the message, looked up in `zone` (zone_,
   // with origin_pointer_ set for it).
   void answer_name(const Zone& zone, const ParsedName& name, uint16_t name_at, unsigned depth) {
+    dnssec_ = zone.is_signed && q_.edns.dnssec_ok;
     const Resolution res = resolve(zone, name.lower_view(), name.label_offset, name.labels);
     switch (res.kind) {
       case Resolution::referral:
-        at_cut(*res.node, res.node->name.size() == name.length, Owner::at(name_at), depth);
+        at_cut(*res.node, res.node->name.size() == name.length, Owner::at(name_at), name.lower_view(), depth);
         break;
       case Resolution::exact:
       case Resolution::wildcard:
         aa_ = true;
-        answer_node(*res.node, Owner::at(name_at), depth);
+        answer_node(*res.node, Owner::at(name_at), name.lower_view(), depth);
         break;
       case Resolution::nxdomain:
         aa_ = true;
-        negative(rcode::NXDOMAIN);
+        nxdomain(name.lower_view(), *res.node);
         break;
       case Resolution::dname:
         aa_ = true;
@@ -254,10 +276,10 @@ class Responder {
 
   // A name at or below a zone cut: the parent side answers DS at the cut itself
   // (RFC 4035 section 3.1.4.1), everything else gets the referral.
-  void at_cut(const Node& cut, bool at_cut_name, const Owner& o, unsigned depth) {
+  void at_cut(const Node& cut, bool at_cut_name, const Owner& o, std::string_view name, unsigned depth) {
     if (q_.qtype == type::DS && at_cut_name) {
       aa_ = true;
-      answer_node(cut, o, depth);
+      answer_node(cut, o, name, depth);
     } else {
       referral(cut);
     }
@@ -268,11 +290,78 @@ class Responder {
     if (!rrset(zone_->negative_soa, Owner::zone_name(zone_->origin, zone_->origin.size()), &nscount)) overflow_ = true;
   }
 
+  // RFC 4035 3.1.3.2: the NSEC covering the name and the one covering the wildcard
+  // that could have matched it (often one record).
+  void nxdomain(std::string_view name, const Node& encloser) {
+    negative(rcode::NXDOMAIN);
+    if (!dnssec_) return;
+    cover(name);
+    uint8_t wildcard[kMaxNameLength];
+    if (encloser.name.size() + 2 > sizeof wildcard) return;
+    wildcard[0] = 1;
+    wildcard[1] = '*';
+    std::memcpy(wildcard + 2, encloser.name.data(), encloser.name.size());
+    cover({reinterpret_cast<const char*>(wildcard), encloser.name.size() + 2});
+  }
+
+  // RFC 4035 3.1.3.1 and 3.1.3.4: the name's own NSEC shows the type is absent; an
+  // empty non-terminal owns none, and the NSEC covering it shows it has no data.
+  void nodata(const Node& node) {
+    negative(rcode::NOERROR);
+    if (!dnssec_) return;
+    if (node.find(type::NSEC)) {
+      proof(node);
+    } else {
+      cover(node.name);
+    }
+  }
+
+  // The longest existing name that `name` lies below (for a CNAME target that
+  // leaves the data: there is always the apex).
+  const Node& closest_encloser(std::string_view name) const {
+    while (name.size() > zone_->origin.size()) {
+      name.remove_prefix(static_cast<uint8_t>(name[0]) + 1u);
+      if (const Node* n = zone_->find(name)) return *n;
+    }
+    return *zone_->apex;
+  }
+
+  // The NSEC matching or covering `name`, once per response.
+  void cover(std::string_view name) { proof(*zone_->nsec_at_or_before(name)); }
+
+  // Queued: a proof can be known before the answer section is complete (a
+  // wildcard's), and goes in the authority section after it. A DNAME can move the
+  // answer to another zone, so each proof keeps the origin pointer of its own.
+  void proof(const Node& owner) {
+    for (size_t i = 0; i < proofs_; ++i)
+      if (proved_[i].node == &owner) return;
+    if (proofs_ < std::size(proved_))
+      proved_[proofs_++] = {&owner, origin_pointer_, static_cast<uint8_t>(zone_->origin.size())};
+  }
+
+  void write_proofs() {
+    if (proofs_ == 0) return;
+    dnssec_ = true;  // only signed zones queue proofs, even when a DNAME led out of them
+    for (size_t i = 0; i < proofs_; ++i) {
+      const Proof& p = proved_[i];
+      origin_pointer_ = p.origin_pointer;
+      if (!rrset(*p.node->find(type::NSEC), Owner::zone_name(p.node->name, p.origin_size), &nscount))
+        overflow_ = true;
+    }
+  }
+
   void referral(const Node& cut) {
     const RRset* ns = cut.find(type::NS);
     if (!rrset(*ns, Owner::zone_name(cut.name, zone_->origin.size()), &nscount)) overflow_ = true;
     for (const Node* host : ns->additional) pending_additional(host);
     glue_required_ = true;
+    // RFC 4035 3.1.4: a signed referral carries the DS, or the NSEC proving none.
+    if (!dnssec_) return;
+    if (const RRset* ds = cut.find(type::DS)) {
+      if (!rrset(*ds, Owner::zone_name(cut.name, zone_->origin.size()), &nscount)) overflow_ = true;
+    } else {
+      proof(cut);
+    }
   }
 
   void pending_additional(const Node* host) {
@@ -302,7 +391,7 @@ class Responder {
     outcome_->service_slot = svc.metrics_slot;
     const bool want_v6 = q_.qtype == type::AAAA;
     if (q_.qtype != type::A && q_.qtype != type::AAAA && q_.qtype != type::ANY) {
-      negative(rcode::NOERROR);
+      nodata(node);
       return;
     }
 
@@ -327,7 +416,7 @@ class Responder {
       return;
     }
     if (pick.count == 0) {
-      negative(rcode::NOERROR);
+      nodata(node);
       return;
     }
     outcome_->fail_open = pick.fail_open;
@@ -358,6 +447,14 @@ class Responder {
         for (const auto& a : dynamic.ipv4) put(a.data(), 4);
       }
     }
+    if (dnssec_) {
+      uint64_t mask = 0;  // picked positions in svc.clusters: the name of the signature
+      for (unsigned i = 0; i < count; ++i)
+        for (size_t k = 0; k < svc.clusters.size(); ++k)
+          if (svc.clusters[k] == picked[i]) mask |= uint64_t{1} << k;
+      const SignedAnswers& table = svc.signed_answers[want_v6 ? 1 : 0][transitioning ? 1 : 0];
+      if (const RRset* sigs = table.find(mask); sigs && records(*sigs, o)) written += sigs->count;
+    }
     if (w_.failed()) {
       w_.rewind(mark);
       overflow_ = true;
@@ -380,6 +477,15 @@ class Responder {
   uint16_t rcode_ = rcode::NOERROR;
   bool overflow_ = false;
   bool glue_required_ = false;
+  bool dnssec_ = false;  // the zone being answered from is signed and the query has DO=1
+  // NSEC owners for the authority section: a wildcard per CNAME link, and an NXDOMAIN's two.
+  struct Proof {
+    const Node* node;
+    uint16_t origin_pointer;
+    uint8_t origin_size;
+  };
+  Proof proved_[kMaxCnameChain + 2] = {};
+  size_t proofs_ = 0;
   uint8_t ecs_scope_ = 0;
   const Node* additional_[kMaxAdditional] = {};
   size_t additional_count_ = 0;
@@ -492,6 +598,14 @@ ClusterPick pick_clusters(const ServingState& serving, const Service& svc, const
     return want_v6 ? serving.clusters[c].ipv6.size() + dynamic.ipv6.size()
                    : serving.clusters[c].ipv4.size() + dynamic.ipv4.size();
   };
+  // A signed name's NSEC says which address types it has, so a signed service
+  // fails open per type: with none of its IPv6 clusters up it answers AAAA from
+  // the down ones rather than with a NODATA its NSEC would contradict.
+  if (svc.is_signed && any_up) {
+    any_up = false;
+    for (geo::ClusterId c : svc.clusters) any_up = any_up || (is_up(c) && address_count(c) > 0);
+    pick.fail_open = !any_up;
+  }
   // Picked first, written after, so the TTL can shrink when a cluster ranked at or
   // above a picked one is changing state: resolvers then come back soon.
   for (geo::ClusterId c : route.order) {

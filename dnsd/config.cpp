@@ -404,8 +404,42 @@ SoaConfig read_soa(const Reader& r, const YAML::Node& n, const std::string& path
   return soa;
 }
 
+// "14d", "12h", "30m", "90s": the RRSIG times, which run to weeks.
+std::chrono::seconds signing_period(const Reader& r, const YAML::Node& n, const std::string& path) {
+  const std::string s = r.string(n, path);
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  const std::string unit(end, s.data() + s.size());
+  const uint64_t scale = unit == "d" ? 86400 : unit == "h" ? 3600 : unit == "m" ? 60 : unit == "s" ? 1 : 0;
+  // RRSIG times are serial numbers: a period past 68 years wraps (RFC 4034 3.1.5).
+  if (ec != std::errc() || scale == 0 || value == 0 || value > 365ull * 86400 / scale)
+    r.fail(n, path, "expected a period from 1s to 365d like \"14d\" or \"12h\", got \"" + s + "\"");
+  return std::chrono::seconds(value * scale);
+}
+
+DnssecConfig read_dnssec(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir) {
+  r.expect_map(n, path, {"keys", "denial", "signature_validity", "refresh"});
+  DnssecConfig d;
+  const YAML::Node keys = r.required(n, path, "keys");
+  const std::string keys_path = Reader::join(path, "keys");
+  if (!keys.IsSequence() || keys.size() == 0) r.fail(keys, keys_path, "expected a list of key pair base names");
+  d.keys_pos = r.pos(keys);
+  for (size_t i = 0; i < keys.size(); ++i) d.keys.push_back(r.file_path(keys[i], Reader::index(keys_path, i), config_dir));
+  if (n["denial"]) {
+    const std::string denial = r.string(n["denial"], Reader::join(path, "denial"));
+    if (denial == "nsec3") r.fail(n["denial"], Reader::join(path, "denial"), "nsec3 is not supported yet: use nsec");
+    if (denial != "nsec") r.fail(n["denial"], Reader::join(path, "denial"), "expected nsec or nsec3, got \"" + denial + "\"");
+  }
+  if (n["signature_validity"])
+    d.signature_validity = signing_period(r, n["signature_validity"], Reader::join(path, "signature_validity"));
+  if (n["refresh"]) d.refresh = signing_period(r, n["refresh"], Reader::join(path, "refresh"));
+  if (d.refresh >= d.signature_validity)
+    r.fail(n, path, "refresh must be shorter than signature_validity");
+  return d;
+}
+
 ZoneConfig read_zone(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir) {
-  r.expect_map(n, path, {"origin", "soa", "ns", "records", "zonefile"});
+  r.expect_map(n, path, {"origin", "soa", "ns", "records", "zonefile", "dnssec"});
   ZoneConfig z;
   z.pos = r.pos(n);
   z.path = path;
@@ -428,6 +462,7 @@ ZoneConfig read_zone(const Reader& r, const YAML::Node& n, const std::string& pa
   }
   if (!z.soa.present && z.zonefile.empty())
     r.fail(n, path, "missing required key 'soa' (or a zonefile with an SOA record)");
+  if (n["dnssec"]) z.dnssec = read_dnssec(r, n["dnssec"], Reader::join(path, "dnssec"), config_dir);
   return z;
 }
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -95,6 +96,14 @@ struct SoaConfig {
   SourcePos pos;
 };
 
+// zones[].dnssec: the zone is signed with these keys when a serving state is built.
+struct DnssecConfig {
+  std::vector<std::string> keys;  // key pair base paths (".key"/".private" added), resolved
+  SourcePos keys_pos;
+  std::chrono::seconds signature_validity{14 * 86400};  // RRSIG expiration - inception
+  std::chrono::seconds refresh{7 * 86400};              // re-sign when less than this is left
+};
+
 struct ZoneConfig {
   std::string origin;             // text, with final dot
   SourcePos pos;
@@ -106,6 +115,7 @@ struct ZoneConfig {
   SourcePos records_pos;          // where the text's first line is
   std::string zonefile;           // resolved path, or empty
   SourcePos zonefile_pos;
+  std::optional<DnssecConfig> dnssec;
 };
 
 struct ServiceConfig {

@@ -10,7 +10,10 @@
 #include <iterator>
 
 #include "dnsd/dname.h"
+#include "dnsd/query.h"
+#include "dnsd/service_signer.h"
 #include "dnsd/zone_builder.h"
+#include "dnsd/zone_signer.h"
 
 namespace gslb::dns {
 
@@ -48,7 +51,64 @@ uint16_t MetricSlots::slot(const std::string& name) {
   return static_cast<uint16_t>(names_.size() - 1);
 }
 
-std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t epoch, MetricNames* slots) {
+namespace {
+
+// Signs a built zone and the services answered in it. Key and size problems are
+// config errors at the zone's dnssec key.
+void sign(const ZoneConfig& zc, Zone* zone, const Config& config, ServingState* state,
+          const std::vector<std::string>& service_wire, const std::vector<size_t>& services_in_zone,
+          std::chrono::system_clock::time_point now) {
+  const DnssecConfig& d = *zc.dnssec;
+  const std::string where = zc.path + ".dnssec";
+  ZoneSigning signing;
+  try {
+    signing.keys = dnssec::ZoneKeys::load(zone->origin, d.keys);
+  } catch (const dnssec::KeyError& e) {
+    fail_at(d.keys_pos, where + ".keys", e.what());
+  }
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  signing.validity.inception = static_cast<uint32_t>(seconds - 3600);
+  signing.validity.expiration = static_cast<uint32_t>(seconds + d.signature_validity.count());
+  signing.dnskey_ttl = zone->apex->find(type::NS)->ttl;
+
+  std::vector<std::vector<uint16_t>> service_types(state->services.size());
+  for (size_t i : services_in_zone) {
+    Service& svc = state->services[i];
+    const ServiceConfig& sc = config.services[i];
+    for (int family = 0; family < 2; ++family) {
+      std::vector<bool> has(svc.clusters.size());
+      for (size_t k = 0; k < svc.clusters.size(); ++k) {
+        const ClusterConfig& c = config.clusters[svc.clusters[k]];
+        if (!c.health.ingress_hosts.empty())
+          fail_at(c.pos, "clusters." + c.name + ".ingress",
+                  "service " + sc.name + " is in the signed zone " + zc.origin +
+                      ": its answers are signed in advance, so its clusters' ingress must be addresses, not host names");
+        has[k] = family == 0 ? !c.ipv4.empty() : !c.ipv6.empty();
+      }
+      const size_t sets = address_set_count(has, svc.answers);
+      if (sets > kMaxSignedAddressSets)
+        fail_at(sc.pos, "services[" + std::to_string(i) + "]",
+                "service " + sc.name + " can answer with more than " + std::to_string(kMaxSignedAddressSets) +
+                    " address sets, too many to sign in advance: lower answers or its number of clusters");
+      if (sets > 0) service_types[i].push_back(family == 0 ? type::A : type::AAAA);
+    }
+    if (svc.clusters.size() > 64)
+      fail_at(sc.pos, "services[" + std::to_string(i) + "].clusters",
+              "a service in a signed zone can have at most 64 clusters");
+  }
+  try {
+    sign_zone(zone, signing, service_types);
+    for (size_t i : services_in_zone) sign_service(&state->services[i], service_wire[i], state->clusters, signing);
+  } catch (const dnssec::KeyError& e) {
+    fail_at(d.keys_pos, where + ".keys", e.what());
+  }
+  state->resign_at = std::min(state->resign_at, now + d.signature_validity - d.refresh);
+}
+
+}  // namespace
+
+std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t epoch, MetricNames* slots,
+                                                        std::chrono::system_clock::time_point now) {
   auto state = std::make_shared<ServingState>();
   state->epoch = epoch;
   state->nsid = config.server.nsid;
@@ -114,6 +174,7 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
     std::string origin;
     name_from_text(zc.origin, &origin);
     std::vector<ServiceName> in_zone;
+    std::vector<size_t> in_zone_index;
     for (size_t i = 0; i < service_wire.size(); ++i) {
       if (!name_is_at_or_below(service_wire[i], origin)) continue;
       // A service belongs to the most specific zone that contains it.
@@ -125,9 +186,11 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
       }
       if (deeper) continue;
       in_zone.push_back({service_wire[i], static_cast<int32_t>(i), config.services[i].pos});
+      in_zone_index.push_back(i);
       placed[i] = true;
     }
     auto zone = build_zone(zc, default_serial, in_zone);
+    if (zc.dnssec) sign(zc, zone.get(), config, state.get(), service_wire, in_zone_index, now);
     zone->metrics_slot = slots->zones.slot(zc.origin);
     state->zone_by_origin[zone->origin] = zone.get();
     state->zones.push_back(std::move(zone));

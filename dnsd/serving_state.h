@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,6 +28,15 @@ struct ClusterAddresses {
   uint16_t metrics_slot = 0;
 };
 
+// RRSIGs made in advance for every address set a service can answer with, for one
+// address type and one TTL. A set is named by a mask of positions in
+// Service::clusters (bit i: clusters[i]'s addresses are in the answer).
+struct SignedAnswers {
+  std::vector<uint64_t> masks;  // ascending
+  std::vector<RRset> rrsigs;    // rrsigs[i] covers masks[i]'s addresses
+  const RRset* find(uint64_t mask) const noexcept;
+};
+
 struct Service {
   std::string name_text;
   uint32_t ttl = 30;
@@ -36,6 +46,9 @@ struct Service {
   geo::ServiceId geo_id = 0;
   std::vector<geo::ClusterId> clusters;
   uint16_t metrics_slot = 0;
+  // In a signed zone: [0] A, [1] AAAA; each at [0] ttl and [1] transition_ttl.
+  bool is_signed = false;
+  SignedAnswers signed_answers[2][2];
 };
 
 struct ServingState {
@@ -59,6 +72,9 @@ struct ServingState {
   uint32_t serial = 0;
   std::string config_sha256;
   double geo_build_seconds = 0;
+  // Signed zones: when the earliest signature reaches its zone's refresh point and
+  // the state must be built again (re-signed) before it expires; else max().
+  std::chrono::system_clock::time_point resign_at = std::chrono::system_clock::time_point::max();
 
   const Zone* find_zone(std::string_view name) const {
     auto it = zone_by_origin.find(name);
@@ -90,7 +106,10 @@ struct MetricNames {
 };
 
 // Builds a complete ServingState from a loaded config; throws ConfigError or
-// geo::LoadError. `slots` gains any new names.
-std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t epoch, MetricNames* slots);
+// geo::LoadError. `slots` gains any new names. Signed zones get signatures valid
+// from an hour before `now` (clock skew) to now + signature_validity.
+std::shared_ptr<const ServingState> build_serving_state(
+    Config config, uint64_t epoch, MetricNames* slots,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 }  // namespace gslb::dns

@@ -1,5 +1,9 @@
 #include "dnsd/zone.h"
 
+#include <algorithm>
+
+#include "dnssec/dnssec.h"
+
 namespace gslb::dns {
 
 Resolution resolve(const Zone& zone, std::string_view name, const uint8_t* label_offset,
@@ -37,6 +41,13 @@ Resolution resolve(const Zone& zone, std::string_view name, const uint8_t* label
     }
   }
   return {Resolution::nxdomain, encloser};
+}
+
+const Node* Zone::nsec_at_or_before(std::string_view name) const noexcept {
+  auto after = std::upper_bound(nsec_chain.begin(), nsec_chain.end(), name, [](std::string_view n, const Node* node) {
+    return dnssec::canonical_compare(n, node->name) < 0;
+  });
+  return after == nsec_chain.begin() ? nsec_chain.front() : *(after - 1);
 }
 
 }  // namespace gslb::dns

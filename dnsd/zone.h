@@ -28,6 +28,8 @@ struct RRset {
   std::vector<uint16_t> rr_start;            // offset of each RR in body
   std::vector<uint16_t> fixups;              // offsets of origin pointers in body
   std::vector<const Node*> additional;       // in-zone NS/MX/SRV targets with addresses
+  // Its RRSIG RRset when the zone is signed (same TTL, no fixups), else null.
+  std::shared_ptr<const RRset> rrsig;
 };
 
 // A name in a zone. Nodes with no RRsets are empty non-terminals (RFC 8499) or
@@ -70,6 +72,10 @@ struct Zone {
   bool has_delegations = false;
   bool has_wildcards = false;
   bool has_dnames = false;
+  // Signed zones: the owners of NSEC records in canonical order (RFC 4034 6.1),
+  // so that a denial finds the record covering a name with a binary search.
+  bool is_signed = false;
+  std::vector<const Node*> nsec_chain;
   size_t record_count = 0;
   uint16_t metrics_slot = 0;
 
@@ -77,6 +83,9 @@ struct Zone {
     auto it = nodes.find(name);
     return it == nodes.end() ? nullptr : &it->second;
   }
+  // The NSEC owner at or before `name` in canonical order (the apex when none is):
+  // its NSEC matches `name` or covers it. Signed zones only.
+  const Node* nsec_at_or_before(std::string_view name) const noexcept;
 };
 
 // How a name resolves inside a zone, shared by queries and load-time CNAME chasing.

@@ -47,26 +47,40 @@ using namespace gslb::test;
 
 namespace {
 
-const Served& served() {
-  static const Served s = serve(R"(
+// `dnssec`: a zone's dnssec line, or nothing.
+std::string config(const std::string& dnssec) {
+  return R"(
 server: { listen: ["127.0.0.1:5300"], nsid: alloc-test }
 zones:
   - origin: example.test.
     soa: { mname: ns1.example.test., rname: hostmaster.example.test., minimum: 60 }
     ns: [ns1.example.test.]
+)" + dnssec + R"(
     records: |
       ns1   IN A 192.0.2.53
       www   IN A 192.0.2.80
       alias IN CNAME app
       *.w   IN TXT "wild"
       d     IN DNAME example.test.
+      sub   IN NS ns.sub
+      ns.sub IN A 192.0.2.77
       big   IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
 services:
   - { name: app.example.test., clusters: [eu, us], answers: 1 }
 clusters:
   eu: { location: { lat: 50.1, lon: 8.7 }, ingress: [203.0.113.1, "2001:db8::1"] }
   us: { location: { lat: 38.9, lon: -77.0 }, ingress: [203.0.113.2] }
-)");
+)";
+}
+
+const Served& served() {
+  static const Served s = serve(config(""));
+  return s;
+}
+
+const Served& signed_served() {
+  const std::string keys = std::string(GSLB_SOURCE_DIR) + "/tests/unit/dnssec/keys";
+  static const Served s = serve(config("    dnssec: { keys: [" + keys + "/ksk13, " + keys + "/zsk13] }"));
   return s;
 }
 
@@ -94,30 +108,37 @@ std::vector<uint8_t> with_cookie(size_t size) {
   return q;
 }
 
-// Built on first use: make_query asserts, which doctest allows only inside a test.
-const std::vector<std::vector<uint8_t>>& varied_queries() {
-  static const std::vector<std::vector<uint8_t>> queries = {
-      make_query("www.example.test.", LDNS_RR_TYPE_A),                          // found
-      make_query("nope.example.test.", LDNS_RR_TYPE_A),                         // NXDOMAIN
-      make_query("www.example.test.", LDNS_RR_TYPE_MX),                         // NODATA
-      make_query("alias.example.test.", LDNS_RR_TYPE_A),                        // CNAME to a service
-      make_query("app.example.test.", LDNS_RR_TYPE_AAAA, {.ecs = "192.0.2.0/24"}),  // service + ECS
-      make_query("x.w.example.test.", LDNS_RR_TYPE_TXT, {.nsid = true}),        // wildcard + NSID
-      make_query("big.example.test.", LDNS_RR_TYPE_TXT, {.edns = false}),       // TC
-      make_query("www.example.org.", LDNS_RR_TYPE_A),                           // REFUSED
-      make_query("alias.d.example.test.", LDNS_RR_TYPE_A),                      // DNAME, chased
+std::vector<std::vector<uint8_t>> make_varied_queries(bool dnssec_ok) {
+  auto with = [&](QueryOptions o) {
+    o.dnssec_ok = dnssec_ok;
+    return o;
+  };
+  return {
+      make_query("www.example.test.", LDNS_RR_TYPE_A, with({})),                          // found
+      make_query("nope.example.test.", LDNS_RR_TYPE_A, with({})),                         // NXDOMAIN
+      make_query("www.example.test.", LDNS_RR_TYPE_MX, with({})),                         // NODATA
+      make_query("alias.example.test.", LDNS_RR_TYPE_A, with({})),                        // CNAME to a service
+      make_query("app.example.test.", LDNS_RR_TYPE_AAAA, with({.ecs = "192.0.2.0/24"})),  // service + ECS
+      make_query("x.w.example.test.", LDNS_RR_TYPE_TXT, with({.nsid = true})),            // wildcard + NSID
+      make_query("big.example.test.", LDNS_RR_TYPE_TXT, with({.edns = false})),           // TC
+      make_query("www.sub.example.test.", LDNS_RR_TYPE_A, with({})),                      // referral
+      make_query("www.example.org.", LDNS_RR_TYPE_A, with({})),                           // REFUSED
+      make_query("alias.d.example.test.", LDNS_RR_TYPE_A, with({})),                      // DNAME, chased
       signed_query(),
       with_cookie(8),
       with_cookie(24),
   };
+}
+
+// Built on first use: make_query asserts, which doctest allows only inside a test.
+const std::vector<std::vector<uint8_t>>& varied_queries() {
+  static const std::vector<std::vector<uint8_t>> queries = make_varied_queries(false);
   return queries;
 }
 
-}  // namespace
-
-TEST_CASE("answering a batch of varied queries makes no heap allocation") {
-  const Served& s = served();
-  const auto& queries = varied_queries();
+// Answers each query 100 times, checking every one gets a response; returns the
+// heap allocations made meanwhile.
+size_t allocations_answering(const Served& s, const std::vector<std::vector<uint8_t>>& queries) {
   std::vector<uint8_t> out(65535);
   gslb::dns::ClientInfo client;
   client.address[0] = 198;
@@ -126,6 +147,7 @@ TEST_CASE("answering a batch of varied queries makes no heap allocation") {
   client.address[3] = 7;
   size_t answered = 0;
   gslb::dns::Outcome outcome;
+  allocations = 0;
   counting = true;
   for (int round = 0; round < 100; ++round) {
     for (const auto& q : queries) {
@@ -134,8 +156,18 @@ TEST_CASE("answering a batch of varied queries makes no heap allocation") {
   }
   counting = false;
   CHECK(answered == 100 * queries.size());
-  CHECK(allocations == 0);
   MESSAGE("allocations while answering " << answered << " queries: " << allocations);
+  return allocations;
+}
+
+}  // namespace
+
+TEST_CASE("answering a batch of varied queries makes no heap allocation") {
+  CHECK(allocations_answering(served(), varied_queries()) == 0);
+}
+
+TEST_CASE("answering from a signed zone with DO=1 makes no heap allocation") {
+  CHECK(allocations_answering(signed_served(), make_varied_queries(true)) == 0);
 }
 
 // Ethernet + IPv4 or IPv6 + UDP around `query`, in a buffer of a UMEM frame's size.

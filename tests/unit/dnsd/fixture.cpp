@@ -63,7 +63,7 @@ std::vector<uint8_t> make_query(const std::string& name, ldns_rr_type type, cons
     }
     // ldns adds the OPT record when any EDNS field is set; the options go in as raw data.
     if (!opts.empty()) ldns_pkt_set_edns_data(pkt, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, opts.size(), opts.data()));
-    else ldns_pkt_set_edns_do(pkt, false);
+    ldns_pkt_set_edns_do(pkt, o.dnssec_ok);
   }
   uint8_t* wire = nullptr;
   size_t size = 0;

@@ -31,6 +31,7 @@ struct QueryOptions {
   bool tcp = false;
   bool nsid = false;
   std::string ecs;  // "192.0.2.0/24"
+  bool dnssec_ok = false;  // DO (RFC 3225)
 };
 
 // The wire query that ldns builds for `name`/`type`.

@@ -1,0 +1,127 @@
+#include "dnsd/zone_signer.h"
+
+#include <algorithm>
+
+#include "dnsd/dname.h"
+#include "dnsd/query.h"
+
+namespace gslb::dns {
+
+namespace {
+
+void put16(std::vector<uint8_t>* b, uint16_t v) {
+  b->push_back(static_cast<uint8_t>(v >> 8));
+  b->push_back(static_cast<uint8_t>(v));
+}
+
+// An RRset body (owner not included) for RDATA that holds no compressible names.
+RRset plain_set(uint16_t type, uint32_t ttl, const std::vector<dnssec::Bytes>& rdatas) {
+  RRset set;
+  set.type = type;
+  set.ttl = ttl;
+  for (const dnssec::Bytes& rd : rdatas) {
+    set.rr_start.push_back(static_cast<uint16_t>(set.body.size()));
+    put16(&set.body, type);
+    put16(&set.body, kClassIN);
+    put16(&set.body, static_cast<uint16_t>(ttl >> 16));
+    put16(&set.body, static_cast<uint16_t>(ttl));
+    put16(&set.body, static_cast<uint16_t>(rd.size()));
+    set.body.insert(set.body.end(), rd.begin(), rd.end());
+    ++set.count;
+  }
+  return set;
+}
+
+// The RDATA of each RR with the origin pointers put back as the origin's labels:
+// signatures cover names uncompressed (RFC 4034 6.2).
+std::vector<dnssec::Bytes> uncompressed_rdata(const RRset& set, const std::string& origin) {
+  std::vector<dnssec::Bytes> out;
+  size_t fixup = 0;
+  for (size_t i = 0; i < set.count; ++i) {
+    const size_t begin = set.rr_start[i] + 10u;  // past TYPE CLASS TTL RDLENGTH
+    const size_t end = i + 1 < set.count ? set.rr_start[i + 1] : set.body.size();
+    dnssec::Bytes rd;
+    for (size_t at = begin; at < end;) {
+      if (fixup < set.fixups.size() && set.fixups[fixup] == at) {
+        rd.insert(rd.end(), origin.begin(), origin.end());
+        at += 2;
+        ++fixup;
+      } else {
+        rd.push_back(set.body[at++]);
+      }
+    }
+    out.push_back(std::move(rd));
+  }
+  return out;
+}
+
+void sign_set(RRset* set, std::string_view owner, const std::string& origin, const ZoneSigning& signing) {
+  const auto sigs = signing.keys->sign(owner, set->type, set->ttl, uncompressed_rdata(*set, origin), signing.validity);
+  set->rrsig = std::make_shared<const RRset>(rrsig_set(sigs, set->ttl));
+}
+
+// Data below a zone cut belongs to the child: glue is neither signed nor in the chain.
+bool occluded(const Zone& zone, const Node& node) {
+  std::string_view name = node.name;
+  while (name.size() > zone.origin.size()) {
+    name.remove_prefix(static_cast<uint8_t>(name[0]) + 1u);
+    if (name.size() <= zone.origin.size()) break;
+    const Node* up = zone.find(name);
+    if (up && up->delegation) return true;
+  }
+  return false;
+}
+
+void sort_by_type(Node* node) {
+  std::sort(node->rrsets.begin(), node->rrsets.end(), [](const RRset& a, const RRset& b) { return a.type < b.type; });
+}
+
+}  // namespace
+
+RRset rrsig_set(const std::vector<dnssec::Bytes>& sigs, uint32_t ttl) { return plain_set(type::RRSIG, ttl, sigs); }
+
+void sign_zone(Zone* zone, const ZoneSigning& signing, const std::vector<std::vector<uint16_t>>& service_types) {
+  const std::string& origin = zone->origin;
+  Node& apex = zone->nodes.at(origin);
+  apex.rrsets.push_back(plain_set(type::DNSKEY, signing.dnskey_ttl, signing.keys->dnskey_rdata()));
+  sort_by_type(&apex);
+
+  // The chain: every name that owns data (or answers as a service) and is ours,
+  // delegation points included; empty non-terminals lie between its links.
+  std::vector<Node*> chain;
+  for (auto& [name, node] : zone->nodes) {
+    if ((node.rrsets.empty() && node.service < 0) || occluded(*zone, node)) continue;
+    chain.push_back(&node);
+  }
+  std::sort(chain.begin(), chain.end(),
+            [](const Node* a, const Node* b) { return dnssec::canonical_compare(a->name, b->name) < 0; });
+
+  // RFC 4034 4 with RFC 9077: an NSEC's TTL is that of negative answers.
+  const uint32_t nsec_ttl = zone->negative_soa.ttl;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    Node* node = chain[i];
+    std::vector<uint16_t> types;
+    for (const RRset& set : node->rrsets)
+      if (!node->delegation || set.type == type::NS || set.type == type::DS) types.push_back(set.type);
+    if (node->service >= 0) {
+      const auto& extra = service_types[static_cast<size_t>(node->service)];
+      types.insert(types.end(), extra.begin(), extra.end());
+    }
+    const std::string& next = chain[(i + 1) % chain.size()]->name;
+    node->rrsets.push_back(plain_set(type::NSEC, nsec_ttl, {dnssec::nsec_rdata(next, types)}));
+    sort_by_type(node);
+  }
+
+  for (Node* node : chain) {
+    for (RRset& set : node->rrsets) {
+      // A delegation's NS is the child's to sign (RFC 4035 2.2).
+      if (node->delegation && set.type == type::NS) continue;
+      sign_set(&set, node->name, origin, signing);
+    }
+  }
+  sign_set(&zone->negative_soa, origin, origin, signing);
+  zone->nsec_chain.assign(chain.begin(), chain.end());
+  zone->is_signed = true;
+}
+
+}  // namespace gslb::dns
