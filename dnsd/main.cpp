@@ -3,12 +3,14 @@
 #include <string>
 
 #include "dnsd/daemon.h"
+#include "dnsd/print_ds.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "Usage: gslbd -c FILE            run the server\n"
     "       gslbd --check-config -c FILE  validate FILE, print a summary, exit 0 or 1\n"
+    "       gslbd --print-ds -c FILE      print the DS records of FILE's signed zones, for their parents\n"
     "       gslbd --version | --help\n"
     "\n"
     "gslbd is an authoritative DNS server that answers service names with the\n"
@@ -20,6 +22,7 @@ constexpr const char* kUsage =
 int main(int argc, char** argv) {
   std::string config;
   bool check = false;
+  bool ds = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -32,6 +35,8 @@ int main(int argc, char** argv) {
     }
     if (arg == "--check-config" || arg == "-t") {
       check = true;
+    } else if (arg == "--print-ds") {
+      ds = true;
     } else if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
       config = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
@@ -46,5 +51,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check) return gslb::dns::check_config(config);
+  if (ds) return gslb::dns::print_ds(config);
   return gslb::dns::run_daemon({config});
 }

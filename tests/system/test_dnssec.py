@@ -1,0 +1,285 @@
+"""A signed service domain validated end to end: a local chain of trust from a
+signed root through a signed example.com. (both served by Knot, signed with
+ldns-signzone) to global.example.com., served and signed by gslbd with the DS
+that `gslbd --print-ds` prints, resolved by a validating unbound and checked by
+delv and unbound-host with the root's trust anchor.
+
+On one random 127.a.b.0/24 (glue carries no port, so the servers need port 53):
+  .2:53  Knot: ".", "example.com." (signed), "sub.global.example.com." (unsigned child)
+  .3:53  gslbd: global.example.com. and broken.example.com. (whose DS in the parent is wrong)
+  .4     unbound, validating, iterating from root hints that point at .2
+"""
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from gslb import BINARY, Gslbd, wait_until
+from ingress import HttpIngress
+from resolvers import Knot, Unbound, can_bind, dig, random_loopback_net
+
+NET = random_loopback_net()
+KNOT, GSLBD, UNBOUND = f"{NET}.2", f"{NET}.3", f"{NET}.4"
+TOKYO, FRANKFURT = "198.51.100.0/24", "192.0.2.0/24"  # client subnets sent as ECS only
+FRA4, IAD4, TYO4 = "203.0.113.10", "203.0.113.20", "203.0.113.30"
+
+NETWORKS = f"""- {{ cidr: {TOKYO}, location: {{ lat: 35.68, lon: 139.69 }} }}
+- {{ cidr: {FRANKFURT}, location: {{ lat: 50.11, lon: 8.68 }} }}
+"""
+
+
+def gslbd_config(keys, checks):
+    return f"""
+server:
+  listen: ["{GSLBD}:53"]
+  workers: 1
+  http: @HTTP@
+geo:
+  networks: networks.yaml
+zones:
+  - origin: global.example.com.
+    soa: {{ mname: ns1.global.example.com., rname: hostmaster.global.example.com., minimum: 60 }}
+    ns: [ns1.global.example.com.]
+    dnssec: {{ keys: [{keys['global'][0]}, {keys['global'][1]}] }}
+    records: |
+      ns1    3600 IN A     {GSLBD}
+      www    300  IN CNAME app
+      static 300  IN A     192.0.2.80
+      *.wild 300  IN TXT   "wild"
+      sub    300  IN NS    ns.sub
+      ns.sub 300  IN A     {KNOT}
+  - origin: broken.example.com.
+    soa: {{ mname: ns1.global.example.com., rname: hostmaster.global.example.com., minimum: 60 }}
+    ns: [ns1.global.example.com.]
+    dnssec: {{ keys: [{keys['broken'][0]}] }}
+    records: |
+      www    300  IN A     192.0.2.81
+services:
+  - name: app.global.example.com.
+    ttl: 1
+    transition_ttl: 1
+    policy: nearest
+    clusters: [eu-west, us-east, ap-northeast]
+clusters:
+  eu-west:
+    location: {{ lat: 50.11, lon: 8.68 }}
+    ingress: [{FRA4}]
+    checks: [{{ http: {{ url: "{checks[0]}", interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }} }}]
+  us-east:
+    location: {{ lat: 38.9, lon: -77.04 }}
+    ingress: [{IAD4}]
+    checks: [{{ http: {{ url: "{checks[1]}", interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }} }}]
+  ap-northeast:
+    location: {{ lat: 35.68, lon: 139.69 }}
+    ingress: [{TYO4}]
+    checks: [{{ http: {{ url: "{checks[2]}", interval: 200ms, timeout: 150ms, rise: 1, fall: 1 }} }}]
+"""
+
+
+def run(*cmd, cwd=None):
+    r = subprocess.run(list(cmd), capture_output=True, text=True, cwd=cwd, timeout=60)
+    assert r.returncode == 0, f"{' '.join(cmd)}: {r.stdout}{r.stderr}"
+    return r.stdout
+
+
+def keygen(directory, zone, ksk):
+    """ldns-keygen in `directory`; returns the key pair's base path."""
+    base = run("ldns-keygen", "-a", "ECDSAP256SHA256", *(["-k"] if ksk else []), zone, cwd=directory).strip()
+    for f in os.listdir(directory):
+        if f.endswith(".ds"):
+            os.remove(os.path.join(directory, f))
+    return os.path.join(directory, base)
+
+
+def sign(directory, origin, text, *keys):
+    """The zone text signed by ldns-signzone (NSEC, four weeks of validity)."""
+    path = os.path.join(directory, (origin.strip(".") or "root") + ".zone")
+    with open(path, "w") as f:
+        f.write(text)
+    run("ldns-signzone", "-o", origin, path, *keys, cwd=directory)
+    with open(path + ".signed") as f:
+        return f.read()
+
+
+def dnskey_line(base):
+    with open(base + ".key") as f:
+        return f.read().split(";")[0].strip()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    for addr in (KNOT, GSLBD):
+        if not can_bind(addr, 53):
+            pytest.skip(f"cannot bind {addr}:53 (needs root or CAP_NET_BIND_SERVICE): glue carries no port")
+    base = tmp_path_factory.mktemp("dnssec")
+    keydir, knotdir, gdir, udir = (base / d for d in ("keys", "knot", "gslbd", "unbound"))
+    for d in (keydir, knotdir, gdir, udir):
+        d.mkdir()
+    keys = {"global": [keygen(keydir, "global.example.com", True), keygen(keydir, "global.example.com", False)],
+            "broken": [keygen(keydir, "broken.example.com", True)]}
+    ingresses = [HttpIngress("127.0.0.1").start() for _ in range(3)]
+    g = Gslbd(gslbd_config(keys, [i.url() for i in ingresses]), workdir=str(gdir),
+              extra_files={"networks.yaml": NETWORKS})
+    g.port = 53
+    ds = subprocess.run([BINARY, "--print-ds", "-c", g.config_path], capture_output=True, text=True, timeout=60)
+    assert ds.returncode == 0, ds.stderr
+    ds_lines = ds.stdout.strip().splitlines()
+    assert len(ds_lines) == 2 and all("\tDS\t" in line for line in ds_lines), ds.stdout
+    good = [line for line in ds_lines if line.startswith("global.")]
+    # The parent's DS for broken.example.com. names the key but carries a wrong digest.
+    bad = [re.sub(r"([0-9A-Fa-f])$", lambda m: "0" if m.group(1) != "0" else "1", line)
+           for line in ds_lines if line.startswith("broken.")]
+
+    example_ksk = keygen(keydir, "example.com", True)
+    root_ksk = keygen(keydir, ".", True)
+    example = sign(str(keydir), "example.com.", f"""$ORIGIN example.com.
+$TTL 3600
+@          IN SOA ns.example.com. hostmaster.example.com. 1 3600 600 86400 60
+@          IN NS  ns.example.com.
+ns         IN A   {KNOT}
+global     IN NS  ns1.global.example.com.
+ns1.global IN A   {GSLBD}
+broken     IN NS  ns1.global.example.com.
+{chr(10).join(good + bad)}
+""", example_ksk)
+    example_ds = run("ldns-key2ds", "-n", "-2", example_ksk + ".key").strip()
+    root = sign(str(keydir), ".", f"""$ORIGIN .
+$TTL 3600
+.                    IN SOA a.root-servers.test. hostmaster.root-servers.test. 1 3600 600 86400 60
+.                    IN NS  a.root-servers.test.
+a.root-servers.test. IN A   {KNOT}
+example.com.         IN NS  ns.example.com.
+ns.example.com.      IN A   {KNOT}
+{example_ds}
+""", root_ksk)
+    child = f"""$ORIGIN sub.global.example.com.
+$TTL 300
+@   IN SOA ns.sub.global.example.com. hostmaster.example.com. 1 3600 600 86400 60
+@   IN NS  ns.sub.global.example.com.
+ns  IN A   {KNOT}
+www IN A   192.0.2.90
+"""
+    knot = Knot(KNOT, 53, {".": root, "example.com.": example, "sub.global.example.com.": child},
+                workdir=str(knotdir))
+    anchor = dnskey_line(root_ksk)
+    hints = udir / "root.hints"
+    hints.write_text(f".  3600 IN NS a.root-servers.test.\na.root-servers.test. 3600 IN A {KNOT}\n")
+    anchor_file = udir / "root.anchor"
+    anchor_file.write_text(anchor + "\n")
+    unbound = Unbound(UNBOUND, workdir=str(udir), body=f"""    root-hints: "{hints}"
+    trust-anchor-file: "{anchor_file}"
+    outgoing-interface: {UNBOUND}
+    module-config: "subnetcache validator iterator"
+    send-client-subnet: {GSLBD}
+    client-subnet-always-forward: yes
+    max-client-subnet-ipv4: 24
+    val-log-level: 2
+    qname-minimisation: no
+""")
+    started = []
+    try:
+        for p in (knot, g, unbound):
+            p.start()
+            started.append(p)
+        yield {"knot": knot, "gslbd": g, "unbound": unbound, "ingresses": ingresses, "anchor": anchor,
+               "hints": str(hints), "anchor_file": str(anchor_file), "dir": str(udir)}
+    finally:
+        for p in reversed(started):
+            p.stop()
+        for i in ingresses:
+            i.stop()
+
+
+def resolve(w, name, rtype="A", *args):
+    w["unbound"].control("flush_zone", "global.example.com.")
+    return w["unbound"].dig("+dnssec", name, rtype, *args)
+
+
+def assert_secure(r, status="NOERROR"):
+    assert r.status == status, r
+    assert "ad" in r.flags, f"not validated (no AD):\n{r}"
+
+
+def test_geo_answers_validate_for_two_client_subnets(world):
+    tokyo = resolve(world, "app.global.example.com", "A", f"+subnet={TOKYO}")
+    frankfurt = resolve(world, "app.global.example.com", "A", f"+subnet={FRANKFURT}")
+    assert_secure(tokyo)
+    assert_secure(frankfurt)
+    assert tokyo.rdata("A") == [TYO4], tokyo
+    assert frankfurt.rdata("A") == [FRA4], frankfurt
+
+
+@pytest.mark.parametrize("name,rtype,status,expect", [
+    ("www.global.example.com", "A", "NOERROR", ["CNAME", "A"]),        # a CNAME to a service
+    ("static.global.example.com", "A", "NOERROR", ["A"]),              # a static name
+    ("x.wild.global.example.com", "TXT", "NOERROR", ["TXT"]),          # a wildcard
+    ("nope.global.example.com", "A", "NXDOMAIN", []),                  # NXDOMAIN
+    ("static.global.example.com", "MX", "NOERROR", []),                # NODATA
+    ("app.global.example.com", "TXT", "NOERROR", []),                  # NODATA at a service
+    ("global.example.com", "DNSKEY", "NOERROR", ["DNSKEY"]),
+])
+def test_answers_validate(world, name, rtype, status, expect):
+    r = resolve(world, name, rtype)
+    assert_secure(r, status)
+    types = [rec[3] for rec in r.records() if rec[3] != "RRSIG"]
+    assert sorted(set(types)) == sorted(set(expect)), r
+
+
+def test_an_insecure_delegation_below_the_zone_is_proven_insecure(world):
+    r = resolve(world, "www.sub.global.example.com", "A")
+    assert r.status == "NOERROR" and r.rdata("A") == ["192.0.2.90"], r
+    assert "ad" not in r.flags, r  # the NSEC at the cut proves there is no DS: insecure, not bogus
+
+
+def test_a_wrong_ds_in_the_parent_is_bogus(world):
+    r = world["unbound"].dig("www.broken.example.com", "A")
+    assert r.status == "SERVFAIL", r
+    # The same name asked of gslbd directly is there: it is the chain that fails.
+    d = dig(GSLBD, 53, "+norec", "+dnssec", "www.broken.example.com", "A")
+    assert d.status == "NOERROR" and d.rdata("A") == ["192.0.2.81"], d
+
+
+def test_delv_and_unbound_host_say_secure(world):
+    anchors = os.path.join(world["dir"], "delv.anchors")
+    flags, proto, alg, key = world["anchor"].split()[3:7]
+    with open(anchors, "w") as f:
+        f.write(f'trust-anchors {{ . static-key {flags} {proto} {alg} "{key}"; }};\n')
+    u = world["unbound"]
+    for name in ("app.global.example.com", "static.global.example.com"):
+        r = subprocess.run(["delv", f"@{u.address}", "-p", str(u.port), "-a", anchors, "+root=.", name, "A"],
+                           capture_output=True, text=True, timeout=30)
+        assert "; fully validated" in r.stdout, r.stdout + r.stderr
+    conf = os.path.join(world["dir"], "unbound-host.conf")
+    with open(conf, "w") as f:
+        f.write(f"""server:
+    root-hints: "{world['hints']}"
+    do-not-query-localhost: no
+    outgoing-interface: {UNBOUND}
+    do-ip6: no
+""")
+    r = subprocess.run(["unbound-host", "-v", "-C", conf, "-f", world["anchor_file"], "-t", "A",
+                        "static.global.example.com"], capture_output=True, text=True, timeout=30)
+    assert "(secure)" in r.stdout, r.stdout + r.stderr
+
+
+def test_the_answer_after_a_failover_validates_at_once(world):
+    """Tokyo's cluster fails: every answer unbound gives meanwhile validates (no
+    SERVFAIL window), and the new one, us-east or eu-west, does at once."""
+    ingress = world["ingresses"][2]
+    seen = []
+    ingress.status = 503
+    try:
+        def moved():
+            r = resolve(world, "app.global.example.com", "A", f"+subnet={TOKYO}")
+            seen.append(r)
+            return r.rdata("A") and r.rdata("A") != [TYO4]
+        wait_until(moved, timeout=10, interval=0.05, what="Tokyo's answer to fail over")
+    finally:
+        ingress.status = 200
+    for r in seen:
+        assert_secure(r)
+    assert seen[-1].rdata("A")[0] in (FRA4, IAD4), seen[-1]
+    wait_until(lambda: resolve(world, "app.global.example.com", "A", f"+subnet={TOKYO}").rdata("A") == [TYO4],
+               timeout=10, what="Tokyo's cluster to come back")
