@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <iostream>
 #include <mutex>
@@ -164,6 +165,7 @@ class Daemon {
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
+        reload_requested_ = true;
         reloads_->request();
         signals.async_wait(on_signal);
         return;
@@ -196,6 +198,20 @@ class Daemon {
     health_ = latest_view_;
     snapshot_.publish(std::make_shared<Snapshot>(Snapshot{serving_, health_}));
     reclaim_after_workers();
+    schedule_resign(serving_->resign_at);
+  }
+
+  // Signed zones are built again, from the running config, when their signatures
+  // reach the refresh point: before any expires, and never from a query.
+  void schedule_resign(std::chrono::system_clock::time_point at) {
+    resign_.cancel();
+    if (at == std::chrono::system_clock::time_point::max()) return;
+    resign_.expires_after(std::max(at - std::chrono::system_clock::now(), std::chrono::system_clock::duration::zero()));
+    resign_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      resign_requested_ = true;
+      reloads_->request();
+    });
   }
 
   // A replaced state stays here until no serving thread holds it (each takes the
@@ -236,6 +252,9 @@ class Daemon {
   // GeoIP sources and zones). Reads epoch_, slots_ and server_config_, which change only
   // in the finishing step, and that never runs during a build. Returns that step.
   BuildThread::Finish build_reload() {
+    // A SIGHUP reads the file (and re-signs too); a re-sign alone rebuilds what runs.
+    const bool from_file = reload_requested_.exchange(false);
+    if (!from_file && resign_requested_.exchange(false)) return build_resign();
     log_info("reloading " + options_.config_path);
     try {
       Config config = load_config(options_.config_path);
@@ -258,6 +277,35 @@ class Daemon {
       return [this, why = std::string(e.what())] {
         metrics_->reload_result(false);
         log_error("reload failed, still serving the previous configuration: " + why);
+        // A re-sign that came during the failed reload still has to happen.
+        if (resign_requested_) reloads_->request();
+      };
+    }
+  }
+
+  BuildThread::Finish build_resign() {
+    Config config;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      config = serving_->config;
+    }
+    try {
+      auto slots = std::make_shared<MetricNames>(slots_);
+      long long build_ms = 0;
+      std::shared_ptr<const ServingState> serving = timed_build(std::move(config), epoch_ + 1, slots.get(), &build_ms);
+      return [this, serving = std::move(serving), slots, build_ms]() mutable {
+        epoch_ = serving->epoch;
+        slots_ = std::move(*slots);
+        monitor_->configure(health_specs(serving->config), serving->epoch);
+        install(std::move(serving));
+        log_info("re-signed the signed zones; built in " + std::to_string(build_ms) + " ms");
+      };
+    } catch (const std::exception& e) {
+      // The keys went missing or unreadable since they were loaded: the running
+      // signatures stay until they expire; try again in a minute, loudly.
+      return [this, why = std::string(e.what())] {
+        log_error("re-signing failed, retrying in 60 s: " + why);
+        schedule_resign(std::chrono::system_clock::now() + std::chrono::seconds(60));
       };
     }
   }
@@ -294,6 +342,9 @@ class Daemon {
   std::unique_ptr<BuildThread> reloads_;
 
   asio::steady_timer reclaim_{ctx_};
+  asio::steady_timer resign_{ctx_};
+  // What the next build is for: set on the control thread, taken on the build thread.
+  std::atomic<bool> reload_requested_{false}, resign_requested_{false};
 
   std::mutex mutex_;  // guards the four below: the control and probe threads both publish
   std::vector<std::shared_ptr<const ServingState>> retired_;  // replaced, maybe still in use

@@ -283,3 +283,42 @@ def test_the_answer_after_a_failover_validates_at_once(world):
     assert seen[-1].rdata("A")[0] in (FRA4, IAD4), seen[-1]
     wait_until(lambda: resolve(world, "app.global.example.com", "A", f"+subnet={TOKYO}").rdata("A") == [TYO4],
                timeout=10, what="Tokyo's cluster to come back")
+
+
+def rrsig_times(r):
+    """(inception, expiration) of the answer's RRSIG, as seconds since the epoch."""
+    import calendar
+    sig = [rec for rec in r.records() if rec[3] == "RRSIG"]
+    assert sig, r
+    parse = lambda t: calendar.timegm(time.strptime(t, "%Y%m%d%H%M%S"))
+    return parse(sig[0][9]), parse(sig[0][8])
+
+
+def test_signatures_are_made_again_before_they_expire(tmp_path):
+    """signature_validity 6s, refresh 4s: gslbd re-signs every ~2 s on its own, and
+    no answer meanwhile carries an expired or not-yet-valid signature."""
+    keys = [keygen(str(tmp_path), "short.test", True)]
+    with Gslbd(f"""
+server: {{ listen: [@LISTEN@], workers: 1 }}
+zones:
+  - origin: short.test.
+    soa: {{ mname: ns.short.test., rname: hostmaster.short.test., minimum: 60 }}
+    ns: [ns.short.test.]
+    dnssec: {{ keys: [{keys[0]}], signature_validity: 6s, refresh: 4s }}
+    records: |
+      www 300 IN A 192.0.2.1
+services: []
+clusters: {{}}
+""", http=False) as g:
+        first = rrsig_times(g.dig("+dnssec", "www.short.test", "A"))
+        renewed = []
+
+        def resigned():
+            r = g.dig("+dnssec", "www.short.test", "A")
+            inception, expiration = rrsig_times(r)
+            now = time.time()
+            assert inception <= now < expiration, f"signature not valid at {now}: {r}"
+            renewed.append(expiration)
+            return expiration > first[1]
+        wait_until(resigned, timeout=10, interval=0.2, what="the zone to be re-signed")
+        assert "re-signed the signed zones" in g.log_text()
