@@ -1,6 +1,7 @@
 // The answer path alone, without sockets: gslb::dns::answer_query over a prepared
 // batch of wire queries (built with ldns), for a static name, a name that does not
-// exist, and a service answered by the client subnet (EDNS Client Subnet).
+// exist, and a service answered by the client subnet (EDNS Client Subnet), unsigned
+// and from the same zone signed (DNSSEC, DO=1: the pre-made signature copied in).
 //
 //   answer_bench                      Google Benchmark: time per query (counter per_query)
 //   answer_bench --callgrind N        answers N queries of each kind between callgrind
@@ -41,6 +42,7 @@ zones:
   - origin: global.example.com.
     soa: { mname: ns1.global.example.com., rname: hostmaster.global.example.com., serial: 1, minimum: 60 }
     ns: [ns1.global.example.com.]
+%DNSSEC%
     records: |
       ns1  3600 IN A 192.0.2.53
       www  300  IN A 192.0.2.80
@@ -66,29 +68,42 @@ struct World {
   health::HealthView health;
 };
 
-const World& world() {
-  static const World w = [] {
-    char tmpl[] = "/tmp/gslbd-bench-XXXXXX";
-    const char* dir = mkdtemp(tmpl);
-    if (!dir) throw std::runtime_error("mkdtemp failed");
-    const std::string config = std::string(dir) + "/bench.yaml", networks = std::string(dir) + "/networks.yaml";
-    std::ofstream(config) << kConfig;
-    std::ofstream(networks) << kNetworks;
-    World out;
-    dns::MetricNames slots;
-    out.state = dns::build_serving_state(dns::load_config(config), 1, &slots);
-    out.health.up.assign(out.state->clusters.size(), 1);
-    out.health.transitioning.assign(out.state->clusters.size(), 0);
-    unlink(config.c_str());
-    unlink(networks.c_str());
-    rmdir(dir);
-    return out;
-  }();
-  return w;
+// `signed_zone`: with a key made by ldns-keygen (ldnsutils) for the zone.
+World build_world(bool signed_zone) {
+  char tmpl[] = "/tmp/gslbd-bench-XXXXXX";
+  const char* dir = mkdtemp(tmpl);
+  if (!dir) throw std::runtime_error("mkdtemp failed");
+  const std::string config = std::string(dir) + "/bench.yaml", networks = std::string(dir) + "/networks.yaml";
+  std::string text = kConfig, dnssec;
+  if (signed_zone) {
+    const std::string keygen = std::string("cd ") + dir + " && ldns-keygen -a ECDSAP256SHA256 -k global.example.com > key";
+    if (std::system(keygen.c_str()) != 0) throw std::runtime_error("ldns-keygen failed");
+    std::string key;
+    std::ifstream(std::string(dir) + "/key") >> key;
+    dnssec = "    dnssec: { keys: [" + std::string(dir) + "/" + key + "] }";
+  }
+  text.replace(text.find("%DNSSEC%"), 8, dnssec);
+  std::ofstream(config) << text;
+  std::ofstream(networks) << kNetworks;
+  World out;
+  dns::MetricNames slots;
+  out.state = dns::build_serving_state(dns::load_config(config), 1, &slots);
+  out.health.up.assign(out.state->clusters.size(), 1);
+  out.health.transitioning.assign(out.state->clusters.size(), 0);
+  std::system((std::string("rm -rf ") + dir).c_str());
+  return out;
+}
+
+const World& world(bool signed_zone = false) {
+  static const World plain = build_world(false);
+  if (!signed_zone) return plain;
+  static const World with_dnssec = build_world(true);
+  return with_dnssec;
 }
 
 // One wire query like dnsperf sends: RD clear, EDNS 1232, optionally ECS.
-std::vector<uint8_t> make_query(const std::string& name, uint16_t id, const char* ecs_v4 = nullptr, int prefix = 24) {
+std::vector<uint8_t> make_query(const std::string& name, uint16_t id, const char* ecs_v4 = nullptr, bool dnssec_ok = false,
+                                int prefix = 24) {
   ldns_rdf* owner = ldns_dname_new_frm_str(name.c_str());
   ldns_pkt* pkt = ldns_pkt_query_new(owner, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 0);
   ldns_pkt_set_id(pkt, id);
@@ -100,9 +115,8 @@ std::vector<uint8_t> make_query(const std::string& name, uint16_t id, const char
     std::vector<uint8_t> opt = {0, 8, 0, static_cast<uint8_t>(4 + n), 0, 1, static_cast<uint8_t>(prefix), 0};
     opt.insert(opt.end(), addr, addr + n);
     ldns_pkt_set_edns_data(pkt, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, opt.size(), opt.data()));
-  } else {
-    ldns_pkt_set_edns_do(pkt, false);
   }
+  ldns_pkt_set_edns_do(pkt, dnssec_ok);
   uint8_t* wire = nullptr;
   size_t size = 0;
   if (ldns_pkt2wire(&wire, pkt, &size) != LDNS_STATUS_OK) std::abort();
@@ -112,7 +126,7 @@ std::vector<uint8_t> make_query(const std::string& name, uint16_t id, const char
   return out;
 }
 
-enum class Kind { static_a, nxdomain, geo_ecs };
+enum class Kind { static_a, nxdomain, geo_ecs, geo_ecs_signed };
 
 // A batch of 32 queries (the worker's recvmmsg batch), varied IDs and, for the geo
 // case, the three mapped subnets plus one that falls to the default ranking.
@@ -124,14 +138,15 @@ std::vector<std::vector<uint8_t>> batch(Kind kind) {
       case Kind::static_a: out.push_back(make_query("www.global.example.com.", i)); break;
       case Kind::nxdomain: out.push_back(make_query("nothing-here.global.example.com.", i)); break;
       case Kind::geo_ecs: out.push_back(make_query("app.global.example.com.", i, subnets[i % 4])); break;
+      case Kind::geo_ecs_signed: out.push_back(make_query("app.global.example.com.", i, subnets[i % 4], true)); break;
     }
   }
   return out;
 }
 
 // Answers every query of the batch once; returns the bytes written (kept live).
-size_t answer_batch(const std::vector<std::vector<uint8_t>>& queries, uint8_t* out, size_t cap) {
-  const World& w = world();
+size_t answer_batch(const std::vector<std::vector<uint8_t>>& queries, uint8_t* out, size_t cap, bool signed_zone) {
+  const World& w = world(signed_zone);
   dns::ClientInfo client;
   client.address[0] = 127;
   client.address[3] = 1;
@@ -148,9 +163,9 @@ size_t answer_batch(const std::vector<std::vector<uint8_t>>& queries, uint8_t* o
 void run(benchmark::State& state, Kind kind) {
   const auto queries = batch(kind);
   std::vector<uint8_t> out(4096);
-  world();
+  world(kind == Kind::geo_ecs_signed);
   for (auto _ : state) {
-    size_t n = answer_batch(queries, out.data(), out.size());
+    size_t n = answer_batch(queries, out.data(), out.size(), kind == Kind::geo_ecs_signed);
     benchmark::DoNotOptimize(n);
     benchmark::ClobberMemory();
   }
@@ -165,9 +180,11 @@ void run(benchmark::State& state, Kind kind) {
 void BM_Static(benchmark::State& s) { run(s, Kind::static_a); }
 void BM_NxDomain(benchmark::State& s) { run(s, Kind::nxdomain); }
 void BM_GeoEcs(benchmark::State& s) { run(s, Kind::geo_ecs); }
+void BM_GeoEcsSigned(benchmark::State& s) { run(s, Kind::geo_ecs_signed); }
 BENCHMARK(BM_Static);
 BENCHMARK(BM_NxDomain);
 BENCHMARK(BM_GeoEcs);
+BENCHMARK(BM_GeoEcsSigned);
 // Workers share the serving state read-only and write only their own buffers and
 // counters, so answering should scale with threads up to the cores there are.
 // Wall-clock time, so items_per_second is the threads' combined rate.
@@ -178,18 +195,21 @@ BENCHMARK(BM_GeoEcs)->Name("BM_GeoEcs_threads")->Threads(1)->Threads(2)->UseReal
 int callgrind(long total) {
   std::vector<uint8_t> out(4096);
   world();
+  world(true);
   const struct {
     Kind kind;
     const char* name;
-  } kinds[] = {{Kind::static_a, "static"}, {Kind::nxdomain, "nxdomain"}, {Kind::geo_ecs, "geo_ecs"}};
+  } kinds[] = {{Kind::static_a, "static"}, {Kind::nxdomain, "nxdomain"}, {Kind::geo_ecs, "geo_ecs"},
+               {Kind::geo_ecs_signed, "geo_ecs_signed"}};
   for (const auto& k : kinds) {
     const auto queries = batch(k.kind);
+    const bool signed_zone = k.kind == Kind::geo_ecs_signed;
     const long per_batch = static_cast<long>(queries.size());
     const long loops = (total + per_batch - 1) / per_batch;
-    size_t sink = answer_batch(queries, out.data(), out.size());  // warm
+    size_t sink = answer_batch(queries, out.data(), out.size(), signed_zone);  // warm
     CALLGRIND_ZERO_STATS;
     CALLGRIND_START_INSTRUMENTATION;
-    for (long i = 0; i < loops; ++i) sink += answer_batch(queries, out.data(), out.size());
+    for (long i = 0; i < loops; ++i) sink += answer_batch(queries, out.data(), out.size(), signed_zone);
     CALLGRIND_STOP_INSTRUMENTATION;
     CALLGRIND_DUMP_STATS_AT(k.name);
     std::printf("%s queries=%ld sink=%zu\n", k.name, loops * per_batch, sink);

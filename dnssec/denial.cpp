@@ -1,12 +1,13 @@
 // The records of a denial chain: type bitmaps, NSEC and NSEC3 RDATA, hashed owner
 // names, and the canonical name order both chains follow.
-#include <ldns/sha1.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
 
 #include "dnssec/dnssec.h"
+
+// Last: ldns's C headers define macros (__is_signed) that break C++ headers after them.
+#include <ldns/sha1.h>
 
 namespace gslb::dnssec {
 
@@ -87,10 +88,14 @@ std::string base32hex(const Bytes& hash) {
 
 Bytes nsec3_rdata(const Bytes& next_hash, std::vector<uint16_t> types) {
   if (!types.empty()) types.push_back(kRrsig);
-  Bytes out = {kNsec3HashSha1, 0 /* flags: no opt-out */, 0, 0 /* iterations */, 0 /* salt length */,
-               static_cast<uint8_t>(next_hash.size())};
-  out.insert(out.end(), next_hash.begin(), next_hash.end());
-  append_bitmap(&out, type_bitmap(std::move(types)));
+  // Built whole by size: GCC 12 at -O3 misreads an insert after an initializer
+  // list as an overflow (-Warray-bounds).
+  const Bytes bitmap = type_bitmap(std::move(types));
+  Bytes out(6 + next_hash.size() + bitmap.size());
+  out[0] = kNsec3HashSha1;  // then flags (no opt-out), iterations 0, salt length 0
+  out[5] = static_cast<uint8_t>(next_hash.size());
+  std::copy(next_hash.begin(), next_hash.end(), out.begin() + 6);
+  std::copy(bitmap.begin(), bitmap.end(), out.begin() + 6 + static_cast<long>(next_hash.size()));
   return out;
 }
 

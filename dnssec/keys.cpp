@@ -1,12 +1,13 @@
 // Key pairs in the BIND/ldns file format, and RRSIGs made with them through ldns.
-#include <ldns/ldns.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
 #include "dnssec/dnssec.h"
+
+// Last: ldns's C headers define macros (__is_signed) that break C++ headers after them.
+#include <ldns/ldns.h>
 
 namespace gslb::dnssec {
 

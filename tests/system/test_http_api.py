@@ -307,6 +307,8 @@ def reload_counts(g):
     return text.count("info: reloading "), text.count("info: reloaded: ") + text.count("error: reload failed")
 
 
+@pytest.mark.skipif(os.environ.get("GSLBD_SANITIZED") == "1",
+                    reason="a latency bound: ASan alone makes a /metrics scrape take about 50 ms")
 def test_healthz_and_metrics_answer_within_50ms_during_a_rebuild(tor):
     c = connect(tor)
     try:

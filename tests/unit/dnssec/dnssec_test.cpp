@@ -1,11 +1,12 @@
 // Keys, signatures and denial records, each signature checked with ldns_verify.
-#include <ldns/ldns.h>
-
 #include <doctest/doctest.h>
 
 #include <string>
 
 #include "dnssec/dnssec.h"
+
+// Last: ldns's C headers define macros (__is_signed) that break C++ headers after them.
+#include <ldns/ldns.h>
 
 namespace gslb::dnssec {
 namespace {
