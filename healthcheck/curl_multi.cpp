@@ -2,19 +2,20 @@
 
 #include <boost/asio/post.hpp>
 
-#include <cstdio>
-
 namespace gslb::health {
 
 namespace asio = boost::asio;
 
-CurlMulti::CurlMulti(asio::io_context& io)
+CurlMulti::CurlMulti(asio::io_context& io, Log log)
     : io_(io),
       timer_(io),
-      fds_(io,
-           [this](int fd, bool readable, bool writable) {
-             action(fd, (readable ? CURL_CSELECT_IN : 0) | (writable ? CURL_CSELECT_OUT : 0));
-           }),
+      log_(std::move(log)),
+      fds_(
+          io,
+          [this](int fd, bool readable, bool writable) {
+            action(fd, (readable ? CURL_CSELECT_IN : 0) | (writable ? CURL_CSELECT_OUT : 0));
+          },
+          log_),
       multi_(curl_multi_init()) {
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
@@ -71,7 +72,7 @@ void CurlMulti::action(curl_socket_t fd, int events) {
   int running = 0;
   const CURLMcode rc = curl_multi_socket_action(multi_, fd, events, &running);
   if (rc != CURLM_OK)
-    std::fprintf(stderr, "healthcheck: curl_multi_socket_action: %s\n", curl_multi_strerror(rc));
+    log_(Severity::error, std::string("healthcheck: curl_multi_socket_action: ") + curl_multi_strerror(rc));
   collect_done();
 }
 

@@ -23,7 +23,7 @@ class CurlMulti {
  public:
   using Done = std::function<void(CURLcode)>;
 
-  explicit CurlMulti(boost::asio::io_context& io);
+  CurlMulti(boost::asio::io_context& io, Log log);
   ~CurlMulti();
   CurlMulti(const CurlMulti&) = delete;
   CurlMulti& operator=(const CurlMulti&) = delete;
@@ -42,6 +42,7 @@ class CurlMulti {
 
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
+  Log log_;
   FdWatch fds_;
   CURLM* multi_;
   std::unordered_map<CURL*, Done> transfers_;

@@ -81,7 +81,7 @@ void DnsProbe::note(int err) {
   if (const auto local = local_error_of(err)) local_ = *local;
 }
 
-DnsProbe::DnsProbe(asio::io_context& io, ProbeSockets& sockets, DnsCheck check, Millis timeout)
+DnsProbe::DnsProbe(asio::io_context& io, ProbeSockets& sockets, DnsCheck check, Millis timeout, Log log)
     : io_(io),
       sockets_(sockets),
       check_(std::move(check)),
@@ -91,7 +91,8 @@ DnsProbe::DnsProbe(asio::io_context& io, ProbeSockets& sockets, DnsCheck check, 
            [this](int fd, bool readable, bool writable) {
              ares_process_fd(channel_, readable ? fd : ARES_SOCKET_BAD,
                              writable ? fd : ARES_SOCKET_BAD);
-           }),
+           },
+           std::move(log)),
       timer_(io) {
   if (!qtype_) {
     setup_error_ = "unknown qtype '" + check_.qtype + "'";

@@ -28,7 +28,7 @@ std::string rcode_name(int rcode);
 
 class DnsProbe final : public Probe {
  public:
-  DnsProbe(boost::asio::io_context& io, ProbeSockets& sockets, DnsCheck check, Millis timeout);
+  DnsProbe(boost::asio::io_context& io, ProbeSockets& sockets, DnsCheck check, Millis timeout, Log log);
   ~DnsProbe() override;
   DnsProbe(const DnsProbe&) = delete;
   DnsProbe& operator=(const DnsProbe&) = delete;

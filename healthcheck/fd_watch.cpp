@@ -1,12 +1,13 @@
 #include "healthcheck/fd_watch.h"
 
-#include <cstdio>
+#include <string>
 
 namespace gslb::health {
 
 namespace asio = boost::asio;
 
-FdWatch::FdWatch(asio::io_context& io, Ready ready) : io_(io), ready_(std::move(ready)) {}
+FdWatch::FdWatch(asio::io_context& io, Ready ready, Log log)
+    : io_(io), ready_(std::move(ready)), log_(std::move(log)) {}
 
 FdWatch::~FdWatch() {
   while (!entries_.empty()) forget(entries_.begin()->first);
@@ -33,7 +34,7 @@ void FdWatch::watch(int fd, bool read, bool write) {
     boost::system::error_code ec;
     slot->sd.assign(fd, ec);
     if (ec) {
-      std::fprintf(stderr, "healthcheck: cannot watch fd %d: %s\n", fd, ec.message().c_str());
+      log_(Severity::error, "healthcheck: cannot watch fd " + std::to_string(fd) + ": " + ec.message());
       entries_.erase(fd);
       return;
     }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "healthcheck/monitor.h"
 #include "healthcheck/probe.h"
 
 namespace gslb::health {
@@ -21,7 +22,8 @@ class FdWatch {
  public:
   using Ready = std::function<void(int fd, bool readable, bool writable)>;
 
-  FdWatch(boost::asio::io_context& io, Ready ready);
+  // `log` hears of an fd that cannot be watched.
+  FdWatch(boost::asio::io_context& io, Ready ready, Log log);
   ~FdWatch();
   FdWatch(const FdWatch&) = delete;
   FdWatch& operator=(const FdWatch&) = delete;
@@ -44,6 +46,7 @@ class FdWatch {
 
   boost::asio::io_context& io_;
   Ready ready_;
+  Log log_;
   std::unordered_map<int, std::shared_ptr<Entry>> entries_;
   Lifetime lifetime_;
 };

@@ -43,7 +43,7 @@ void take_addresses(Parse parse, Field AddrTtl::*address, const unsigned char* a
 }  // namespace
 
 IngressResolver::IngressResolver(asio::io_context& io, std::vector<std::string> hosts, const std::string& server,
-                                 Update update)
+                                 Update update, Log log)
     : io_(io),
       hosts_(std::move(hosts)),
       update_(std::move(update)),
@@ -51,7 +51,8 @@ IngressResolver::IngressResolver(asio::io_context& io, std::vector<std::string> 
            [this](int fd, bool readable, bool writable) {
              ares_process_fd(channel_, readable ? fd : ARES_SOCKET_BAD, writable ? fd : ARES_SOCKET_BAD);
              arm_ares_timer();
-           }),
+           },
+           std::move(log)),
       next_round_(io),
       ares_timer_(io),
       state_(hosts_.size()) {

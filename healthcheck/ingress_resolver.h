@@ -28,7 +28,7 @@ class IngressResolver {
   using Update = std::function<void(const Ingress& addresses, const std::string& errors)>;
 
   IngressResolver(boost::asio::io_context& io, std::vector<std::string> hosts, const std::string& server,
-                  Update update);
+                  Update update, Log log);
   ~IngressResolver();
   IngressResolver(const IngressResolver&) = delete;
   IngressResolver& operator=(const IngressResolver&) = delete;

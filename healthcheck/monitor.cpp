@@ -83,6 +83,10 @@ struct Monitor::Impl {
   void schedule_publish();
   void publish_now();
   void shutdown();
+  // For the probe thread's parts; they die before the Impl does.
+  Log log_sink() const {
+    return [this](Severity severity, const std::string& line) { log(severity, line); };
+  }
   void log(Severity severity, const std::string& line) const {
     if (options.log) {
       options.log(severity, line);
@@ -145,7 +149,7 @@ Monitor::Impl::Impl(MonitorOptions opts, Publish pub, prometheus::Registry& regi
     for (const auto& name : file.drained) log(Severity::info, "cluster " + name + " drained (state file)");
     state.restore_drained(std::move(file.drained));
   }
-  curl = std::make_unique<CurlMulti>(io);
+  curl = std::make_unique<CurlMulti>(io, log_sink());
   thread = std::thread([this] { io.run(); });
 }
 
@@ -165,7 +169,7 @@ std::unique_ptr<Probe> Monitor::Impl::make_probe(const CheckSpec& spec) {
   switch (spec.kind) {
     case CheckSpec::Kind::http: return std::make_unique<HttpProbe>(*curl, sockets, spec.http, timeout);
     case CheckSpec::Kind::tcp: return std::make_unique<TcpProbe>(io, sockets, spec.tcp, timeout);
-    case CheckSpec::Kind::dns: return std::make_unique<DnsProbe>(io, sockets, spec.dns, timeout);
+    case CheckSpec::Kind::dns: return std::make_unique<DnsProbe>(io, sockets, spec.dns, timeout, log_sink());
   }
   return nullptr;
 }
@@ -179,7 +183,8 @@ void Monitor::Impl::rebuild_runners(uint64_t gen, const std::vector<ClusterSpec>
     if (new_specs[c].ingress_hosts.empty()) continue;
     resolvers.push_back(std::make_unique<IngressResolver>(
         io, new_specs[c].ingress_hosts, options.resolver,
-        [this, gen, c](const Ingress& addresses, const std::string& errors) { on_resolved(gen, c, addresses, errors); }));
+        [this, gen, c](const Ingress& addresses, const std::string& errors) { on_resolved(gen, c, addresses, errors); },
+        log_sink()));
     resolvers.back()->start();
   }
   for (std::size_t c = 0; c < new_specs.size(); ++c) {

@@ -91,13 +91,13 @@ struct HealthView {
 };
 
 enum class Severity : uint8_t { info, warning, error };
+// Where state changes and problems are reported: one event a line, from any thread.
+using Log = std::function<void(Severity, const std::string&)>;
 
 struct MonitorOptions {
   std::string state_file;   // drain state, kept across restarts; empty: not kept
   std::string resolver;     // "ip[:port]" for ingress host names; empty: /etc/resolv.conf
-  // Where state changes and problems are reported (one event a line, from any
-  // thread); empty: stderr.
-  std::function<void(Severity, const std::string&)> log;
+  Log log;  // empty: stderr
   // Replaces socket(2) for every probe (a test injects EMFILE); empty: socket(2).
   std::function<int(int domain, int type, int protocol)> open_socket_for_test;
 };
