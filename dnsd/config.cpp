@@ -25,7 +25,8 @@ namespace gslb::dns {
 
 std::string SourcePos::describe() const {
   std::string s = file;
-  if (line > 0) s += ":" + std::to_string(line) + ":" + std::to_string(column);
+  // Appended piecewise: GCC 12 at -O3 misreports ":" + std::string as -Wrestrict.
+  if (line > 0) (((s += ':') += std::to_string(line)) += ':') += std::to_string(column);
   return s;
 }
 

@@ -449,7 +449,8 @@ std::string Listener::describe() const {
   std::string queues;
   bool zero_copy = true;
   for (const auto& q : m.queues) {
-    queues += (queues.empty() ? "" : ",") + std::to_string(q->id);
+    if (!queues.empty()) queues += ',';  // not "," + string: a GCC 12 -O3 -Wrestrict false positive
+    queues += std::to_string(q->id);
     zero_copy = zero_copy && q->zero_copy;
   }
   return std::string(m.attach_flags == XDP_FLAGS_DRV_MODE ? "native XDP" : "generic XDP (the driver has no native XDP)") +
