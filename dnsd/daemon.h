@@ -18,4 +18,8 @@ int run_daemon(const DaemonOptions& options);
 // sockets or probing; prints a summary to stdout or the error to stderr.
 int check_config(const std::string& config_path);
 
+// --print-ds: the DS lines (SHA-256, one per SEP key) of every zone with a dnssec
+// section, for the parent zones, to stdout; 1 with the reason on stderr.
+int print_ds(const std::string& config_path);
+
 }  // namespace gslb::dns

@@ -3,7 +3,6 @@
 #include <string>
 
 #include "dnsd/daemon.h"
-#include "dnsd/print_ds.h"
 
 namespace {
 

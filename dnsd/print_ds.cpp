@@ -1,4 +1,4 @@
-#include "dnsd/print_ds.h"
+#include "dnsd/daemon.h"
 
 #include <iostream>
 
