@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <map>
@@ -95,6 +96,19 @@ bool parse_prefix(const std::string& text, Prefix* out) {
 
 namespace {
 
+using Millis = std::chrono::milliseconds;
+
+// Timers and TTLs past a week are typos, not intents.
+constexpr Millis kMaxDuration = std::chrono::hours(24 * 7);
+
+// As it would be written: the largest unit that divides it ("100ms", "10s", "1d").
+std::string duration_text(Millis d) {
+  const long long ms = d.count();
+  for (const auto& [scale, unit] : {std::pair{86400000LL, "d"}, {3600000LL, "h"}, {60000LL, "m"}, {1000LL, "s"}})
+    if (ms != 0 && ms % scale == 0) return std::to_string(ms / scale) + unit;
+  return std::to_string(ms) + "ms";
+}
+
 // Walks the YAML tree with the key path and file at hand, so that every error names
 // where the user wrote the offending text and what was expected there.
 class Reader {
@@ -174,29 +188,24 @@ class Reader {
     if (s == "false" || s == "no" || s == "off") return false;
     fail(n, path, "expected true or false, got \"" + s + "\"");
   }
-  // "250ms", "2s", "1m"; a TTL-style plain integer only where `plain_unit_ms` is set.
-  std::chrono::milliseconds duration(const YAML::Node& n, const std::string& path, uint64_t plain_unit_ms = 0) const {
+  // "250ms", "2s", "1m", "2h", "1d"; a TTL-style plain integer only where
+  // `plain_unit_ms` is set. Range-checked before scaling, so no value wraps.
+  std::chrono::milliseconds duration(const YAML::Node& n, const std::string& path, uint64_t plain_unit_ms = 0,
+                                     Millis min = Millis(0), Millis max = kMaxDuration) const {
     const std::string s = string(n, path);
     uint64_t value = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
     const std::string unit(end, s.data() + s.size());
-    uint64_t ms = 0;
-    if (ec != std::errc()) {
-      ms = UINT64_MAX;
-    } else if (unit == "ms") {
-      ms = value;
-    } else if (unit == "s") {
-      ms = value * 1000;
-    } else if (unit == "m") {
-      ms = value * 60000;
-    } else if (unit.empty() && plain_unit_ms != 0) {
-      ms = value * plain_unit_ms;
-    } else {
-      ms = UINT64_MAX;
-    }
-    if (ms == UINT64_MAX || ms > 86400000ull * 7)
-      fail(n, path, "expected a duration like \"5s\", \"250ms\" or \"1m\", got \"" + s + "\"");
-    return std::chrono::milliseconds(ms);
+    const uint64_t scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60000 : unit == "h" ? 3600000
+                         : unit == "d" ? 86400000 : unit.empty() ? plain_unit_ms : 0;
+    if (ec == std::errc::result_out_of_range) fail(n, path, "must be at most " + duration_text(max) + ", got \"" + s + "\"");
+    if (ec != std::errc() || scale == 0)
+      fail(n, path, "expected a duration like \"5s\", \"250ms\", \"1m\", \"2h\" or \"1d\", got \"" + s + "\"");
+    if (value > static_cast<uint64_t>(max.count()) / scale)
+      fail(n, path, "must be at most " + duration_text(max) + ", got \"" + s + "\"");
+    const Millis ms(static_cast<Millis::rep>(value * scale));
+    if (ms < min) fail(n, path, "must be at least " + duration_text(min));
+    return ms;
   }
   std::string dname(const YAML::Node& n, const std::string& path) const {
     std::string text = string(n, path);
@@ -227,6 +236,116 @@ class Reader {
   std::vector<std::string> lines_;
 };
 
+// The schema (after Knot's conf/schema.c): one Field per key of a section, giving
+// its type and range, whether a reload may change it, and how its text becomes the
+// typed member. A key's default is the struct's member initializer, printed from it,
+// so that it is written in one place. Adding a key is one line in its section's table.
+template <class T>
+struct Field {
+  std::string key;
+  Reload reload = Reload::applies;
+  std::string type;  // for the schema listing: "integer 1..256"
+  std::function<void(const Reader&, const YAML::Node&, const std::string& path, const std::string& config_dir, T*)> read;
+  std::function<bool(const T&, const T&)> same;
+  std::function<std::string(const T&)> show;  // the value as written; "" when there is none to show
+  bool required = false;
+};
+
+template <class T, class V>
+Field<T> member_field(std::string key, V T::*m, Reload reload, std::string type,
+                      std::function<V(const Reader&, const YAML::Node&, const std::string&, const std::string&)> read,
+                      std::function<std::string(const V&)> show = {}) {
+  return {std::move(key), reload, std::move(type),
+          [m, read](const Reader& r, const YAML::Node& n, const std::string& path, const std::string& dir, T* out) {
+            out->*m = read(r, n, path, dir);
+          },
+          [m](const T& a, const T& b) { return a.*m == b.*m; },
+          [m, show](const T& t) { return show ? show(t.*m) : std::string(); }};
+}
+
+template <class T, class V>
+Field<T> integer(std::string key, V T::*m, uint64_t min, uint64_t max, Reload reload) {
+  return member_field<T, V>(std::move(key), m, reload, "integer " + std::to_string(min) + ".." + std::to_string(max),
+                            [min, max](const Reader& r, const YAML::Node& n, const std::string& path, const std::string&) {
+                              return static_cast<V>(r.integer(n, path, min, max));
+                            },
+                            [](const V& v) { return std::to_string(v); });
+}
+
+template <class T>
+Field<T> duration(std::string key, Millis T::*m, Millis min, Millis max, Reload reload) {
+  return member_field<T, Millis>(std::move(key), m, reload, "duration " + duration_text(min) + ".." + duration_text(max),
+                                 [min, max](const Reader& r, const YAML::Node& n, const std::string& path, const std::string&) {
+                                   return r.duration(n, path, 0, min, max);
+                                 },
+                                 [](const Millis& v) { return duration_text(v); });
+}
+
+template <class T>
+Field<T> text(std::string key, std::string T::*m, size_t max, Reload reload) {
+  return member_field<T, std::string>(std::move(key), m, reload, "string of 1.." + std::to_string(max) + " characters",
+                                      [max](const Reader& r, const YAML::Node& n, const std::string& path, const std::string&) {
+                                        std::string v = r.string(n, path);
+                                        if (v.empty() || v.size() > max)
+                                          r.fail(n, path, "expected 1 to " + std::to_string(max) + " characters");
+                                        return v;
+                                      });
+}
+
+template <class T>
+Field<T> file(std::string key, std::string T::*m, Reload reload) {
+  return member_field<T, std::string>(std::move(key), m, reload, "file path (relative to the config's directory)",
+                                      [](const Reader& r, const YAML::Node& n, const std::string& path, const std::string& dir) {
+                                        return r.file_path(n, path, dir);
+                                      });
+}
+
+// A section or a key with its own reader: `V` must compare with ==.
+template <class T, class V>
+Field<T> custom(std::string key, V T::*m, Reload reload, std::string type,
+                void (*read)(const Reader&, const YAML::Node&, const std::string& path, const std::string& dir, V*)) {
+  return {std::move(key), reload, std::move(type),
+          [m, read](const Reader& r, const YAML::Node& n, const std::string& path, const std::string& dir, T* out) {
+            read(r, n, path, dir, &(out->*m));
+          },
+          [m](const T& a, const T& b) { return a.*m == b.*m; },
+          [](const T&) { return std::string(); }};
+}
+
+template <class T>
+Field<T> required(Field<T> f) {
+  f.required = true;
+  return f;
+}
+
+// Reads the mapping `n` into `out` by `fields`: unknown keys and missing required
+// ones are errors; keys left out keep the struct's defaults.
+template <class T>
+void read_fields(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir,
+                 const std::vector<Field<T>>& fields, T* out) {
+  if (!n.IsMap()) r.fail(n, path, "expected a mapping");
+  for (const auto& kv : n) {
+    const std::string key = kv.first.Scalar();
+    if (std::any_of(fields.begin(), fields.end(), [&](const Field<T>& f) { return f.key == key; })) continue;
+    std::string allowed;
+    for (const Field<T>& f : fields) ((allowed += allowed.empty() ? "" : ", ") += f.key);
+    r.fail(kv.first, Reader::join(path, key), "unknown key (expected one of: " + allowed + ")");
+  }
+  for (const Field<T>& f : fields) {
+    if (const YAML::Node v = n[f.key]) {
+      f.read(r, v, Reader::join(path, f.key), config_dir, out);
+    } else if (f.required) {
+      r.fail(n, path, "missing required key '" + f.key + "'");
+    }
+  }
+}
+
+template <class T>
+void list_fields(const std::string& path, const std::vector<Field<T>>& fields, std::vector<SchemaKey>* out) {
+  const T defaults{};
+  for (const Field<T>& f : fields) out->push_back({Reader::join(path, f.key), f.type, f.show(defaults), f.reload});
+}
+
 geo::Location read_location(const Reader& r, const YAML::Node& n, const std::string& path) {
   r.expect_map(n, path, {"lat", "lon", "country", "region"});
   geo::Location loc;
@@ -249,31 +368,36 @@ geo::Location read_location(const Reader& r, const YAML::Node& n, const std::str
   return loc;
 }
 
-void read_rrl(const Reader& r, const YAML::Node& n, RateLimitConfig* rrl) {
-  const std::string path = "server.rrl";
-  r.expect_map(n, path, {"responses_per_second", "slip", "ipv4_prefix", "ipv6_prefix", "exempt"});
-  rrl->responses_per_second =
-      static_cast<uint32_t>(r.integer(r.required(n, path, "responses_per_second"), path + ".responses_per_second", 1, 10000000));
-  if (n["slip"]) rrl->slip = static_cast<uint32_t>(r.integer(n["slip"], path + ".slip", 0, 10));
-  if (n["ipv4_prefix"]) rrl->ipv4_prefix = static_cast<uint8_t>(r.integer(n["ipv4_prefix"], path + ".ipv4_prefix", 8, 32));
-  if (n["ipv6_prefix"]) rrl->ipv6_prefix = static_cast<uint8_t>(r.integer(n["ipv6_prefix"], path + ".ipv6_prefix", 16, 128));
-  if (n["exempt"]) {
-    const YAML::Node ex = n["exempt"];
-    if (!ex.IsSequence()) r.fail(ex, path + ".exempt", "expected a list of prefixes like \"192.0.2.0/24\"");
-    for (size_t i = 0; i < ex.size(); ++i) {
-      Prefix p;
-      const std::string text = r.string(ex[i], Reader::index(path + ".exempt", i));
-      if (!parse_prefix(text, &p))
-        r.fail(ex[i], Reader::index(path + ".exempt", i), "expected a prefix like \"192.0.2.0/24\" or \"2001:db8::/32\", got \"" + text + "\"");
-      rrl->exempt.push_back(p);
-    }
+void read_exempt(const Reader& r, const YAML::Node& ex, const std::string& path, const std::string&, std::vector<Prefix>* out) {
+  if (!ex.IsSequence()) r.fail(ex, path, "expected a list of prefixes like \"192.0.2.0/24\"");
+  for (size_t i = 0; i < ex.size(); ++i) {
+    Prefix p;
+    const std::string text = r.string(ex[i], Reader::index(path, i));
+    if (!parse_prefix(text, &p))
+      r.fail(ex[i], Reader::index(path, i), "expected a prefix like \"192.0.2.0/24\" or \"2001:db8::/32\", got \"" + text + "\"");
+    out->push_back(p);
   }
+}
+
+const std::vector<Field<RateLimitConfig>>& rrl_fields() {
+  using C = RateLimitConfig;
+  static const std::vector<Field<C>> fields = {
+      required(integer("responses_per_second", &C::responses_per_second, 1, 10000000, Reload::applies)),
+      integer("slip", &C::slip, 0, 10, Reload::applies),
+      integer("ipv4_prefix", &C::ipv4_prefix, 8, 32, Reload::applies),
+      integer("ipv6_prefix", &C::ipv6_prefix, 16, 128, Reload::applies),
+      custom("exempt", &C::exempt, Reload::applies, "list of prefixes", read_exempt),
+  };
+  return fields;
+}
+
+void read_rrl(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& dir, RateLimitConfig* rrl) {
+  read_fields(r, n, path, dir, rrl_fields(), rrl);
 }
 
 // server.xdp: the interface's existence and queues are checked at start, not here:
 // checkconf may run on another machine than the server.
-void read_xdp(const Reader& r, const YAML::Node& n, XdpConfig* x) {
-  const std::string path = "server.xdp";
+void read_xdp(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&, XdpConfig* x) {
   r.expect_map(n, path, {"interface", "queues"});
   x->interface = r.string(r.required(n, path, "interface"), path + ".interface");
   if (x->interface.empty() || x->interface.size() >= 16)
@@ -289,8 +413,7 @@ void read_xdp(const Reader& r, const YAML::Node& n, XdpConfig* x) {
   }
 }
 
-void read_cookies(const Reader& r, const YAML::Node& n, CookieConfig* c, const std::string& config_dir) {
-  const std::string path = "server.cookies";
+void read_cookies(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir, CookieConfig* c) {
   if (n.IsScalar() && (n.Scalar() == "off" || n.Scalar() == "on")) {
     c->enabled = n.Scalar() == "on";
     return;
@@ -307,66 +430,66 @@ void read_cookies(const Reader& r, const YAML::Node& n, CookieConfig* c, const s
     r.fail(file, path + ".secret_file", c->secret_file + ": expected 32 hex digits (a 128-bit secret, as from `openssl rand -hex 16`)");
 }
 
-void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
-  const std::string path = "server";
-  r.expect_map(n, path, {"listen", "workers", "http", "http_token", "nsid", "max_udp_size", "tcp_idle_timeout",
-                         "tcp_max_connections", "state_file", "rrl", "resolver", "http_max_connections",
-                         "http_idle_timeout", "version", "cookies", "xdp"});
-  const YAML::Node listen = r.required(n, path, "listen");
-  if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, "server.listen", "expected a list of addresses like \"127.0.0.1:53\"");
+void read_listen(const Reader& r, const YAML::Node& listen, const std::string& path, const std::string&, std::vector<Endpoint>* out) {
+  if (!listen.IsSequence() || listen.size() == 0) r.fail(listen, path, "expected a list of addresses like \"127.0.0.1:53\"");
   for (size_t i = 0; i < listen.size(); ++i) {
     Endpoint e;
-    const std::string p = Reader::index("server.listen", i);
+    const std::string p = Reader::index(path, i);
     if (!parse_endpoint(r.string(listen[i], p), 53, &e))
       r.fail(listen[i], p, "expected an address like \"127.0.0.1:53\" or \"[::1]:53\", got \"" + listen[i].Scalar() + "\"");
-    for (const Endpoint& other : s->listen)
+    for (const Endpoint& other : *out)
       if (other.port == e.port && other.v6 == e.v6 && std::equal(e.address, e.address + 16, other.address))
         r.fail(listen[i], p, "listed twice");
-    s->listen.push_back(e);
+    out->push_back(e);
   }
-  if (n["workers"]) s->workers = static_cast<unsigned>(r.integer(n["workers"], "server.workers", 1, 256));
-  if (n["http"]) {
-    if (!parse_endpoint(r.string(n["http"], "server.http"), 0, &s->http))
-      r.fail(n["http"], "server.http", "expected an address with a port like \"127.0.0.1:9153\", got \"" + n["http"].Scalar() + "\"");
-    s->has_http = true;
-  }
-  if (n["http_token"]) {
-    s->http_token = r.string(n["http_token"], "server.http_token");
-    if (s->http_token.empty())
-      r.fail(n["http_token"], "server.http_token", "must not be empty (leave the key out to need no token)");
-  }
-  if (n["http_max_connections"])
-    s->http_max_connections =
-        static_cast<unsigned>(r.integer(n["http_max_connections"], "server.http_max_connections", 1, 100000));
-  if (n["http_idle_timeout"]) {
-    s->http_idle_timeout = r.duration(n["http_idle_timeout"], "server.http_idle_timeout");
-    if (s->http_idle_timeout.count() < 100) r.fail(n["http_idle_timeout"], "server.http_idle_timeout", "must be at least 100ms");
-  }
-  if (n["nsid"]) {
-    s->nsid = r.string(n["nsid"], "server.nsid");
-    if (s->nsid.empty() || s->nsid.size() > 255) r.fail(n["nsid"], "server.nsid", "expected 1 to 255 characters");
-  }
-  if (n["cookies"]) read_cookies(r, n["cookies"], &s->cookies, config_dir);
-  if (n["version"]) {
-    s->version = r.string(n["version"], "server.version");
-    if (s->version.empty() || s->version.size() > 255) r.fail(n["version"], "server.version", "expected 1 to 255 characters");
-  }
-  if (n["max_udp_size"]) s->max_udp_size = static_cast<uint16_t>(r.integer(n["max_udp_size"], "server.max_udp_size", 512, 4096));
-  if (n["tcp_idle_timeout"]) {
-    s->tcp_idle_timeout = r.duration(n["tcp_idle_timeout"], "server.tcp_idle_timeout");
-    if (s->tcp_idle_timeout.count() < 100) r.fail(n["tcp_idle_timeout"], "server.tcp_idle_timeout", "must be at least 100ms");
-  }
-  if (n["tcp_max_connections"])
-    s->tcp_max_connections = static_cast<unsigned>(r.integer(n["tcp_max_connections"], "server.tcp_max_connections", 1, 100000));
-  if (n["state_file"]) s->state_file = r.file_path(n["state_file"], "server.state_file", config_dir);
-  if (n["rrl"]) read_rrl(r, n["rrl"], &s->rrl);
-  if (n["xdp"]) read_xdp(r, n["xdp"], &s->xdp);
-  if (n["resolver"]) {
-    s->resolver = r.string(n["resolver"], "server.resolver");
-    Endpoint e;
-    if (!parse_endpoint(s->resolver, 53, &e))
-      r.fail(n["resolver"], "server.resolver", "expected an address like \"127.0.0.53\" or \"[::1]:53\", got \"" + s->resolver + "\"");
-  }
+}
+
+void read_http(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&, Endpoint* out) {
+  if (!parse_endpoint(r.string(n, path), 0, out))
+    r.fail(n, path, "expected an address with a port like \"127.0.0.1:9153\", got \"" + n.Scalar() + "\"");
+}
+
+void read_http_token(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&, std::string* out) {
+  *out = r.string(n, path);
+  if (out->empty()) r.fail(n, path, "must not be empty (leave the key out to need no token)");
+}
+
+void read_resolver(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&, std::string* out) {
+  *out = r.string(n, path);
+  Endpoint e;
+  if (!parse_endpoint(*out, 53, &e))
+    r.fail(n, path, "expected an address like \"127.0.0.53\" or \"[::1]:53\", got \"" + *out + "\"");
+}
+
+// What binds sockets or sizes threads needs a restart; everything a worker or the
+// control thread reads from the serving state or the monitor applies on reload.
+const std::vector<Field<ServerConfig>>& server_fields() {
+  using S = ServerConfig;
+  constexpr Reload restart = Reload::needs_restart, applies = Reload::applies;
+  static const std::vector<Field<S>> fields = {
+      required(custom("listen", &S::listen, restart, "list of address[:port] (port 53 by default)", read_listen)),
+      integer("workers", &S::workers, 1, 256, restart),
+      custom("http", &S::http, restart, "address:port", read_http),
+      custom("http_token", &S::http_token, applies, "string (bearer token; left out: none needed)", read_http_token),
+      text("nsid", &S::nsid, 255, applies),
+      integer("max_udp_size", &S::max_udp_size, 512, 4096, applies),
+      duration("tcp_idle_timeout", &S::tcp_idle_timeout, Millis(100), kMaxDuration, applies),
+      integer("tcp_max_connections", &S::tcp_max_connections, 1, 100000, applies),
+      file("state_file", &S::state_file, applies),
+      custom("rrl", &S::rrl, applies, "mapping (see server.rrl.*)", read_rrl),
+      custom("resolver", &S::resolver, applies, "address[:port] (default: /etc/resolv.conf)", read_resolver),
+      integer("http_max_connections", &S::http_max_connections, 1, 100000, applies),
+      duration("http_idle_timeout", &S::http_idle_timeout, Millis(100), kMaxDuration, applies),
+      text("version", &S::version, 255, applies),
+      custom("cookies", &S::cookies, applies, "on, off or { secret_file: FILE }", read_cookies),
+      custom("xdp", &S::xdp, restart, "{ interface: NAME, queues: all | [N, ...] }", read_xdp),
+  };
+  return fields;
+}
+
+void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
+  read_fields(r, n, "server", config_dir, server_fields(), s);
+  s->has_http = bool(n["http"]);
 }
 
 void read_geo(const Reader& r, const YAML::Node& n, geo::Sources* g, const std::string& config_dir) {
@@ -686,7 +809,40 @@ void check_answer_fits(const Reader& r, const YAML::Node& n, const std::string& 
   }
 }
 
+// yaml-cpp keeps both entries of a repeated key and answers n["key"] with the first,
+// so a copy-pasted block would silently lose its copy: refused, naming both places.
+void refuse_duplicate_keys(const Reader& r, const YAML::Node& n, const std::string& path) {
+  if (n.IsMap()) {
+    std::map<std::string, YAML::Node> seen;
+    for (const auto& kv : n) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      const std::string at = Reader::join(path, key);
+      if (kv.first.IsScalar()) {
+        if (auto [first, added] = seen.emplace(key, kv.first); !added)
+          r.fail(kv.first, at, "duplicate key (first written at " + r.pos(first->second).describe() + ")");
+      }
+      refuse_duplicate_keys(r, kv.second, at);
+    }
+  } else if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) refuse_duplicate_keys(r, n[i], Reader::index(path, i));
+  }
+}
+
 }  // namespace
+
+std::vector<SchemaKey> config_schema() {
+  std::vector<SchemaKey> keys;
+  list_fields("server", server_fields(), &keys);
+  list_fields("server.rrl", rrl_fields(), &keys);
+  return keys;
+}
+
+std::vector<std::string> restart_only_changes(const ServerConfig& running, const ServerConfig& next) {
+  std::vector<std::string> changed;
+  for (const Field<ServerConfig>& f : server_fields())
+    if (f.reload == Reload::needs_restart && !f.same(running, next)) changed.push_back("server." + f.key);
+  return changed;
+}
 
 Config load_config(const std::string& path) {
   Config cfg;
@@ -709,6 +865,7 @@ Config load_config(const std::string& path) {
   }
   const Reader r(path, std::move(lines));
   if (!root.IsMap()) fail_at({path, 1, 1}, "", "expected a mapping with server, zones, services and clusters");
+  refuse_duplicate_keys(r, root, "");
   r.expect_map(root, "", {"server", "geo", "latency", "zones", "services", "clusters"});
   read_server(r, r.required(root, "", "server"), &cfg.server, config_dir);
   if (cfg.server.state_file.empty()) {

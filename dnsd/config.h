@@ -41,6 +41,7 @@ struct Prefix {
   bool v6 = false;
   uint8_t address[16] = {};
   uint8_t length = 0;
+  bool operator==(const Prefix&) const = default;
 };
 
 // server.rrl; responses_per_second 0 means off (the default).
@@ -50,6 +51,7 @@ struct RateLimitConfig {
   uint8_t ipv4_prefix = 24;
   uint8_t ipv6_prefix = 56;
   std::vector<Prefix> exempt;      // trusted clients, never limited
+  bool operator==(const RateLimitConfig&) const = default;
 };
 
 // server.xdp (restart-only): UDP to the listen ports on `interface` answered via
@@ -66,6 +68,7 @@ struct CookieConfig {
   bool enabled = true;
   std::string secret_file;        // empty: the process's own random secret
   std::array<uint8_t, 16> secret = {};  // read from secret_file
+  bool operator==(const CookieConfig&) const = default;
 };
 
 struct ServerConfig {
@@ -149,6 +152,22 @@ struct Config {
 };
 
 Config load_config(const std::string& path);
+
+// The config schema (config.cpp, after Knot's conf/schema.c): one entry per key
+// with its type and range, its default, and whether a reload may change it. A key
+// not listed there is data (zones, services, clusters, geo): a reload applies it.
+enum class Reload : uint8_t { applies, needs_restart };
+struct SchemaKey {
+  std::string path;           // "server.workers"
+  std::string type;           // "integer 1..256"
+  std::string default_value;  // as it would be written; empty: none
+  Reload reload = Reload::applies;
+};
+std::vector<SchemaKey> config_schema();
+
+// The restart-only keys whose values differ (by key path); empty when a reload may
+// apply `next` over `running`.
+std::vector<std::string> restart_only_changes(const ServerConfig& running, const ServerConfig& next);
 
 // Parses "127.0.0.1:53", "[::1]:53", or with default_port "127.0.0.1". False if bad.
 bool parse_endpoint(const std::string& text, uint16_t default_port, Endpoint* out);

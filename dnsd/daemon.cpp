@@ -261,12 +261,10 @@ class Daemon {
       check_fd_budget(config, open_files_);
       const ServerConfig& now = server_config_;
       std::string needs_restart;
-      if (!(config.server.listen == now.listen)) needs_restart = "server.listen";
-      if (config.server.workers != now.workers) needs_restart = "server.workers";
-      if (config.server.has_http != now.has_http || !(config.server.http == now.http)) needs_restart = "server.http";
-      if (!(config.server.xdp == now.xdp)) needs_restart = "server.xdp";
+      for (const std::string& key : restart_only_changes(now, config.server))
+        needs_restart += (needs_restart.empty() ? "" : ", ") + key;
       if (!needs_restart.empty())
-        throw ConfigError(options_.config_path + ": " + needs_restart + " changed: a restart is needed to apply it");
+        throw ConfigError(options_.config_path + ": " + needs_restart + " cannot change without a restart");
       auto slots = std::make_shared<MetricNames>(slots_);
       long long build_ms = 0;
       std::shared_ptr<const ServingState> serving = timed_build(std::move(config), epoch_ + 1, slots.get(), &build_ms);

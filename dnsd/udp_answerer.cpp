@@ -1,6 +1,5 @@
 #include "dnsd/udp_answerer.h"
 
-#include <cstring>
 #include <ctime>
 
 namespace gslb::dns {
@@ -11,17 +10,6 @@ uint64_t monotonic_ms() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-bool same_rrl(const RateLimitConfig& a, const RateLimitConfig& b) {
-  if (a.responses_per_second != b.responses_per_second || a.slip != b.slip || a.ipv4_prefix != b.ipv4_prefix ||
-      a.ipv6_prefix != b.ipv6_prefix || a.exempt.size() != b.exempt.size())
-    return false;
-  for (size_t i = 0; i < a.exempt.size(); ++i)
-    if (a.exempt[i].v6 != b.exempt[i].v6 || a.exempt[i].length != b.exempt[i].length ||
-        std::memcmp(a.exempt[i].address, b.exempt[i].address, 16) != 0)
-      return false;
-  return true;
 }
 
 }  // namespace
@@ -69,7 +57,7 @@ size_t UdpAnswerer::answer(const uint8_t* query, size_t size, const ClientInfo& 
 void UdpAnswerer::refresh_rate_limiter() {
   rrl_epoch_ = snapshot_->serving->epoch;
   const RateLimitConfig& wanted = snapshot_->serving->config.server.rrl;
-  if (!rrl_ || !same_rrl(rrl_config_, wanted)) {
+  if (!rrl_ || rrl_config_ != wanted) {
     rrl_config_ = wanted;
     rrl_ = std::make_unique<RateLimiter>(wanted, limiter_share_);
   }

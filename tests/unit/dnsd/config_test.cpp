@@ -2,6 +2,8 @@
 // the offending text, the key path and the reason.
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -63,7 +65,16 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"workers out of range", kServer + "  workers: 0\n" + kZone, "workers", "server.workers: expected an integer from 1 to 256, got 0"},
       {"http without port", kServer + "  http: \"127.0.0.1\"\n" + kZone, "http", "server.http: expected an address with a port"},
       {"bad duration", kServer + "  tcp_idle_timeout: 5\n" + kZone, "tcp_idle", "server.tcp_idle_timeout: expected a duration like \"5s\""},
-      {"duration too short", kServer + "  tcp_idle_timeout: 5ms\n" + kZone, "tcp_idle", "must be at least 100ms"},
+      {"duration too short", kServer + "  tcp_idle_timeout: 5ms\n" + kZone, "tcp_idle", "server.tcp_idle_timeout: must be at least 100ms"},
+      {"duration that overflows", kServer + "  tcp_idle_timeout: 307445734561826m\n" + kZone, "tcp_idle",
+       "server.tcp_idle_timeout: must be at most 7d, got \"307445734561826m\""},
+      {"duration past 64 bits", kServer + "  tcp_idle_timeout: 99999999999999999999999s\n" + kZone, "tcp_idle", "must be at most 7d"},
+      {"duration past its range", kServer + "  http_idle_timeout: 8d\n" + kZone, "http_idle", "server.http_idle_timeout: must be at most 7d"},
+      {"duration with an unknown unit", kServer + "  tcp_idle_timeout: 5w\n" + kZone, "tcp_idle", "expected a duration like \"5s\", \"250ms\", \"1m\", \"2h\" or \"1d\""},
+      {"duplicate server key", kServer + "  workers: 1\n  workers: 2\n" + kZone, "workers: 2", "server.workers: duplicate key (first written at "},
+      {"copy-pasted cluster", kServer + kZone + "clusters:\n  eu-north:\n    ingress: [192.0.2.1]\n  eu-north:\n    ingress: [192.0.2.2]\n",
+       "eu-north:\n    ingress: [192.0.2.2]", "clusters.eu-north: duplicate key (first written at "},
+      {"duplicate key in a flow map", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], ingress: [192.0.2.2] }\n", "eu:", "clusters.eu.ingress: duplicate key"},
       {"no zones", kServer + "zones: []\n", "zones", "zones: expected a list of zones"},
       {"bad origin", kServer + "zones:\n  - origin: \"a..b\"\n", "origin", "zones[0].origin: expected a domain name"},
       {"zone without soa", kServer + "zones:\n  - origin: example.test.\n    ns: [ns1.example.test.]\n", "origin", "zones[0]: missing required key 'soa'"},
@@ -148,4 +159,55 @@ TEST_CASE("a config that is good loads, with defaults filled in") {
   CHECK(s.state->services[0].ttl == 30);
   CHECK(s.state->config.server.workers == 1);
   CHECK(s.state->config.server.max_udp_size == 1232);
+}
+
+TEST_CASE("a duplicate key names both of its positions") {
+  const std::string yaml = kServer + "  workers: 1\n  workers: 2\n" + kZone;
+  const std::string error = error_of(yaml);
+  const std::string path = write_temp("bad.yaml", "");
+  CHECK(error == path + ":4:3: server.workers: duplicate key (first written at " + path + ":3:3)");
+}
+
+TEST_CASE("durations take ms, s, m, h and d") {
+  const auto load = [](const std::string& server) {
+    return dns::load_config(write_temp("good.yaml", kServer + server + kZone)).server;
+  };
+  CHECK(load("  tcp_idle_timeout: 250ms\n").tcp_idle_timeout == std::chrono::milliseconds(250));
+  CHECK(load("  tcp_idle_timeout: 2h\n").tcp_idle_timeout == std::chrono::hours(2));
+  CHECK(load("  http_idle_timeout: 1d\n").http_idle_timeout == std::chrono::hours(24));
+  CHECK(load("  http_idle_timeout: 7d\n").http_idle_timeout == std::chrono::hours(24 * 7));
+  CHECK(load("  tcp_idle_timeout: 3m\n").tcp_idle_timeout == std::chrono::minutes(3));
+}
+
+TEST_CASE("the schema says which server keys a reload cannot change") {
+  const auto load = [](const std::string& server) {
+    return dns::load_config(write_temp("good.yaml", "server:\n" + server + kZone)).server;
+  };
+  const auto base = load("  listen: [\"127.0.0.1:5300\"]\n  http: \"127.0.0.1:9100\"\n");
+  CHECK(dns::restart_only_changes(base, base).empty());
+  using V = std::vector<std::string>;
+  CHECK(dns::restart_only_changes(base, load("  listen: [\"127.0.0.1:5301\"]\n  http: \"127.0.0.1:9100\"\n")) == V{"server.listen"});
+  CHECK(dns::restart_only_changes(base, load("  listen: [\"127.0.0.1:5300\"]\n")) == V{"server.http"});
+  CHECK(dns::restart_only_changes(base, load("  listen: [\"127.0.0.1:5300\"]\n  http: \"127.0.0.1:9100\"\n  workers: 2\n")) ==
+        V{"server.workers"});
+  // Runtime settings: a reload applies them.
+  CHECK(dns::restart_only_changes(base, load("  listen: [\"127.0.0.1:5300\"]\n  http: \"127.0.0.1:9100\"\n"
+                                             "  http_token: t\n  state_file: s\n  resolver: 127.0.0.1\n  nsid: n\n"
+                                             "  tcp_idle_timeout: 1s\n  tcp_max_connections: 5\n  rrl: { responses_per_second: 5 }\n"))
+            .empty());
+  std::vector<std::string> restart_only;
+  for (const auto& k : dns::config_schema())
+    if (k.reload == dns::Reload::needs_restart) restart_only.push_back(k.path);
+  CHECK(restart_only == V{"server.listen", "server.workers", "server.http", "server.xdp"});
+}
+
+TEST_CASE("the schema lists each key with its type and the struct's default") {
+  std::map<std::string, dns::SchemaKey> keys;
+  for (const auto& k : dns::config_schema()) CHECK_MESSAGE(keys.emplace(k.path, k).second, k.path);
+  CHECK(keys.at("server.workers").type == "integer 1..256");
+  CHECK(keys.at("server.workers").default_value == "1");
+  CHECK(keys.at("server.tcp_idle_timeout").type == "duration 100ms..7d");
+  CHECK(keys.at("server.tcp_idle_timeout").default_value == "10s");
+  CHECK(keys.at("server.rrl.slip").default_value == "2");
+  CHECK(keys.at("server.max_udp_size").default_value == "1232");
 }
