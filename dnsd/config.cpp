@@ -697,9 +697,29 @@ health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::st
     if (!parse_endpoint(c.dns.server, 53, &e))
       r.fail(body["server"], Reader::join(bpath, "server"), "expected an address like \"192.0.2.1\" or \"[2001:db8::1]:53\", got \"" + c.dns.server + "\"");
     c.dns.name = r.dname(r.required(body, bpath, "name"), Reader::join(bpath, "name"));
-    if (body["type"]) c.dns.qtype = r.string(body["type"], Reader::join(bpath, "type"));
-    if (body["rcode"]) c.dns.expect_rcode = r.string(body["rcode"], Reader::join(bpath, "rcode"));
-    if (body["address"]) c.dns.expect_address = r.string(body["address"], Reader::join(bpath, "address"));
+    if (const YAML::Node t = body["type"]) {
+      const std::string text = r.string(t, Reader::join(bpath, "type"));
+      const auto qtype = health::qtype_number(text);
+      if (!qtype) r.fail(t, Reader::join(bpath, "type"), "expected a query type like A, AAAA, TXT or TYPE65, got \"" + text + "\"");
+      c.dns.qtype = *qtype;
+    }
+    if (const YAML::Node rc = body["rcode"]) {
+      const std::string text = r.string(rc, Reader::join(bpath, "rcode"));
+      const auto rcode = health::rcode_number(text);
+      if (!rcode) r.fail(rc, Reader::join(bpath, "rcode"), "expected an rcode like NOERROR, NXDOMAIN or SERVFAIL, got \"" + text + "\"");
+      c.dns.expect_rcode = *rcode;
+    }
+    if (const YAML::Node a = body["address"]) {
+      const std::string text = r.string(a, Reader::join(bpath, "address"));
+      const bool v6 = c.dns.qtype == 28;
+      if (c.dns.qtype != 1 && !v6)
+        r.fail(a, Reader::join(bpath, "address"), "an expected address needs type A or AAAA, not " + health::qtype_name(c.dns.qtype));
+      std::array<uint8_t, 16> address{};
+      if (inet_pton(v6 ? AF_INET6 : AF_INET, text.c_str(), address.data()) != 1)
+        r.fail(a, Reader::join(bpath, "address"), std::string("expected an ") + (v6 ? "IPv6" : "IPv4") + " address (type " +
+                                                      health::qtype_name(c.dns.qtype) + "), got \"" + text + "\"");
+      c.dns.expect_address = address;
+    }
   } else {
     r.fail(kind_entry->first, path, "unknown check kind \"" + kind + "\" (expected http, https, tcp or dns)");
   }
@@ -714,7 +734,10 @@ ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML:
   c.name = name;
   c.pos = r.pos(n);
   c.health.name = name;
-  if (n["location"]) c.location = read_location(r, n["location"], Reader::join(path, "location"));
+  if (const YAML::Node l = n["location"]) {
+    c.location = read_location(r, l, Reader::join(path, "location"));
+    c.location_pos = r.pos(l["country"] ? l["country"] : l);
+  }
   const YAML::Node ingress = r.required(n, path, "ingress");
   const std::string ipath = Reader::join(path, "ingress");
   if (!ingress.IsSequence() || ingress.size() == 0)
@@ -733,6 +756,11 @@ ClusterConfig read_cluster(const Reader& r, const std::string& name, const YAML:
       once(c.ipv4, v4);
     } else if (inet_pton(AF_INET6, a.c_str(), v6.data()) == 1) {
       once(c.ipv6, v6);
+    } else if (a.find(':') != std::string::npos) {
+      r.fail(ingress[i], Reader::index(ipath, i), "\"" + a + "\" is not an IPv6 address");
+    } else if (a.find_first_not_of("0123456789.") == std::string::npos) {
+      // Taken as a host name it would be looked up at run time, and never resolve.
+      r.fail(ingress[i], Reader::index(ipath, i), "\"" + a + "\" is not an IPv4 address");
     } else {
       std::string wire;
       const bool hostname = a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") ==

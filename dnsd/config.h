@@ -137,6 +137,7 @@ struct ClusterConfig {
   std::string name;
   SourcePos pos;
   geo::Location location;
+  SourcePos location_pos;         // the location's text, for errors found compiling geo
   std::vector<std::array<uint8_t, 4>> ipv4;
   std::vector<std::array<uint8_t, 16>> ipv6;
   health::ClusterSpec health;

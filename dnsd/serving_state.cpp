@@ -202,7 +202,12 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
   }
 
   const auto compile_start = std::chrono::steady_clock::now();
-  state->routing = geo::compile(config.geo, geo_clusters, geo_services);
+  try {
+    state->routing = geo::compile(config.geo, geo_clusters, geo_services);
+  } catch (const geo::ClusterLocationError& e) {
+    const ClusterConfig& c = config.clusters[e.cluster];
+    fail_at(c.location_pos, "clusters." + c.name + ".location" + (c.location.country.empty() ? "" : ".country"), e.what());
+  }
   state->geo_build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
   state->config = std::move(config);
   return state;

@@ -24,7 +24,7 @@ uint64_t fnv1a(std::string_view s) noexcept {
   return h;
 }
 
-Place cluster_place(const ClusterInput& c, const Countries& countries) {
+Place cluster_place(ClusterId id, const ClusterInput& c, const Countries& countries) {
   const auto& l = c.location;
   if (l.lat && l.lon) {
     Place p;
@@ -33,7 +33,7 @@ Place cluster_place(const ClusterInput& c, const Countries& countries) {
   }
   if (!l.country.empty()) {
     if (!countries.contains(to_upper(l.country)))
-      throw LoadError("cluster \"" + c.name + "\": unknown country code \"" + l.country + "\" (not in the countries table)");
+      throw ClusterLocationError(id, "unknown country code \"" + l.country + "\" (not in the countries table)");
     return countries.country(to_upper(l.country));
   }
   if (!l.region.empty()) return Countries::region(l.region);
@@ -56,7 +56,7 @@ std::shared_ptr<const RoutingTable> compile(const Sources& sources, const std::v
   ClusterIds cluster_ids;
   for (size_t i = 0; i < clusters.size(); ++i) {
     cluster_ids.emplace(clusters[i].name, ClusterId(i));
-    t->places_.push_back(cluster_place(clusters[i], countries));
+    t->places_.push_back(cluster_place(ClusterId(i), clusters[i], countries));
   }
   for (const auto& s : services) {
     for (const auto id : s.clusters)

@@ -54,6 +54,12 @@ struct Sources {
 struct LoadError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A cluster's location the sources cannot place (a country not in the countries
+// table): what() is the reason, `cluster` says whose, for the caller to point at.
+struct ClusterLocationError : LoadError {
+  ClusterLocationError(ClusterId id, const std::string& reason) : LoadError(reason), cluster(id) {}
+  ClusterId cluster;
+};
 
 // The client as the DNS layer sees it: ECS subnet if present, else the source address.
 struct ClientAddress {

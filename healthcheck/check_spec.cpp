@@ -9,7 +9,7 @@ std::string CheckSpec::describe() const {
   switch (kind) {
     case Kind::http: return "http " + http.url + (http.host.empty() ? "" : " Host:" + http.host);
     case Kind::tcp: return "tcp " + tcp.address;
-    case Kind::dns: return "dns " + dns.server + " " + dns.name + " " + dns.qtype;
+    case Kind::dns: return "dns " + dns.server + " " + dns.name + " " + qtype_name(dns.qtype);
   }
   return "unknown";
 }

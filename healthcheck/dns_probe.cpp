@@ -21,30 +21,54 @@ namespace {
 
 constexpr int kClassIn = 1;
 constexpr int kTypeA = 1;
-constexpr int kTypeAaaa = 28;
 constexpr std::size_t kHeaderSize = 12;
 
 }  // namespace
 
-std::optional<int> qtype_number(const std::string& qtype) {
-  static constexpr std::pair<const char*, int> kTypes[] = {
-      {"A", 1},    {"NS", 2},   {"CNAME", 5}, {"SOA", 6},    {"PTR", 12},  {"MX", 15},
-      {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {"SVCB", 64}, {"HTTPS", 65}, {"CAA", 257}};
+namespace {
+
+constexpr std::pair<const char*, uint16_t> kTypes[] = {
+    {"A", 1},    {"NS", 2},   {"CNAME", 5}, {"SOA", 6},    {"PTR", 12},  {"MX", 15},
+    {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {"SVCB", 64}, {"HTTPS", 65}, {"CAA", 257}};
+constexpr const char* kRcodes[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+                                   "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
+
+// "TYPE65" with prefix "TYPE" -> 65, when at most `max`.
+std::optional<unsigned> generic_number(const std::string& text, const char* prefix, unsigned max) {
+  const size_t n = std::strlen(prefix);
+  if (text.size() <= n || text.size() > n + 5 || strncasecmp(text.c_str(), prefix, n) != 0 ||
+      text.find_first_not_of("0123456789", n) != std::string::npos)
+    return std::nullopt;
+  const unsigned long value = std::stoul(text.substr(n));
+  if (value > max) return std::nullopt;
+  return static_cast<unsigned>(value);
+}
+
+}  // namespace
+
+std::optional<uint16_t> qtype_number(const std::string& qtype) {
   for (const auto& [name, number] : kTypes)
     if (strcasecmp(qtype.c_str(), name) == 0) return number;
-  if (qtype.size() > 4 && strncasecmp(qtype.c_str(), "TYPE", 4) == 0 &&
-      qtype.find_first_not_of("0123456789", 4) == std::string::npos && qtype.size() <= 9) {
-    const unsigned long n = std::stoul(qtype.substr(4));
-    if (n <= 65535) return static_cast<int>(n);
-  }
+  if (const auto n = generic_number(qtype, "TYPE", 65535)) return static_cast<uint16_t>(*n);
   return std::nullopt;
 }
 
+std::optional<uint8_t> rcode_number(const std::string& rcode) {
+  for (size_t i = 0; i < std::size(kRcodes); ++i)
+    if (strcasecmp(rcode.c_str(), kRcodes[i]) == 0) return static_cast<uint8_t>(i);
+  // The header's RCODE field is four bits.
+  if (const auto n = generic_number(rcode, "RCODE", 15)) return static_cast<uint8_t>(*n);
+  return std::nullopt;
+}
+
+std::string qtype_name(uint16_t qtype) {
+  for (const auto& [name, number] : kTypes)
+    if (number == qtype) return name;
+  return "TYPE" + std::to_string(qtype);
+}
+
 std::string rcode_name(int rcode) {
-  static constexpr const char* kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                           "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-                                           "NXRRSET", "NOTAUTH", "NOTZONE"};
-  if (rcode >= 0 && rcode < static_cast<int>(std::size(kNames))) return kNames[rcode];
+  if (rcode >= 0 && rcode < static_cast<int>(std::size(kRcodes))) return kRcodes[rcode];
   return "RCODE" + std::to_string(rcode);
 }
 
@@ -86,7 +110,6 @@ DnsProbe::DnsProbe(asio::io_context& io, ProbeSockets& sockets, DnsCheck check, 
       sockets_(sockets),
       check_(std::move(check)),
       timeout_(timeout),
-      qtype_(qtype_number(check_.qtype)),
       fds_(io,
            [this](int fd, bool readable, bool writable) {
              ares_process_fd(channel_, readable ? fd : ARES_SOCKET_BAD,
@@ -94,10 +117,6 @@ DnsProbe::DnsProbe(asio::io_context& io, ProbeSockets& sockets, DnsCheck check, 
            },
            std::move(log)),
       timer_(io) {
-  if (!qtype_) {
-    setup_error_ = "unknown qtype '" + check_.qtype + "'";
-    return;
-  }
   ares_options options{};
   // Without NOCHECKRESP c-ares hides SERVFAIL/REFUSED answers behind a retry, and
   // the rcode is exactly what this check reports.
@@ -152,7 +171,7 @@ void DnsProbe::start(Done done) {
   });
   // ares_query sends from inside this call; a failure to send is reported through
   // on_answer synchronously, which finish() defers so `done` never runs in start().
-  ares_query(channel_, check_.name.c_str(), kClassIn, *qtype_, &DnsProbe::on_answer, this);
+  ares_query(channel_, check_.name.c_str(), kClassIn, check_.qtype, &DnsProbe::on_answer, this);
 }
 
 void DnsProbe::on_sock_state(void* self, ares_socket_t fd, int readable, int writable) {
@@ -178,30 +197,28 @@ ProbeResult DnsProbe::evaluate(int status, const unsigned char* abuf, int alen) 
     if (status == ARES_ECONNREFUSED) return probe_failed(Failure::refused, "connection refused", latency);
     return probe_failed(Failure::protocol, std::string("query failed: ") + ares_strerror(status), latency);
   }
-  const std::string rcode = rcode_name(abuf[3] & 0x0f);
-  if (strcasecmp(rcode.c_str(), check_.expect_rcode.c_str()) != 0)
-    return probe_failed(Failure::dns_rcode, "rcode " + rcode, latency);
-  if (check_.expect_address.empty()) return probe_ok(latency);
+  const int rcode = abuf[3] & 0x0f;
+  if (rcode != check_.expect_rcode) return probe_failed(Failure::dns_rcode, "rcode " + rcode_name(rcode), latency);
+  if (!check_.expect_address) return probe_ok(latency);
 
-  std::array<unsigned char, 16> want{};
+  // The loader allows an address only with qtype A or AAAA, of that family.
+  const std::array<uint8_t, 16>& want = *check_.expect_address;
   int count = 32;
-  if (*qtype_ == kTypeA && inet_pton(AF_INET, check_.expect_address.c_str(), want.data()) == 1) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (check_.qtype == kTypeA) {
     std::array<ares_addrttl, 32> found{};
     if (ares_parse_a_reply(abuf, alen, nullptr, found.data(), &count) == ARES_SUCCESS)
       for (int i = 0; i < count; ++i)
         if (std::memcmp(&found[i].ipaddr, want.data(), 4) == 0) return probe_ok(latency);
-  } else if (*qtype_ == kTypeAaaa &&
-             inet_pton(AF_INET6, check_.expect_address.c_str(), want.data()) == 1) {
+    inet_ntop(AF_INET, want.data(), text, sizeof text);
+  } else {
     std::array<ares_addr6ttl, 32> found{};
     if (ares_parse_aaaa_reply(abuf, alen, nullptr, found.data(), &count) == ARES_SUCCESS)
       for (int i = 0; i < count; ++i)
         if (std::memcmp(&found[i].ip6addr, want.data(), 16) == 0) return probe_ok(latency);
-  } else {
-    return probe_failed(Failure::local, "expect_address '" + check_.expect_address +
-                            "' needs qtype A or AAAA and an address of that family",
-                        latency);
+    inet_ntop(AF_INET6, want.data(), text, sizeof text);
   }
-  return probe_failed(Failure::dns_answer, "answer missing " + check_.expect_address, latency);
+  return probe_failed(Failure::dns_answer, std::string("answer missing ") + text, latency);
 }
 
 void DnsProbe::finish(ProbeResult result) {

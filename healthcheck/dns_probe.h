@@ -21,11 +21,6 @@
 
 namespace gslb::health {
 
-// "A", "AAAA", "TYPE65", ... -> type number; nullopt when unknown.
-std::optional<int> qtype_number(const std::string& qtype);
-// 2 -> "SERVFAIL"; unnamed codes as "RCODE<n>".
-std::string rcode_name(int rcode);
-
 class DnsProbe final : public Probe {
  public:
   DnsProbe(boost::asio::io_context& io, ProbeSockets& sockets, DnsCheck check, Millis timeout, Log log);
@@ -50,7 +45,6 @@ class DnsProbe final : public Probe {
   ProbeSockets& sockets_;
   DnsCheck check_;
   Millis timeout_;
-  std::optional<int> qtype_;
   FdWatch fds_;
   boost::asio::steady_timer timer_;
   ares_channel channel_ = nullptr;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,19 @@ struct TcpCheck {
 struct DnsCheck {
   std::string server;              // "ip" or "ip:port" or "[v6]:port"; default port 53
   std::string name;                // name to query
-  std::string qtype = "A";
-  std::string expect_rcode = "NOERROR";
-  std::string expect_address;      // optional: one answer must equal it
+  uint16_t qtype = 1;              // A
+  uint8_t expect_rcode = 0;        // NOERROR
+  // Optional: one answer must equal it; of the qtype's family (A: the first 4 bytes).
+  std::optional<std::array<uint8_t, 16>> expect_address;
 };
+
+// The config's names for a DNS check's fields: "A", "AAAA", "TYPE65" -> type number;
+// "NOERROR", "SERVFAIL", "RCODE11" -> rcode; nullopt when unknown.
+std::optional<uint16_t> qtype_number(const std::string& qtype);
+std::optional<uint8_t> rcode_number(const std::string& rcode);
+// 28 -> "AAAA", 2 -> "SERVFAIL"; unnamed ones as "TYPE<n>" and "RCODE<n>".
+std::string qtype_name(uint16_t qtype);
+std::string rcode_name(int rcode);
 
 struct CheckSpec {
   enum class Kind : uint8_t { http, tcp, dns } kind = Kind::http;

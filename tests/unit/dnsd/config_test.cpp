@@ -92,6 +92,11 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"missing zonefile", kServer + kZone + "    zonefile: does-not-exist.zone\n", "zonefile", "zonefile: cannot open"},
       {"cluster without ingress", kServer + kZone + "clusters:\n  eu: { location: { lat: 1, lon: 2 } }\n", "eu:", "clusters.eu: missing required key 'ingress'"},
       {"bad ingress", kServer + kZone + "clusters:\n  eu: { ingress: [not-an-ip] }\n", "eu:", "clusters.eu.ingress[0]: expected an IPv4 or IPv6 address"},
+      {"ingress dotted quad out of range", kServer + kZone + "clusters:\n  eu: { ingress: [203.0.113.400] }\n", "eu:", "clusters.eu.ingress[0]: \"203.0.113.400\" is not an IPv4 address"},
+      {"ingress with three parts", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2] }\n", "eu:", "clusters.eu.ingress[0]: \"192.0.2\" is not an IPv4 address"},
+      {"ingress IPv6-looking", kServer + kZone + "clusters:\n  eu: { ingress: [\"2001:db8::g\"] }\n", "eu:", "clusters.eu.ingress[0]: \"2001:db8::g\" is not an IPv6 address"},
+      {"country not in the table", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    location: { country: XX }\n", "country: XX",
+       "clusters.eu.location.country: unknown country code \"XX\" (not in the countries table)"},
       {"two location forms", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], location: { lat: 1, lon: 2, country: IE } }\n", "eu:", "expected exactly one of {lat, lon}, {country} or {region}"},
       {"latitude out of range", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], location: { lat: 91, lon: 2 } }\n", "eu:", "clusters.eu.location.lat: expected a number from -90 to 90"},
       {"bad country", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], location: { country: IRL } }\n", "eu:", "expected a two-letter country code"},
@@ -103,6 +108,12 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"check name equal to a default", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - tcp: { address: \"127.0.0.1:1\" }\n      - { name: tcp0, tcp: { address: \"127.0.0.1:2\" } }\n", "127.0.0.1:2", "check name \"tcp0\" is already used"},
       {"bad check name", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - { name: \"a b\", tcp: { address: \"127.0.0.1:1\" } }\n", "a b", "clusters.eu.checks[0].name: expected letters, digits"},
       {"check with two kinds", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - { tcp: { address: \"127.0.0.1:1\" }, http: { url: \"http://x/\" } }\n", "tcp:", "with an optional name"},
+      {"dns check type", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - dns: { server: 127.0.0.1, name: x.example.test., type: AAAAA }\n", "AAAAA", "clusters.eu.checks[0].dns.type: expected a query type like A, AAAA, TXT or TYPE65, got \"AAAAA\""},
+      {"dns check rcode", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - dns: { server: 127.0.0.1, name: x.example.test., rcode: NOERRR }\n", "NOERRR", "clusters.eu.checks[0].dns.rcode: expected an rcode like NOERROR, NXDOMAIN or SERVFAIL, got \"NOERRR\""},
+      {"dns check address", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - dns: { server: 127.0.0.1, name: x.example.test., address: not-an-ip }\n", "not-an-ip", "clusters.eu.checks[0].dns.address: expected an IPv4 address (type A), got \"not-an-ip\""},
+      {"dns check v4 address for AAAA", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - dns: { server: 127.0.0.1, name: x.example.test., type: AAAA, address: 192.0.2.1 }\n", "AAAA", "clusters.eu.checks[0].dns.address: expected an IPv6 address (type AAAA)"},
+      {"dns check address for TXT", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - dns: { server: 127.0.0.1, name: x.example.test., type: TXT, address: 192.0.2.1 }\n", "TXT", "clusters.eu.checks[0].dns.address: an expected address needs type A or AAAA, not TXT"},
+      {"dns check rcode past 4 bits", kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n      - dns: { server: 127.0.0.1, name: x.example.test., rcode: RCODE16 }\n", "RCODE16", "clusters.eu.checks[0].dns.rcode: expected an rcode"},
       {"bad require", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], require: most }\n", "eu:", "clusters.eu.require: expected all or any"},
       {"bad initial_state", kServer + kZone + "clusters:\n  eu: { ingress: [192.0.2.1], initial_state: maybe }\n", "eu:", "expected probe, up or down"},
       {"unknown cluster in service", kServer + kZone + kCluster + "services:\n  - name: app.example.test.\n    clusters: [eu, us]\n", "clusters: [eu, us]", "services[0].clusters[1]: no cluster named \"us\""},
@@ -210,4 +221,29 @@ TEST_CASE("the schema lists each key with its type and the struct's default") {
   CHECK(keys.at("server.tcp_idle_timeout").default_value == "10s");
   CHECK(keys.at("server.rrl.slip").default_value == "2");
   CHECK(keys.at("server.max_udp_size").default_value == "1232");
+}
+
+TEST_CASE("a dns check's type, rcode and address are parsed at load") {
+  const auto s = serve(kServer + kZone +
+                       "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    checks:\n"
+                       "      - dns: { server: 127.0.0.1, name: x.example.test., type: aaaa, rcode: nxdomain, address: \"2001:db8::1\" }\n"
+                       "      - dns: { server: 127.0.0.1, name: x.example.test., type: TYPE65, rcode: RCODE11 }\n"
+                       "      - dns: { server: 127.0.0.1, name: x.example.test. }\n"
+                       "services:\n  - { name: app.example.test., clusters: [eu] }\n");
+  const auto& checks = s.state->config.clusters[0].health.checks;
+  CHECK(checks[0].dns.qtype == 28);
+  CHECK(checks[0].dns.expect_rcode == 3);
+  CHECK(checks[0].dns.expect_address == std::array<uint8_t, 16>{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+  CHECK(checks[1].dns.qtype == 65);
+  CHECK(checks[1].dns.expect_rcode == 11);
+  CHECK(checks[2].dns.qtype == 1);
+  CHECK(checks[2].dns.expect_rcode == 0);
+  CHECK(!checks[2].dns.expect_address);
+}
+
+TEST_CASE("a country the geo sources cannot place points at its text") {
+  const std::string yaml = kServer + kZone + "clusters:\n  eu:\n    ingress: [192.0.2.1]\n    location: { country: XX }\n";
+  const std::string error = error_of(yaml);
+  const std::string path = write_temp("bad.yaml", "");
+  CHECK(error == path + ":" + std::to_string(line_of(yaml, "country: XX")) + ":26: clusters.eu.location.country: unknown country code \"XX\" (not in the countries table)");
 }

@@ -259,9 +259,9 @@ TEST_CASE("DNS: answer, expected address, SERVFAIL, silence") {
   failing.set_mode(DnsResponder::Mode::servfail);
   silent.set_mode(DnsResponder::Mode::silent);
   CheckSpec with_address = dns_check(good.server());
-  with_address.dns.expect_address = "192.0.2.1";
+  with_address.dns.expect_address = std::array<uint8_t, 16>{192, 0, 2, 1};
   CheckSpec wrong_address = dns_check(good.server());
-  wrong_address.dns.expect_address = "192.0.2.99";
+  wrong_address.dns.expect_address = std::array<uint8_t, 16>{192, 0, 2, 99};
   Harness h;
   h.start({cluster("good", {dns_check(good.server()), with_address}),
            cluster("wrong", {wrong_address}),
