@@ -343,7 +343,8 @@ void read_fields(const Reader& r, const YAML::Node& n, const std::string& path, 
 template <class T>
 void list_fields(const std::string& path, const std::vector<Field<T>>& fields, std::vector<SchemaKey>* out) {
   const T defaults{};
-  for (const Field<T>& f : fields) out->push_back({Reader::join(path, f.key), f.type, f.show(defaults), f.reload});
+  for (const Field<T>& f : fields)
+    out->push_back({Reader::join(path, f.key), f.type, f.required ? "" : f.show(defaults), f.reload});
 }
 
 geo::Location read_location(const Reader& r, const YAML::Node& n, const std::string& path) {
@@ -482,7 +483,7 @@ const std::vector<Field<ServerConfig>>& server_fields() {
       duration("http_idle_timeout", &S::http_idle_timeout, Millis(100), kMaxDuration, applies),
       text("version", &S::version, 255, applies),
       custom("cookies", &S::cookies, applies, "on, off or { secret_file: FILE }", read_cookies),
-      custom("xdp", &S::xdp, restart, "{ interface: NAME, queues: all | [N, ...] }", read_xdp),
+      custom("xdp", &S::xdp, restart, "{ interface: NAME, queues: all or [N, ...] }", read_xdp),
   };
   return fields;
 }

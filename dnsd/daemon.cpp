@@ -314,6 +314,7 @@ class Daemon {
     slots_ = std::move(slots);
     metrics_->update_names(slots_);
     metrics_->loaded(*serving);
+    monitor_->set_files(serving->config.server.state_file, serving->config.server.resolver);
     monitor_->configure(health_specs(serving->config), serving->epoch);
     const std::string text = summary(*serving);
     if (api_) api_->set_token(http_token(serving->config.server));

@@ -388,6 +388,28 @@ void Monitor::wait_initial(Clock::time_point deadline) {
   if (impl_->publish) impl_->publish(view);
 }
 
+void Monitor::set_files(const std::string& state_file, const std::string& resolver) {
+  // Posted: the probe thread reads the resolver, and a configure() after this call
+  // posts its rebuild behind it.
+  asio::post(impl_->io, [impl = impl_.get(), resolver] { impl->options.resolver = resolver; });
+  std::lock_guard writing(impl_->file_mu);
+  if (state_file == impl_->options.state_file) return;
+  impl_->options.state_file = state_file;
+  if (state_file.empty()) return;
+  std::set<std::string> names;
+  {
+    std::lock_guard lock(impl_->mu);
+    names = impl_->state.drained();
+  }
+  if (const std::string error = write_drain_file(state_file, names); !error.empty()) {
+    {
+      std::lock_guard lock(impl_->mu);
+      impl_->metrics.state_file_error();
+    }
+    impl_->log(Severity::error, "healthcheck: cannot write the new drain state file: " + error);
+  }
+}
+
 Monitor::DrainResult Monitor::set_drained(const std::string& cluster, bool drained) {
   std::lock_guard writing(impl_->file_mu);
   std::set<std::string> names;

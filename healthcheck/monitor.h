@@ -141,6 +141,12 @@ class Monitor {
   // that are new are reported down until probed.
   void configure(std::vector<ClusterSpec> clusters, uint64_t epoch);
 
+  // A reload's new server.state_file and server.resolver. The drains in effect are
+  // written to a new state file at once (a restart reading it keeps them; an error
+  // is logged and counted); host names are resolved through the new resolver from
+  // the next configure() on.
+  void set_files(const std::string& state_file, const std::string& resolver);
+
   // Blocks until every new check with initial_state probe has completed one probe
   // and every ingress host name has been resolved once, or the deadline passes,
   // then publishes the view of that moment.

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from gslb import Gslbd
+from gslb import Gslbd, check_config
 
 CONFIG = """
 server:
@@ -103,3 +103,44 @@ def test_bad_config_at_start_exits_with_the_reason():
     g.start(expect_ready=False)
     assert g.proc.wait(timeout=30) == 1
     assert "missing.zone" in g.log_text() and "cannot open" in g.log_text()
+
+
+# Errors the loader finds in the config itself (issue 10 item 1): a reload is refused
+# at file:line:column naming the key, the old config keeps serving, and
+# --check-config says the same.
+def _eu(text):
+    return config().replace("eu: { location: { lat: 50.1, lon: 8.7 }, ingress: [203.0.113.1] }", text)
+
+
+CONFIG_ERRORS = {
+    "duplicate cluster": (config().replace("  us: {", "  eu: { ingress: [203.0.113.3] }\n  us: {"),
+                          "eu: { ingress: [203.0.113.3]", "clusters.eu: duplicate key (first written at "),
+    "ingress not an address": (_eu("eu: { location: { lat: 50.1, lon: 8.7 }, ingress: [203.0.113.400] }"), "203.0.113.400",
+                               'clusters.eu.ingress[0]: "203.0.113.400" is not an IPv4 address'),
+    "duration overflow": (config().replace("  http: @HTTP@\n", "  http: @HTTP@\n  tcp_idle_timeout: 307445734561826m\n"),
+                          "307445734561826m", 'server.tcp_idle_timeout: must be at most 7d, got "307445734561826m"'),
+    "unknown country": (_eu("eu: { location: { country: XX }, ingress: [203.0.113.1] }"), "XX",
+                        'clusters.eu.location.country: unknown country code "XX" (not in the countries table)'),
+    "dns check type": (_eu("eu:\n    ingress: [203.0.113.1]\n    checks: [{ dns: { server: 127.0.0.1, name: x., type: AAAAA } }]"),
+                       "AAAAA", 'clusters.eu.checks[0].dns.type: expected a query type'),
+    "dns check rcode": (_eu("eu:\n    ingress: [203.0.113.1]\n    checks: [{ dns: { server: 127.0.0.1, name: x., rcode: NOERRR } }]"),
+                        "NOERRR", 'clusters.eu.checks[0].dns.rcode: expected an rcode'),
+    "dns check address": (_eu("eu:\n    ingress: [203.0.113.1]\n    checks: [{ dns: { server: 127.0.0.1, name: x., address: not-an-ip } }]"),
+                          "not-an-ip", 'clusters.eu.checks[0].dns.address: expected an IPv4 address'),
+}
+
+
+def _where(g, text, anchor):
+    rendered = g.render(text)
+    at = rendered.index(anchor)
+    return f"{g.config_path}:{rendered.count(chr(10), 0, at) + 1}:{at - (rendered.rfind(chr(10), 0, at) + 1) + 1}: "
+
+
+@pytest.mark.parametrize("case", list(CONFIG_ERRORS))
+def test_config_error_refuses_the_reload_and_check_config_alike(g, case):
+    text, anchor, reason = CONFIG_ERRORS[case]
+    where = _where(g, text, anchor)
+    write(g, "gslbd.yaml", g.render(text))
+    checked = check_config(g.config_path)
+    assert checked.returncode == 1 and where + reason in checked.stderr, checked.stderr
+    refused_reload(g, where + reason)

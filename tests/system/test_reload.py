@@ -203,3 +203,98 @@ def test_reload_with_a_bad_zone_file_names_its_line(g):
     out = g.reload()
     assert f"{path}:5:1: bad record: " in out, out
     assert www(g, "file.test") == ["192.0.2.10"] and www(g) == ["192.0.2.80"]
+
+
+# --- Runtime settings: each takes effect on the reload that changes it (issue 10 item 2).
+
+CLOUD = """
+server: { listen: [@LISTEN@] }
+zones:
+  - origin: cloud.test.
+    soa: { mname: ns.cloud.test., rname: h.cloud.test., minimum: 5 }
+    ns: [ns.cloud.test.]
+    records: |
+      ns  5 IN A 192.0.2.1
+      lb  5 IN A %V4%
+"""
+
+RUNTIME = """
+server:
+  listen: [@LISTEN@]
+  http: @HTTP@
+  http_token: %TOKEN%
+  state_file: %STATE%
+  resolver: "127.0.0.1:%RESOLVER%"
+zones:
+  - origin: example.test.
+    soa: { mname: ns1.example.test., rname: h.example.test., minimum: 60 }
+    ns: [ns1.example.test.]
+services:
+  - { name: app.example.test., clusters: [eu, us], policy: failover }
+clusters:
+  eu: { ingress: [lb.cloud.test] }
+  us: { ingress: [203.0.113.2] }
+"""
+
+
+@pytest.fixture(scope="module")
+def resolvers():
+    """Two stand-in resolvers on loopback that answer lb.cloud.test differently."""
+    with Gslbd(CLOUD.replace("%V4%", "192.0.2.201"), http=False) as one:
+        with Gslbd(CLOUD.replace("%V4%", "192.0.2.202"), http=False) as two:
+            yield one, two
+
+
+def runtime_config(resolver, token="old-token", state="one.state"):
+    return RUNTIME.replace("%TOKEN%", token).replace("%STATE%", state).replace("%RESOLVER%", str(resolver.port))
+
+
+@pytest.fixture
+def rt(resolvers):
+    with Gslbd(runtime_config(resolvers[0])) as server:
+        yield server
+
+
+def post(g, path, token):
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{g.http_port}{path}", method="POST", data=b"",
+                                 headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def state_file(g, name):
+    path = os.path.join(g.dir, name)
+    return open(path).read() if os.path.exists(path) else None
+
+
+def test_reload_applies_a_new_http_token(rt, resolvers):
+    assert post(rt, "/clusters/us/drain", "new-token") == 401
+    assert post(rt, "/clusters/us/drain", "old-token") == 200
+    assert "reloaded" in rt.reload(runtime_config(resolvers[0], token="new-token"))
+    assert post(rt, "/clusters/us/undrain", "old-token") == 401
+    assert post(rt, "/clusters/us/undrain", "new-token") == 200
+
+
+def test_reload_applies_a_new_state_file(rt, resolvers):
+    assert post(rt, "/clusters/us/drain", "old-token") == 200
+    assert "us" in state_file(rt, "one.state")
+    assert state_file(rt, "two.state") is None
+    assert "reloaded" in rt.reload(runtime_config(resolvers[0], state="two.state"))
+    # The drain in effect is written to the new file at once, and later ones go there.
+    wait_until(lambda: "us" in (state_file(rt, "two.state") or ""), what="the drain in the new state file")
+    assert post(rt, "/clusters/us/undrain", "old-token") == 200
+    assert "us" not in state_file(rt, "two.state")
+    assert "us" in state_file(rt, "one.state")  # the old file is no longer written
+
+
+def test_reload_applies_a_new_resolver(rt, resolvers):
+    assert rt.dig("app.example.test", "A").rdata("A") == ["192.0.2.201"]
+    assert "reloaded" in rt.reload(runtime_config(resolvers[1]))
+    # Only the second stand-in resolver answers .202.
+    wait_until(lambda: rt.dig("app.example.test", "A").rdata("A") == ["192.0.2.202"], timeout=15, interval=0.1,
+               what="the ingress name resolved through the new resolver")

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -246,4 +248,16 @@ TEST_CASE("a country the geo sources cannot place points at its text") {
   const std::string error = error_of(yaml);
   const std::string path = write_temp("bad.yaml", "");
   CHECK(error == path + ":" + std::to_string(line_of(yaml, "country: XX")) + ":26: clusters.eu.location.country: unknown country code \"XX\" (not in the countries table)");
+}
+
+// README's key table is the schema's: a key added to the schema without its row
+// (or a row that says otherwise) fails here, printing the table to paste.
+TEST_CASE("README's server key table is the schema's") {
+  std::string table = "| Key | Type | Default | On SIGHUP |\n|---|---|---|---|\n";
+  for (const auto& k : dns::config_schema())
+    table += "| `" + k.path + "` | " + k.type + " | " + (k.default_value.empty() ? "" : "`" + k.default_value + "`") +
+             " | " + (k.reload == dns::Reload::applies ? "applied" : "**restart only**") + " |\n";
+  std::ifstream in(std::string(GSLB_SOURCE_DIR) + "/README.md");
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_MESSAGE(readme.find(table) != std::string::npos, "README.md lacks this table:\n" << table);
 }
