@@ -11,6 +11,7 @@ import pytest
 
 import dnswire
 from gslb import Gslbd, wait_until
+from test_ingress_hostname import cloud
 
 CONFIG = """
 server:
@@ -207,17 +208,6 @@ def test_reload_with_a_bad_zone_file_names_its_line(g):
 
 # --- Runtime settings: each takes effect on the reload that changes it (issue 10 item 2).
 
-CLOUD = """
-server: { listen: [@LISTEN@] }
-zones:
-  - origin: cloud.test.
-    soa: { mname: ns.cloud.test., rname: h.cloud.test., minimum: 5 }
-    ns: [ns.cloud.test.]
-    records: |
-      ns  5 IN A 192.0.2.1
-      lb  5 IN A %V4%
-"""
-
 RUNTIME = """
 server:
   listen: [@LISTEN@]
@@ -240,8 +230,8 @@ clusters:
 @pytest.fixture(scope="module")
 def resolvers():
     """Two stand-in resolvers on loopback that answer lb.cloud.test differently."""
-    with Gslbd(CLOUD.replace("%V4%", "192.0.2.201"), http=False) as one:
-        with Gslbd(CLOUD.replace("%V4%", "192.0.2.202"), http=False) as two:
+    with Gslbd(cloud("192.0.2.201", "201"), http=False) as one:
+        with Gslbd(cloud("192.0.2.202", "202"), http=False) as two:
             yield one, two
 
 

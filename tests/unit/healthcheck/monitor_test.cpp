@@ -138,31 +138,24 @@ TEST_CASE("HTTP: 200 is up, 503 goes down after fall probes, recovers after rise
   REQUIRE(h.views.latest->up == std::vector<uint8_t>{1});
   CHECK(h.views.latest->config_epoch == 1);
 
+  // Counted, not timed: the view turns on the fall-th result, never before it (the
+  // schedule itself is HealthState's, tested on an injected clock in state_test).
   server.set_mode(HttpServer::Mode::fail);
-  const auto failed_at = Clock::now();
   REQUIRE(h.views.wait_up(0, false));
-  const auto detection = Clock::now() - failed_at;
-  MESSAGE("failure detected after "
-          << std::chrono::duration_cast<std::chrono::milliseconds>(detection).count()
-          << " ms; fall x interval (+10% jitter) + publish delay = 3 x 110 + 100 ms");
-  // The margin keeps a loaded, shared CI machine from failing the test spuriously.
-  constexpr auto kSchedulingMargin = 300ms;
-  CHECK(detection < 3 * 110ms + 100ms + kSchedulingMargin);
+  CHECK(server.failures() >= 3);
   CHECK(h.monitor.status_json().find("\"last_result\":\"HTTP 503\"") != std::string::npos);
 
+  const int ok_before = server.successes();
   server.set_mode(HttpServer::Mode::ok);
   REQUIRE(h.views.wait_up(0, true));
+  CHECK(server.successes() - ok_before >= 2);
 
-  // A hanging target: every probe costs the full timeout before it counts.
+  // A hanging target: each probe ends at its timeout and counts as a failure.
+  const int requests_before = server.requests();
   server.set_mode(HttpServer::Mode::hang);
-  const auto hung_at = Clock::now();
   REQUIRE(h.views.wait_up(0, false));
-  const auto hang_detection = Clock::now() - hung_at;
-  MESSAGE("hang detected after "
-          << std::chrono::duration_cast<std::chrono::milliseconds>(hang_detection).count()
-          << " ms; fall x timeout (probes run back to back when timeout > interval)"
-             " + interval + publish delay = 3 x 300 + 110 + 100 ms");
-  CHECK(hang_detection < 3 * 300ms + 110ms + 100ms + kSchedulingMargin);
+  CHECK(server.requests() - requests_before >= 3);
+  CHECK(h.monitor.status_json().find("timeout after") != std::string::npos);
   server.set_mode(HttpServer::Mode::ok);
   REQUIRE(h.views.wait_up(0, true));
 

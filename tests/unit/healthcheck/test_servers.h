@@ -37,6 +37,8 @@ class HttpServer {
     boost::asio::post(io_, [this, body = std::move(body)] { body_ = body; });
   }
   int requests() const { return requests_; }
+  int failures() const { return failures_; }  // 503s sent
+  int successes() const { return successes_; }  // 200s sent
   std::string last_host() const {
     std::lock_guard lock(host_mu_);
     return last_host_;
@@ -69,8 +71,8 @@ class HttpServer {
           switch (mode_.load()) {
             case Mode::hang: held_.push_back(socket); return;
             case Mode::close: socket->close(); return;
-            case Mode::ok: reply(socket, "200 OK", body_); return;
-            case Mode::fail: reply(socket, "503 Service Unavailable", "down"); return;
+            case Mode::ok: ++successes_; reply(socket, "200 OK", body_); return;
+            case Mode::fail: ++failures_; reply(socket, "503 Service Unavailable", "down"); return;
           }
         });
   }
@@ -89,6 +91,7 @@ class HttpServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<Mode> mode_{Mode::ok};
   std::atomic<int> requests_{0};
+  std::atomic<int> failures_{0}, successes_{0};
   std::string body_ = "ok";
   std::list<std::shared_ptr<Socket>> held_;
   mutable std::mutex host_mu_;
