@@ -71,6 +71,15 @@ std::shared_ptr<const ServingState> timed_build(Config config, uint64_t epoch, M
   return serving;
 }
 
+// What start-up and --check-config both do with the file, short of binding sockets
+// and probing: load it, check the descriptor budget, build the serving state.
+std::shared_ptr<const ServingState> load_and_build(const std::string& path, uint64_t open_files, uint64_t epoch,
+                                                   MetricNames* slots, long long* ms) {
+  Config config = load_config(path);
+  check_fd_budget(config, open_files);
+  return timed_build(std::move(config), epoch, slots, ms);
+}
+
 class Daemon {
  public:
   explicit Daemon(const DaemonOptions& options) : options_(options) {}
@@ -86,17 +95,14 @@ class Daemon {
     // for the loop below instead of killing the process with the default action
     // (a supervisor may signal as soon as it sees the "serving" line).
     asio::signal_set signals(ctx_, SIGINT, SIGTERM, SIGHUP);
-    Config config;
     std::shared_ptr<const ServingState> serving;
     long long build_ms = 0;
     open_files_ = raise_open_files_limit();
     try {
-      config = load_config(options_.config_path);
-      check_fd_budget(config, open_files_);
-      if (!config.server.xdp.interface.empty()) xdp_ = std::make_unique<XdpAnswering>(config.server);
-      metrics_ = std::make_unique<Metrics>(config.server.workers * Worker::threads(config.server) +
-                                           (xdp_ ? xdp_->queues() : 0));
-      serving = timed_build(config, ++epoch_, &slots_, &build_ms);
+      serving = load_and_build(options_.config_path, open_files_, ++epoch_, &slots_, &build_ms);
+      const ServerConfig& server = serving->config.server;
+      if (!server.xdp.interface.empty()) xdp_ = std::make_unique<XdpAnswering>(server);
+      metrics_ = std::make_unique<Metrics>(server.workers * Worker::threads(server) + (xdp_ ? xdp_->queues() : 0));
     } catch (const std::exception& e) {
       log_error(std::string("cannot start: ") + e.what());
       return 1;
@@ -358,10 +364,9 @@ int run_daemon(const DaemonOptions& options) { return Daemon(options).run(); }
 
 int check_config(const std::string& config_path) {
   try {
-    Config config = load_config(config_path);
-    check_fd_budget(config, open_files_hard_limit());
     MetricNames slots;
-    auto serving = build_serving_state(std::move(config), 1, &slots);
+    long long build_ms = 0;
+    auto serving = load_and_build(config_path, open_files_hard_limit(), 1, &slots, &build_ms);
     const Config& c = serving->config;
     std::cout << config_path << ": OK: " << summary(*serving) << "\n";
     for (const auto& z : serving->zones) std::cout << "  zone " << z->origin_text << ": " << z->record_count << " record(s)\n";
