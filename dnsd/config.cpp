@@ -477,6 +477,7 @@ const std::vector<Field<ServerConfig>>& server_fields() {
       duration("tcp_idle_timeout", &S::tcp_idle_timeout, Millis(100), kMaxDuration, applies),
       integer("tcp_max_connections", &S::tcp_max_connections, 1, 100000, applies),
       file("state_file", &S::state_file, applies),
+      file("control_socket", &S::control_socket, restart),
       custom("rrl", &S::rrl, applies, "mapping (see server.rrl.*)", read_rrl),
       custom("resolver", &S::resolver, applies, "address[:port] (default: /etc/resolv.conf)", read_resolver),
       integer("http_max_connections", &S::http_max_connections, 1, 100000, applies),
@@ -866,6 +867,14 @@ std::vector<SchemaKey> config_schema() {
   return keys;
 }
 
+std::string default_control_socket(const std::string& config_path) {
+  // Under systemd (RuntimeDirectory=) the socket lives in /run/gslbd, where
+  // `gslbd ctl` finds it without a config; elsewhere beside the config, so that
+  // two daemons with two configs (tests, staging) each have their own.
+  const char* runtime_dir = std::getenv("RUNTIME_DIRECTORY");
+  return runtime_dir ? std::string(runtime_dir) + "/control.sock" : config_path + ".sock";
+}
+
 std::vector<std::string> restart_only_changes(const ServerConfig& running, const ServerConfig& next) {
   std::vector<std::string> changed;
   for (const Field<ServerConfig>& f : server_fields())
@@ -902,6 +911,7 @@ Config load_config(const std::string& path) {
     const char* state_dir = std::getenv("STATE_DIRECTORY");
     cfg.server.state_file = state_dir ? std::string(state_dir) + "/state" : path + ".state";
   }
+  if (cfg.server.control_socket.empty()) cfg.server.control_socket = default_control_socket(path);
   if (root["geo"]) read_geo(r, root["geo"], &cfg.geo, config_dir);
   if (cfg.geo.countries.empty()) cfg.geo.countries = default_countries_file();
   if (root["latency"]) {

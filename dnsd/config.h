@@ -86,6 +86,7 @@ struct ServerConfig {
   std::chrono::milliseconds tcp_idle_timeout{10000};
   unsigned tcp_max_connections = 1000;  // per worker
   std::string state_file;         // drain state; default: next to the config
+  std::string control_socket;     // `gslbd ctl` and --replace; default: default_control_socket()
   std::string resolver;           // "ip[:port]" for ingress host names; default: /etc/resolv.conf
   RateLimitConfig rrl;
   XdpConfig xdp;
@@ -165,6 +166,10 @@ struct SchemaKey {
   Reload reload = Reload::applies;
 };
 std::vector<SchemaKey> config_schema();
+
+// server.control_socket when the config leaves it out: $RUNTIME_DIRECTORY/control.sock
+// under systemd, else the config's path with ".sock" appended.
+std::string default_control_socket(const std::string& config_path);
 
 // The restart-only keys whose values differ (by key path); empty when a reload may
 // apply `next` over `running`.

@@ -1,6 +1,8 @@
 #include "dnsd/daemon.h"
 
 #include <malloc.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,13 +13,16 @@
 
 #include "dnsd/build_thread.h"
 #include "dnsd/config.h"
+#include "dnsd/control_server.h"
 #include "dnsd/explain.h"
 #include "dnsd/fd_budget.h"
+#include "dnsd/handover.h"
 #include "dnsd/http_api.h"
 #include "dnsd/http_server.h"
 #include "dnsd/log.h"
 #include "dnsd/metrics.h"
 #include "dnsd/published.h"
+#include "dnsd/sd_notify.h"
 #include "dnsd/serving_state.h"
 #include "dnsd/worker.h"
 #include "dnsd/xdp_answering.h"
@@ -101,10 +106,21 @@ class Daemon {
     try {
       serving = load_and_build(options_.config_path, open_files_, ++epoch_, &slots_, &build_ms);
       const ServerConfig& server = serving->config.server;
+      if (options_.replace) {
+        std::string error;
+        takeover_ = request_takeover(server.control_socket, &error);
+        if (!error.empty()) throw std::runtime_error(error + "; it keeps serving");
+        if (!takeover_) log_info("no gslbd on " + server.control_socket + " to replace: starting afresh");
+      }
+      if (!takeover_) {
+        refuse_if_control_socket_live(server.control_socket);
+        Worker::check_ports_free(server);
+      }
       if (!server.xdp.interface.empty()) xdp_ = std::make_unique<XdpAnswering>(server);
       metrics_ = std::make_unique<Metrics>(server.workers * Worker::threads(server) + (xdp_ ? xdp_->queues() : 0));
     } catch (const std::exception& e) {
-      log_error(std::string("cannot start: ") + e.what());
+      log_error(std::string(options_.replace ? "replacement refused, the running gslbd keeps serving: " : "cannot start: ") +
+                e.what());
       return 1;
     }
     metrics_->update_names(slots_);
@@ -122,7 +138,12 @@ class Daemon {
                                },
                                {}},
         [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
-    monitor_->configure(health_specs(serving->config), serving->epoch);
+    std::vector<health::ClusterSpec> specs = health_specs(serving->config);
+    if (takeover_) seed_health(specs, *takeover_);
+    monitor_->configure(std::move(specs), serving->epoch);
+    if (takeover_)
+      for (const Takeover::Cluster& c : takeover_->clusters)
+        if (c.drained) monitor_->set_drained(c.name, true);
     monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);
     const std::string served = summary(*serving);
     // Moved: a reload can only free this state once nothing else holds it.
@@ -133,31 +154,49 @@ class Daemon {
       for (unsigned i = 0; i < server_config_.workers; ++i) {
         std::vector<WorkerStats*> stats;
         for (unsigned t = 0; t < threads; ++t) stats.push_back(&metrics_->block(i * threads + t));
-        workers_.push_back(std::make_unique<Worker>(server_config_, snapshot_, stats));
+        workers_.push_back(std::make_unique<Worker>(server_config_, snapshot_, stats,
+                                                    takeover_ ? &takeover_->sockets : nullptr));
       }
       if (xdp_) {
         std::vector<WorkerStats*> stats;
         for (unsigned q = 0; q < xdp_->queues(); ++q) stats.push_back(&metrics_->block(server_config_.workers * threads + q));
         xdp_->open(snapshot_, stats);
       }
+      const HttpRoutes routes{
+          [this] { return metrics_->scrape(*snapshot_.get()); }, [this] { return monitor_->status_json(); },
+          [this](const std::string& name, const std::string& client) { return explain(*snapshot_.get(), name, client); },
+          [this](const std::string& cluster, bool drained) { return monitor_->set_drained(cluster, drained); }};
       if (server_config_.has_http) {
-        api_ = std::make_unique<HttpApi>(
-            HttpRoutes{[this] { return metrics_->scrape(*snapshot_.get()); }, [this] { return monitor_->status_json(); },
-                       [this](const std::string& name, const std::string& client) { return explain(*snapshot_.get(), name, client); },
-                       [this](const std::string& cluster, bool drained) { return monitor_->set_drained(cluster, drained); }},
-            metrics_->registry());
+        api_ = std::make_unique<HttpApi>(routes, metrics_->registry());
         api_->set_token(http_token(server_config_));
+        UniqueFd inherited = takeover_ ? takeover_->sockets.take("http", server_config_.http.text) : UniqueFd();
         http_ = std::make_unique<HttpServer>(ctx_, server_config_.http, http_limits(server_config_),
                                              [this](const HttpRequest& r) { return api_->handle(r); }, metrics_->registry(),
-                                             metrics_->http_accept_errors());
+                                             metrics_->http_accept_errors(), inherited.get());
+        inherited.release();
       }
+      control_ = std::make_unique<ControlServer>(
+          ctx_, server_config_.control_socket,
+          takeover_ ? takeover_->sockets.take("control", server_config_.control_socket) : UniqueFd(), routes,
+          ControlActions{[this](ControlActions::Done done) { request_reload(std::move(done)); },
+                         [this](ControlActions::Done done) { spawn_replacement(std::move(done)); },
+                         [this](std::shared_ptr<ControlConnection> c) { hand_over(std::move(c)); }});
     } catch (const std::exception& e) {
-      log_error(e.what());
+      log_error(std::string(takeover_ ? "replacement failed, the running gslbd keeps serving: " : "") + e.what());
       monitor_->stop();
       return 1;
     }
     for (auto& w : workers_) w->start();
     if (xdp_) xdp_->start();
+    if (takeover_) {
+      for (const std::string& unused : takeover_->sockets.left())
+        log_warning("the replaced gslbd's socket " + unused + " is not used by this configuration: closed");
+      takeover_->sockets = InheritedSockets();
+      std::string error;
+      // Both answer until the old one has this: nothing queued is left unread.
+      if (!release_old(*takeover_, &error))
+        log_warning("the replaced gslbd (pid " + std::to_string(takeover_->old_pid) + ") did not confirm it stops: " + error);
+    }
     reloads_ = std::make_unique<BuildThread>(ctx_, [this] { return build_reload(); }, kReloadSpacing);
 
     std::string listen;
@@ -166,32 +205,140 @@ class Daemon {
              " ms); DNS on " + listen + " (udp+tcp, " +
              std::to_string(server_config_.workers) + " worker(s))" +
              (xdp_ ? "; " + xdp_->describe() : "") +
-             (server_config_.has_http ? "; HTTP on " + server_config_.http.text : ""));
+             (server_config_.has_http ? "; HTTP on " + server_config_.http.text : "") +
+             (takeover_ ? "; took over from pid " + std::to_string(takeover_->old_pid) : ""));
+    // Now, not earlier: systemd's start (and a replacement's MAINPID) waits for it,
+    // and DNS answers from here on with every cluster's first health known.
+    sd_notify_state("READY=1\nSTATUS=serving " + served);
+    takeover_.reset();
 
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        reload_requested_ = true;
-        reloads_->request();
+        request_reload({});
         signals.async_wait(on_signal);
         return;
       }
       log_info(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+      sd_notify_state("STOPPING=1");
       ctx_.stop();
     };
     signals.async_wait(on_signal);
     ctx_.run();
 
     reloads_.reset();  // a build in progress ends first; its result is dropped
+    control_.reset();
     http_.reset();
     xdp_.reset();  // detaches the program: the kernel answers the port again
     for (auto& w : workers_) w->stop();
     monitor_->stop();
-    log_info("stopped");
+    log_info(handed_to_ ? "handed over to pid " + std::to_string(handed_to_) + "; stopped" : std::string("stopped"));
     return 0;
   }
 
  private:
+  // SIGHUP and `gslbd ctl reload`. `done` (may be empty) gets the outcome of a
+  // reload that reads the file after this request: one already building may have
+  // read it before the edit that prompted the request.
+  void request_reload(ControlActions::Done done) {
+    const uint64_t seq = ++reload_seq_;
+    if (done) reload_waiters_.emplace_back(seq, std::move(done));
+    reload_requested_ = true;
+    sd_notify_state(sd_reloading() + "\nSTATUS=reloading " + options_.config_path);
+    reloads_->request();
+  }
+
+  // On the control thread, once a reload that saw requests up to `seq` is done.
+  void reload_finished(uint64_t seq, bool ok, const std::string& text) {
+    sd_notify_state(std::string("READY=1\nSTATUS=") +
+                    (ok ? "reloaded: " : "reload refused, still serving the previous configuration: ") + text);
+    std::vector<ControlActions::Done> done;
+    std::erase_if(reload_waiters_, [&](auto& w) {
+      if (w.first > seq) return false;
+      done.push_back(std::move(w.second));
+      return true;
+    });
+    for (auto& d : done) d(ok, ok ? "reloaded: " + text : "reload refused: " + text);
+  }
+
+  // `gslbd ctl replace`: this process starts its replacement itself, so that under
+  // systemd the new one is in the unit's cgroup and can become its main process.
+  void spawn_replacement(ControlActions::Done done) {
+    if (replace_done_) return done(false, "a replacement is already starting");
+    std::vector<std::string> args = {options_.executable, "--replace", "-c", options_.config_path};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0) return done(false, std::string("cannot start a replacement: fork: ") + std::strerror(errno));
+    if (pid == 0) {
+      // Only async-signal-safe calls here: this process has threads.
+      close_range(3, ~0U, 0);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    log_info("started replacement pid " + std::to_string(pid) + ": " + options_.executable + " --replace -c " +
+             options_.config_path);
+    replace_done_ = std::move(done);
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) return;  // no exit report then; a takeover still completes it
+    replacement_exit_.assign(pidfd);
+    replacement_exit_.async_wait(asio::posix::descriptor_base::wait_read, [this, pid](const boost::system::error_code& ec) {
+      if (ec) return;
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) != pid) return;
+      boost::system::error_code ignored;
+      replacement_exit_.close(ignored);
+      const std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                                                : "was killed by signal " + std::to_string(WTERMSIG(status));
+      log_error("replacement pid " + std::to_string(pid) + " " + how + " before taking over; still serving");
+      if (auto d = std::exchange(replace_done_, nullptr))
+        d(false, "the replacement (pid " + std::to_string(pid) + ") " + how +
+                     " before taking over (its reason is in the log); the running gslbd keeps serving");
+    });
+  }
+
+  // The running side of `gslbd --replace` (see dnsd/handover.h).
+  void hand_over(std::shared_ptr<ControlConnection> c) {
+    if (handed_to_) return c->reply(false, "already handed over to pid " + std::to_string(handed_to_));
+    std::vector<ListenFd> sockets;
+    for (const auto& w : workers_)
+      for (ListenFd& s : w->sockets()) sockets.push_back(std::move(s));
+    if (http_) sockets.push_back({"http", server_config_.http.text, http_->listener_fd()});
+    sockets.push_back({"control", server_config_.control_socket, control_->listener_fd()});
+    std::vector<int> fds;
+    for (const ListenFd& s : sockets) fds.push_back(s.fd);
+    const pid_t peer = peer_pid(c->fd());
+    if (!send_message(c->fd(), takeover_message(getpid(), sockets, monitor_->status_json()), fds)) {
+      log_warning("could not hand the sockets to pid " + std::to_string(peer));
+      return;
+    }
+    log_info("handed the listening sockets to pid " + std::to_string(peer) + "; serving until it is ready");
+    c->read_line([this, c, peer](bool ok, std::string line) {
+      pid_t pid = 0;
+      if (ok && line.rfind("release ", 0) == 0) pid = static_cast<pid_t>(std::atoll(line.c_str() + 8));
+      if (pid <= 0) {
+        log_warning("replacement pid " + std::to_string(peer) + " went away before taking over; still serving");
+        return;
+      }
+      handed_to_ = pid;
+      // From the main process, which the unit follows (NotifyAccess=main suffices).
+      sd_notify_state("MAINPID=" + std::to_string(pid) + "\nSTATUS=handed over to pid " + std::to_string(pid));
+      log_info("pid " + std::to_string(pid) + " answers now; finishing open TCP connections and exiting");
+      if (auto d = std::exchange(replace_done_, nullptr)) d(true, "replaced by pid " + std::to_string(pid));
+      c->reply(true, "", [this] { release_and_stop(); });
+    });
+  }
+
+  void release_and_stop() {
+    control_->hand_over();
+    http_.reset();
+    for (auto& w : workers_) w->release();
+    for (auto& w : workers_) w->join_released();
+    // Posted behind the replies already written, so that their handlers run first.
+    asio::post(ctx_, [this] { ctx_.stop(); });
+  }
+
   // After monitor_->configure() for the state's epoch, which has published the
   // state's first health view (on_health keeps it as latest_view_).
   void install(std::shared_ptr<const ServingState> serving) {
@@ -261,6 +408,7 @@ class Daemon {
     // A SIGHUP reads the file (and re-signs too); a re-sign alone rebuilds what runs.
     const bool from_file = reload_requested_.exchange(false);
     if (!from_file && resign_requested_.exchange(false)) return build_resign();
+    const uint64_t seq = reload_seq_.load();
     log_info("reloading " + options_.config_path);
     try {
       Config config = load_config(options_.config_path);
@@ -274,13 +422,14 @@ class Daemon {
       auto slots = std::make_shared<MetricNames>(slots_);
       long long build_ms = 0;
       std::shared_ptr<const ServingState> serving = timed_build(std::move(config), epoch_ + 1, slots.get(), &build_ms);
-      return [this, serving = std::move(serving), slots, build_ms]() mutable {
-        install_reload(std::move(serving), std::move(*slots), build_ms);
+      return [this, serving = std::move(serving), slots, build_ms, seq]() mutable {
+        reload_finished(seq, true, install_reload(std::move(serving), std::move(*slots), build_ms));
       };
     } catch (const std::exception& e) {
-      return [this, why = std::string(e.what())] {
+      return [this, why = std::string(e.what()), seq] {
         metrics_->reload_result(false);
         log_error("reload failed, still serving the previous configuration: " + why);
+        reload_finished(seq, false, why);
         // A re-sign that came during the failed reload still has to happen.
         if (resign_requested_) reloads_->request();
       };
@@ -315,7 +464,8 @@ class Daemon {
   }
 
   // On the control thread, after build_reload: the new state goes live.
-  void install_reload(std::shared_ptr<const ServingState> serving, MetricNames slots, long long build_ms) {
+  // Returns what it logs after "reloaded: ".
+  std::string install_reload(std::shared_ptr<const ServingState> serving, MetricNames slots, long long build_ms) {
     epoch_ = serving->epoch;
     slots_ = std::move(slots);
     metrics_->update_names(slots_);
@@ -328,7 +478,9 @@ class Daemon {
     install(std::move(serving));
     metrics_->reload_result(true);
     // The build ran beside the workers, which answered from the old state meanwhile.
-    log_info("reloaded: " + text + "; built in " + std::to_string(build_ms) + " ms");
+    const std::string outcome = text + "; built in " + std::to_string(build_ms) + " ms";
+    log_info("reloaded: " + outcome);
+    return outcome;
   }
 
   DaemonOptions options_;
@@ -345,6 +497,14 @@ class Daemon {
   std::unique_ptr<XdpAnswering> xdp_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<BuildThread> reloads_;
+  std::unique_ptr<ControlServer> control_;
+  std::optional<Takeover> takeover_;  // --replace, until serving
+  pid_t handed_to_ = 0;               // the replacement that took over
+  ControlActions::Done replace_done_;  // a `gslbd ctl replace` waiting
+  asio::posix::stream_descriptor replacement_exit_{ctx_};  // pidfd of the spawned replacement
+  // Reload requests (SIGHUP, ctl) counted on the control thread; a build reads it.
+  std::atomic<uint64_t> reload_seq_{0};
+  std::vector<std::pair<uint64_t, ControlActions::Done>> reload_waiters_;
 
   asio::steady_timer reclaim_{ctx_};
   asio::steady_timer resign_{ctx_};

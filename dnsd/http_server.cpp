@@ -200,10 +200,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 };
 
 HttpServer::HttpServer(asio::io_context& ctx, const Endpoint& listen, HttpLimits limits, Handler handler,
-                       prometheus::Registry& registry, AcceptCounters& accept_errors)
+                       prometheus::Registry& registry, AcceptCounters& accept_errors, int inherited)
     : impl_(std::make_shared<Impl>(ctx, limits, std::move(handler), registry, accept_errors)) {
   const auto ep = to_asio<tcp::endpoint>(listen);
   boost::system::error_code ec;
+  if (inherited >= 0) {
+    impl_->acceptor.assign(ep.protocol(), inherited, ec);
+    if (ec) throw std::runtime_error("HTTP " + listen.text + ": cannot use the handed-over socket: " + ec.message());
+    impl_->accept_next();
+    return;
+  }
   impl_->acceptor.open(ep.protocol(), ec);
   if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) impl_->acceptor.bind(ep, ec);
@@ -215,5 +221,7 @@ HttpServer::HttpServer(asio::io_context& ctx, const Endpoint& listen, HttpLimits
 HttpServer::~HttpServer() { impl_->close_all(); }
 
 void HttpServer::set_limits(HttpLimits limits) { impl_->limits = limits; }
+
+int HttpServer::listener_fd() const { return const_cast<tcp::acceptor&>(impl_->acceptor).native_handle(); }
 
 }  // namespace gslb::dns

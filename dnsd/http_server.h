@@ -53,12 +53,14 @@ class HttpServer {
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
   // Throws std::runtime_error when it cannot listen. `registry` gets the
   // listener's counters; accept failures are counted in `accept_errors`.
+  // `inherited`: the listener of the process this one replaces, used instead of binding.
   HttpServer(boost::asio::io_context& ctx, const Endpoint& listen, HttpLimits limits, Handler handler,
-             prometheus::Registry& registry, AcceptCounters& accept_errors);
+             prometheus::Registry& registry, AcceptCounters& accept_errors, int inherited = -1);
   ~HttpServer();
 
   // Takes effect for the next accepted connection and the next read.
   void set_limits(HttpLimits limits);
+  int listener_fd() const;
 
  private:
   struct Impl;

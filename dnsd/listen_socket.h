@@ -9,8 +9,10 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "dnsd/config.h"
+#include "dnsd/unix_socket.h"
 
 namespace gslb::dns {
 
@@ -33,5 +35,43 @@ AsioEndpoint to_asio(const Endpoint& e) {
   std::memcpy(b.data(), e.address, 4);
   return AsioEndpoint(boost::asio::ip::address_v4(b), e.port);
 }
+
+// A listening socket as `gslbd --replace` receives it: what it is ("udp", "tcp",
+// "http", "control"), the address as configured, and the descriptor.
+struct ListenFd {
+  std::string kind;
+  std::string listen;
+  int fd = -1;
+};
+
+// The sockets a replaced process handed over, taken one at a time by what they
+// are, so that the new process answers on the very sockets the old one read (the
+// datagrams already queued in them included).
+class InheritedSockets {
+ public:
+  void add(std::string kind, std::string listen, UniqueFd fd) {
+    sockets_.push_back({std::move(kind), std::move(listen), std::move(fd)});
+  }
+  // An invalid UniqueFd when none of that kind and address is left.
+  UniqueFd take(const std::string& kind, const std::string& listen) {
+    for (auto& s : sockets_)
+      if (s.fd.get() >= 0 && s.kind == kind && s.listen == listen) return std::move(s.fd);
+    return {};
+  }
+  // What no one took (the replacement has fewer workers): "udp 127.0.0.1:53" each.
+  std::vector<std::string> left() const {
+    std::vector<std::string> out;
+    for (const auto& s : sockets_)
+      if (s.fd.get() >= 0) out.push_back(s.kind + " " + s.listen);
+    return out;
+  }
+
+ private:
+  struct Entry {
+    std::string kind, listen;
+    UniqueFd fd;
+  };
+  std::vector<Entry> sockets_;
+};
 
 }  // namespace gslb::dns

@@ -1,3 +1,6 @@
+#include <unistd.h>
+
+#include <climits>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -8,6 +11,8 @@ namespace {
 
 constexpr const char* kUsage =
     "Usage: gslbd -c FILE            run the server\n"
+    "       gslbd --replace -c FILE  take over from the gslbd running on FILE's control socket\n"
+    "       gslbd ctl [-c FILE | -s SOCKET] COMMAND  control a running gslbd (gslbd ctl --help)\n"
     "       gslbd --check-config -c FILE  validate FILE, print a summary, exit 0 or 1\n"
     "       gslbd --print-ds -c FILE      print the DS records of FILE's signed zones, for their parents\n"
     "       gslbd --version | --help\n"
@@ -19,9 +24,11 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "ctl") == 0) return gslb::dns::run_ctl(argc - 2, argv + 2);
   std::string config;
   bool check = false;
   bool ds = false;
+  bool replace = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -34,6 +41,8 @@ int main(int argc, char** argv) {
     }
     if (arg == "--check-config" || arg == "-t") {
       check = true;
+    } else if (arg == "--replace") {
+      replace = true;
     } else if (arg == "--print-ds") {
       ds = true;
     } else if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
@@ -51,5 +60,7 @@ int main(int argc, char** argv) {
   }
   if (check) return gslb::dns::check_config(config);
   if (ds) return gslb::dns::print_ds(config);
-  return gslb::dns::run_daemon({config});
+  char exe[PATH_MAX] = {};
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  return gslb::dns::run_daemon({config, replace, n > 0 ? std::string(exe, static_cast<size_t>(n)) : argv[0]});
 }

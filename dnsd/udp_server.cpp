@@ -71,9 +71,14 @@ void bind_socket(int fd, const Endpoint& e) {
 }  // namespace
 
 struct UdpServer::Loop {
-  Loop(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot, WorkerStats& stats)
-      : socket_(new_socket(listen)), fd(socket_.fd), answerer_(limiter_share, snapshot, stats) {
-    bind_socket(fd, listen);
+  Loop(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot, WorkerStats& stats,
+       int inherited)
+      : socket_(inherited >= 0 ? inherited : new_socket(listen)), fd(socket_.fd), answerer_(limiter_share, snapshot, stats) {
+    if (inherited >= 0) {
+      set_socket_option(fd, SOL_SOCKET, SO_RCVTIMEO, kIdleRefresh, "udp " + listen.text);
+    } else {
+      bind_socket(fd, listen);
+    }
     for (unsigned i = 0; i < kBatch; ++i) {
       b_->in_iov[i] = {b_->query[i], kMaxUdpQuery};
       b_->in[i].msg_hdr.msg_name = &b_->addr[i];
@@ -93,6 +98,8 @@ struct UdpServer::Loop {
         b.in[i].msg_hdr.msg_flags = 0;
       }
       const int received = recvmmsg(fd, b.in, kBatch, MSG_WAITFORONE, nullptr);
+      // Read is answered, also when stopping: after a handover nobody else would.
+      if (received > 0) send(answer(received));
       if (stopping.load(std::memory_order_acquire)) return;
       if (received <= 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -100,9 +107,7 @@ struct UdpServer::Loop {
           nanosleep(&kErrorPause, nullptr);
         }
         answerer_.begin_batch();  // the idle timeout: let go of a replaced state
-        continue;
       }
-      send(answer(received));
     }
   }
 
@@ -160,6 +165,7 @@ struct UdpServer::Loop {
   SocketFd socket_;
   const int fd;
   std::atomic<bool> stopping{false};
+  bool released = false;  // control thread only
 
  private:
   UdpAnswerer answerer_;
@@ -167,8 +173,8 @@ struct UdpServer::Loop {
 };
 
 UdpServer::UdpServer(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot,
-                     WorkerStats& stats)
-    : loop_(std::make_unique<Loop>(listen, limiter_share, snapshot, stats)) {}
+                     WorkerStats& stats, UniqueFd inherited)
+    : loop_(std::make_unique<Loop>(listen, limiter_share, snapshot, stats, inherited.release())) {}
 
 UdpServer::~UdpServer() { stop(); }
 
@@ -180,9 +186,17 @@ void UdpServer::stop() {
   if (!thread_.joinable()) return;
   loop_->stopping.store(true, std::memory_order_release);
   // Shutting down the read side wakes a recvmmsg blocked on this socket (it returns
-  // at once from then on), whichever thread is in it.
-  shutdown(loop_->fd, SHUT_RD);
+  // at once from then on), whichever thread is in it. Not once released: the
+  // shutdown would be the replacement's too (it is one socket).
+  if (!loop_->released) shutdown(loop_->fd, SHUT_RD);
   thread_.join();
 }
+
+void UdpServer::release() {
+  loop_->released = true;
+  loop_->stopping.store(true, std::memory_order_release);
+}
+
+int UdpServer::fd() const { return loop_->fd; }
 
 }  // namespace gslb::dns

@@ -11,6 +11,7 @@
 
 #include "dnsd/config.h"
 #include "dnsd/published.h"
+#include "dnsd/unix_socket.h"
 #include "dnsd/serving_state.h"
 #include "dnsd/worker_stats.h"
 
@@ -23,7 +24,10 @@ class UdpServer {
   // `limiter_share`: how many sockets a client of this address family can reach
   // (workers × listen addresses of the family); each enforces that share of the
   // configured response rate, so that all of them together allow no more.
-  UdpServer(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot, WorkerStats& stats);
+  // `inherited`: a socket bound to `listen` by the process this one replaces, used
+  // instead of a new one.
+  UdpServer(const Endpoint& listen, unsigned limiter_share, const Published<Snapshot>& snapshot, WorkerStats& stats,
+            UniqueFd inherited = {});
   ~UdpServer();
   UdpServer(const UdpServer&) = delete;
   UdpServer& operator=(const UdpServer&) = delete;
@@ -31,6 +35,11 @@ class UdpServer {
   void start();
   // Wakes the blocked receive (shutdown of the read side) and joins the thread.
   void stop();
+  // The socket now has another reader (a replacement): stop reading without
+  // touching it, within a second (the receive timeout); a batch already read is
+  // answered first. stop() then joins.
+  void release();
+  int fd() const;
 
  private:
   struct Loop;

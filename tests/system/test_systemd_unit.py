@@ -17,7 +17,8 @@ def test_unit_file_verifies_with_systemd_analyze(drop_in):
     drop-in is checked as installed next to it."""
     with open(os.path.join(ROOT, "systemd", "gslbd.service.in")) as f:
         unit = f.read().replace("@SBINDIR@", os.path.dirname(BINARY)).replace("@DOCDIR@", ROOT)
-    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
+    assert "Type=notify" in unit and "NotifyAccess=main" in unit
+    assert f"ExecReload={BINARY} ctl reload" in unit
     assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" in unit
     assert "ProtectSystem=strict" in unit
     d = tempfile.mkdtemp(prefix="gslbd-unit-")

@@ -1,0 +1,84 @@
+#include "dnsd/handover.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "dnsd/json.h"
+
+namespace gslb::dns {
+
+namespace {
+
+// The old process answers at once; a stuck one must not stall the start forever.
+constexpr auto kExchangeTimeout = std::chrono::seconds(10);
+
+}  // namespace
+
+std::string takeover_message(pid_t pid, const std::vector<ListenFd>& sockets, const std::string& status_json) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const ListenFd& s : sockets) list.push_back({{"kind", s.kind}, {"listen", s.listen}});
+  return json_text({{"pid", pid}, {"sockets", std::move(list)}, {"status", nlohmann::ordered_json::parse(status_json)}});
+}
+
+std::optional<Takeover> request_takeover(const std::string& control_socket, std::string* error) {
+  error->clear();
+  std::string why;
+  bool no_daemon = false;
+  Takeover t;
+  t.connection = connect_unix(control_socket, &why, &no_daemon);
+  if (t.connection.get() < 0) {
+    if (!no_daemon) *error = "cannot reach the running gslbd: " + why;
+    return std::nullopt;
+  }
+  std::string line;
+  std::vector<UniqueFd> fds;
+  if (!send_message(t.connection.get(), "takeover\n") ||
+      !read_until(t.connection.get(), '\n', kExchangeTimeout, &line, &why, &fds)) {
+    *error = "the running gslbd on " + control_socket + " did not hand over its sockets: " + why;
+    return std::nullopt;
+  }
+  try {
+    if (line.rfind("error\n", 0) == 0) throw std::runtime_error(line.substr(6));
+    const auto doc = nlohmann::json::parse(line);
+    t.old_pid = doc.at("pid").get<pid_t>();
+    const auto& sockets = doc.at("sockets");
+    if (sockets.size() != fds.size())
+      throw std::runtime_error(std::to_string(sockets.size()) + " sockets announced, " + std::to_string(fds.size()) +
+                               " received");
+    for (size_t i = 0; i < fds.size(); ++i)
+      t.sockets.add(sockets[i].at("kind").get<std::string>(), sockets[i].at("listen").get<std::string>(),
+                    std::move(fds[i]));
+    for (const auto& c : doc.at("status").at("clusters"))
+      t.clusters.push_back({c.at("name").get<std::string>(), c.at("health").get<std::string>(), c.at("drained").get<bool>()});
+  } catch (const std::exception& e) {
+    *error = "the running gslbd on " + control_socket + " answered the takeover with something unexpected: " + e.what();
+    return std::nullopt;
+  }
+  return t;
+}
+
+bool release_old(Takeover& t, std::string* error) {
+  std::string reply;
+  if (!send_message(t.connection.get(), "release " + std::to_string(getpid()) + "\n") ||
+      !read_until(t.connection.get(), '\n', kExchangeTimeout, &reply, error)) {
+    return false;
+  }
+  if (reply.rfind("ok\n", 0) != 0) {
+    *error = reply;
+    return false;
+  }
+  return true;
+}
+
+void seed_health(std::vector<health::ClusterSpec>& clusters, const Takeover& t) {
+  for (health::ClusterSpec& spec : clusters) {
+    for (const Takeover::Cluster& old : t.clusters) {
+      if (old.name != spec.name) continue;
+      if (old.health == "up") spec.initial_state = health::InitialState::up;
+      if (old.health == "down") spec.initial_state = health::InitialState::down;
+    }
+  }
+}
+
+}  // namespace gslb::dns
