@@ -211,7 +211,7 @@ TEST_CASE("the schema says which server keys a reload cannot change") {
   std::vector<std::string> restart_only;
   for (const auto& k : dns::config_schema())
     if (k.reload == dns::Reload::needs_restart) restart_only.push_back(k.path);
-  CHECK(restart_only == V{"server.listen", "server.workers", "server.http", "server.xdp"});
+  CHECK(restart_only == V{"server.listen", "server.workers", "server.http", "server.control_socket", "server.xdp"});
 }
 
 TEST_CASE("the schema lists each key with its type and the struct's default") {
