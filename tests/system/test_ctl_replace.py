@@ -268,8 +268,16 @@ def p99(values):
     return values[int(len(values) * 0.99)] if values else 0.0
 
 
-def test_replace_five_times_under_load(world, tmp_path):
+def test_replace_five_times_under_load(world, tmp_path, monkeypatch):
+    """The same binary twice, then an upgraded one: a new file at the path gslbd was
+    started from, as a package upgrade leaves it; each replacement runs that path."""
+    import gslb
     g = world.g
+    g.stop()
+    installed = str(tmp_path / "gslbd")
+    shutil.copy2(BINARY, installed)
+    monkeypatch.setattr(gslb, "BINARY", installed)
+    g.start()
     assert ctl(g, "drain", "eu-west").returncode == CTL_OK
     wait_until(lambda: answer(g)[0] == [TYO], what="only ap-northeast answered")
     qfile = tmp_path / "queries"
@@ -288,12 +296,16 @@ def test_replace_five_times_under_load(world, tmp_path):
     pids = [g.proc.pid]
     try:
         for i in range(5):
+            if i == 2:
+                shutil.copy2(BINARY, installed + ".new")
+                os.replace(installed + ".new", installed)
             wait_until(lambda: time.monotonic() >= start + 2 + 3 * i, timeout=30, what="the next replacement's time")
             t0 = time.monotonic()
             r = ctl(g, "replace")
             assert r.returncode == CTL_OK, r
             windows.append((t0, time.monotonic() + 1.5))
             pids.append(int(r.stdout.split("pid ")[1]))
+            assert os.stat(f"/proc/{pids[-1]}/exe").st_ino == os.stat(installed).st_ino
             status = {c["name"]: c for c in json.loads(ctl(g, "status").stdout)["clusters"]}
             assert status["eu-west"]["drained"] and status["us-east"]["health"] == "down", status
             assert status["ap-northeast"]["health"] == "up", status
