@@ -65,7 +65,14 @@ void refuse_if_control_socket_live(const std::string& path) {
   std::string error;
   const UniqueFd fd = connect_unix(path, &error);
   if (fd.get() < 0) return;
-  const pid_t pid = peer_pid(fd.get());
+  // Asked, not SO_PEERCRED alone: a listener handed over by --replace still reports
+  // the process that created it.
+  std::string reply;
+  pid_t pid = 0;
+  if (send_message(fd.get(), "pid\n") && read_all(fd.get(), std::chrono::seconds(2), &reply, &error) &&
+      reply.rfind("ok\n", 0) == 0)
+    pid = static_cast<pid_t>(std::atoll(reply.c_str() + 3));
+  if (pid == 0) pid = peer_pid(fd.get());
   throw std::runtime_error("another gslbd" + (pid ? " (pid " + std::to_string(pid) + ")" : std::string()) +
                            " is running on control socket " + path +
                            "; stop it, or take over from it with gslbd --replace");
@@ -92,6 +99,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     const std::vector<std::string> w = words(line);
     const std::string cmd = w.empty() ? "" : w[0];
     if (cmd == "status" && w.size() == 1) return c->reply(true, routes.status());
+    if (cmd == "pid" && w.size() == 1) return c->reply(true, std::to_string(getpid()));
     if ((cmd == "drain" || cmd == "undrain") && w.size() == 2) {
       const auto result = routes.set_drained(w[1], cmd == "drain");
       using Outcome = health::Monitor::DrainResult::Outcome;

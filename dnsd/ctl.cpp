@@ -16,6 +16,7 @@ namespace {
 constexpr const char* kCtlUsage =
     "Usage: gslbd ctl [-c FILE | -s SOCKET] COMMAND\n"
     "  status                  every cluster's health and drain state (JSON)\n"
+    "  pid                     the process ID of the gslbd serving the socket\n"
     "  drain CLUSTER           take CLUSTER out of answers (kept across restarts)\n"
     "  undrain CLUSTER         put it back\n"
     "  reload                  reload the configuration; waits, prints the outcome\n"
@@ -60,7 +61,7 @@ int run_ctl(int argc, char** argv) {
   if (command.empty()) return usage("missing COMMAND");
   const std::string& cmd = command[0];
   const size_t want = cmd == "drain" || cmd == "undrain" ? 2 : cmd == "explain" ? 3 : 1;
-  if (cmd != "status" && cmd != "drain" && cmd != "undrain" && cmd != "reload" && cmd != "explain" && cmd != "replace")
+  if (cmd != "status" && cmd != "pid" && cmd != "drain" && cmd != "undrain" && cmd != "reload" && cmd != "explain" && cmd != "replace")
     return usage("unknown command '" + cmd + "'");
   if (command.size() != want) return usage(cmd + " takes " + std::to_string(want - 1) + " argument(s)");
   std::string line;

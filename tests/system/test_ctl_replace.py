@@ -56,17 +56,8 @@ def world():
 
 
 def serving_pids(g):
-    r = ctl(g, "status")
-    pids = []
-    try:
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(g.config_path + ".sock")
-        creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        pids.append(struct.unpack("3i", creds)[0])
-        s.close()
-    except OSError:
-        pass
-    return pids if r.returncode == 0 else []
+    r = ctl(g, "pid")
+    return [int(r.stdout)] if r.returncode == CTL_OK else []
 
 
 def test_ctl_every_command_and_its_errors(world):
@@ -127,6 +118,16 @@ def test_replace_with_broken_config_is_refused_and_old_serves(world):
     assert r.returncode == CTL_FAILED and "keeps serving" in r.stderr, r
     assert g.proc.poll() is None and answer(g)[0] == [FRA]
     assert serving_pids(g) == [g.proc.pid]
+
+
+def test_second_instance_after_a_replacement_names_the_replacement(world):
+    g = world.g
+    r = ctl(g, "replace")
+    assert r.returncode == CTL_OK, r
+    new_pid = int(r.stdout.split("pid ")[1])
+    assert serving_pids(g) == [new_pid]
+    r = subprocess.run([BINARY, "-c", g.config_path], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and f"(pid {new_pid})" in r.stderr, r
 
 
 class NotifySocket:
