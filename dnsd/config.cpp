@@ -140,13 +140,17 @@ class Reader {
     fail_at(pos(n), path, reason);
   }
 
-  void expect_map(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> keys) const {
+  // `keys`, then `more` (a schema table's keys, say), are the ones `n` may have.
+  void expect_map(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> keys,
+                  const std::vector<std::string>& more = {}) const {
     if (!n.IsMap()) fail(n, path, "expected a mapping");
+    std::vector<std::string> all(keys.begin(), keys.end());
+    all.insert(all.end(), more.begin(), more.end());
     for (const auto& kv : n) {
       const std::string key = kv.first.Scalar();
-      if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; })) {
+      if (std::find(all.begin(), all.end(), key) == all.end()) {
         std::string allowed;
-        for (const char* k : keys) allowed += std::string(allowed.empty() ? "" : ", ") + k;
+        for (const std::string& k : all) (allowed += allowed.empty() ? "" : ", ") += k;
         fail(kv.first, join(path, key), "unknown key (expected one of: " + allowed + ")");
       }
     }
@@ -338,6 +342,13 @@ void read_fields(const Reader& r, const YAML::Node& n, const std::string& path, 
       r.fail(n, path, "missing required key '" + f.key + "'");
     }
   }
+}
+
+template <class T>
+std::vector<std::string> field_keys(const std::vector<Field<T>>& fields) {
+  std::vector<std::string> keys;
+  for (const Field<T>& f : fields) keys.push_back(f.key);
+  return keys;
 }
 
 template <class T>
@@ -637,6 +648,18 @@ ServiceConfig read_service(const Reader& r, const YAML::Node& n, const std::stri
   return s;
 }
 
+// The keys every check kind takes beside its own (clusters.NAME.checks[N].KIND.*).
+const std::vector<Field<health::CheckSpec>>& check_fields() {
+  using C = health::CheckSpec;
+  static const std::vector<Field<C>> fields = {
+      duration("interval", &C::interval, Millis(100), kMaxDuration, Reload::applies),
+      duration("timeout", &C::timeout, Millis(10), kMaxDuration, Reload::applies),
+      integer("rise", &C::rise, 1, 100, Reload::applies),
+      integer("fall", &C::fall, 1, 100, Reload::applies),
+  };
+  return fields;
+}
+
 health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir) {
   // `name` sits beside the kind, not in its body, where a dns check's `name` is the query name.
   const bool named = n.IsMap() && n["name"];
@@ -655,16 +678,13 @@ health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::st
       r.fail(n["name"], Reader::join(path, "name"), "expected letters, digits, '_', '.' or '-', got \"" + c.name + "\"");
   }
   auto common = [&]() {
-    if (body["interval"]) c.interval = r.duration(body["interval"], Reader::join(bpath, "interval"));
-    if (body["timeout"]) c.timeout = r.duration(body["timeout"], Reader::join(bpath, "timeout"));
-    if (body["rise"]) c.rise = static_cast<unsigned>(r.integer(body["rise"], Reader::join(bpath, "rise"), 1, 100));
-    if (body["fall"]) c.fall = static_cast<unsigned>(r.integer(body["fall"], Reader::join(bpath, "fall"), 1, 100));
-    if (c.interval.count() < 100) r.fail(body["interval"], Reader::join(bpath, "interval"), "must be at least 100ms");
-    if (c.timeout.count() < 10) r.fail(body["timeout"], Reader::join(bpath, "timeout"), "must be at least 10ms");
+    for (const Field<health::CheckSpec>& f : check_fields())
+      if (const YAML::Node v = body[f.key]) f.read(r, v, Reader::join(bpath, f.key), config_dir, &c);
     if (c.timeout > c.interval) r.fail(body["timeout"] ? body["timeout"] : body, Reader::join(bpath, "timeout"), "must not exceed the interval");
   };
+  const std::vector<std::string> common_keys = field_keys(check_fields());
   if (kind == "http" || kind == "https") {
-    r.expect_map(body, bpath, {"url", "expect", "body", "host", "tls_verify", "ca_file", "interval", "timeout", "rise", "fall"});
+    r.expect_map(body, bpath, {"url", "expect", "body", "host", "tls_verify", "ca_file"}, common_keys);
     c.kind = health::CheckSpec::Kind::http;
     c.http.url = r.string(r.required(body, bpath, "url"), Reader::join(bpath, "url"));
     if (c.http.url.rfind("http://", 0) != 0 && c.http.url.rfind("https://", 0) != 0)
@@ -685,14 +705,14 @@ health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::st
     // Relative to the config's directory, like every path in it (README).
     if (body["ca_file"]) c.http.ca_file = r.file_path(body["ca_file"], Reader::join(bpath, "ca_file"), config_dir);
   } else if (kind == "tcp") {
-    r.expect_map(body, bpath, {"address", "interval", "timeout", "rise", "fall"});
+    r.expect_map(body, bpath, {"address"}, common_keys);
     c.kind = health::CheckSpec::Kind::tcp;
     c.tcp.address = r.string(r.required(body, bpath, "address"), Reader::join(bpath, "address"));
     Endpoint e;
     if (!parse_endpoint(c.tcp.address, 0, &e))
       r.fail(body["address"], Reader::join(bpath, "address"), "expected an address with a port like \"127.0.0.1:443\", got \"" + c.tcp.address + "\"");
   } else if (kind == "dns") {
-    r.expect_map(body, bpath, {"server", "name", "type", "rcode", "address", "interval", "timeout", "rise", "fall"});
+    r.expect_map(body, bpath, {"server", "name", "type", "rcode", "address"}, common_keys);
     c.kind = health::CheckSpec::Kind::dns;
     c.dns.server = r.string(r.required(body, bpath, "server"), Reader::join(bpath, "server"));
     Endpoint e;
@@ -864,6 +884,7 @@ std::vector<SchemaKey> config_schema() {
   std::vector<SchemaKey> keys;
   list_fields("server", server_fields(), &keys);
   list_fields("server.rrl", rrl_fields(), &keys);
+  list_fields("clusters.NAME.checks[N].KIND", check_fields(), &keys);
   return keys;
 }
 
