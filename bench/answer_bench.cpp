@@ -6,11 +6,15 @@
 //   answer_bench                      Google Benchmark: time per query (counter per_query)
 //   answer_bench --callgrind N        answers N queries of each kind between callgrind
 //                                     client requests; bench/callgrind divides Ir by N
+//   answer_bench --sign-load ANSWERS  builds a zone of 1,000 names and 100 services x 5
+//                                     clusters (IPv4 and IPv6 each) unsigned, then signed:
+//                                     build time, signatures, RSS growth
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 #include <valgrind/callgrind.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -66,15 +70,17 @@ const char* kNetworks = R"(
 struct World {
   std::shared_ptr<const dns::ServingState> state;
   health::HealthView health;
+  double build_ms = 0;  // load_config + build_serving_state (signing included), not the key generation
 };
 
 // `signed_zone`: with a key made by ldns-keygen (ldnsutils) for the zone.
-World build_world(bool signed_zone) {
+World build_world(bool signed_zone, const std::string& config_text = kConfig,
+                  const std::string& networks_text = kNetworks) {
   char tmpl[] = "/tmp/gslbd-bench-XXXXXX";
   const char* dir = mkdtemp(tmpl);
   if (!dir) throw std::runtime_error("mkdtemp failed");
   const std::string config = std::string(dir) + "/bench.yaml", networks = std::string(dir) + "/networks.yaml";
-  std::string text = kConfig, dnssec;
+  std::string text = config_text, dnssec;
   if (signed_zone) {
     const std::string keygen = std::string("cd ") + dir + " && ldns-keygen -a ECDSAP256SHA256 -k global.example.com > key";
     if (std::system(keygen.c_str()) != 0) throw std::runtime_error("ldns-keygen failed");
@@ -84,10 +90,12 @@ World build_world(bool signed_zone) {
   }
   text.replace(text.find("%DNSSEC%"), 8, dnssec);
   std::ofstream(config) << text;
-  std::ofstream(networks) << kNetworks;
+  std::ofstream(networks) << networks_text;
   World out;
   dns::MetricNames slots;
+  const auto start = std::chrono::steady_clock::now();
   out.state = dns::build_serving_state(dns::load_config(config), 1, &slots);
+  out.build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   out.health.up.assign(out.state->clusters.size(), 1);
   out.health.transitioning.assign(out.state->clusters.size(), 0);
   std::system((std::string("rm -rf ") + dir).c_str());
@@ -219,8 +227,69 @@ int callgrind(long total) {
 
 }  // namespace
 
+// The process's resident set in KiB (VmRSS of /proc/self/status).
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  long value = 0;
+  while (in >> key) {
+    if (key == "VmRSS:") return in >> value ? value : 0;
+    in.ignore(1 << 16, '\n');
+  }
+  return 0;
+}
+
+// Issue 14's sizing: 1,000 static names, 100 services over 5 clusters each.
+std::string large_config(unsigned answers) {
+  std::string text = R"(
+server:
+  listen: ["127.0.0.1:5300"]
+  workers: 1
+geo:
+  networks: networks.yaml
+zones:
+  - origin: global.example.com.
+    soa: { mname: ns1.global.example.com., rname: hostmaster.global.example.com., serial: 1, minimum: 60 }
+    ns: [ns1.global.example.com.]
+%DNSSEC%
+    records: |
+      ns1  3600 IN A 192.0.2.53
+)";
+  for (int i = 0; i < 1000; ++i) text += "      host" + std::to_string(i) + " 300 IN A 192.0.2." + std::to_string(i % 250 + 1) + "\n";
+  text += "services:\n";
+  for (int i = 0; i < 100; ++i)
+    text += "  - { name: svc" + std::to_string(i) + ".global.example.com., ttl: 30, policy: nearest, answers: " +
+            std::to_string(answers) + ", clusters: [c1, c2, c3, c4, c5] }\n";
+  text += "clusters:\n";
+  for (int c = 1; c <= 5; ++c)
+    text += "  c" + std::to_string(c) + ": { location: { lat: " + std::to_string(10 * c) + ", lon: " +
+            std::to_string(20 * c) + " }, ingress: [203.0.113." + std::to_string(c) + ", 2001:db8::" +
+            std::to_string(c) + "] }\n";
+  return text;
+}
+
+int sign_load(unsigned answers) {
+  const std::string text = large_config(answers);
+  std::vector<World> kept;  // each state stays alive so that its growth is not memory the previous one freed
+  kept.reserve(2);
+  for (bool signed_zone : {false, true}) {
+    const long before = rss_kib();
+    const World& w = kept.emplace_back(build_world(signed_zone, text, "- { cidr: 192.0.2.0/24, clusters: [c1, c2, c3, c4, c5] }\n"));
+    const long after = rss_kib();
+    size_t per_service = 0;
+    for (const auto& family : w.state->services.front().signed_answers)
+      for (const auto& at_ttl : family) per_service += at_ttl.rrsigs.size();
+    std::printf("%-8s answers=%u build_ms=%.1f signatures_per_service=%zu services=%zu rss_growth_kib=%ld\n",
+                signed_zone ? "signed" : "unsigned", answers, w.build_ms, per_service, w.state->services.size(),
+                after - before);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--callgrind") == 0) return callgrind(std::atol(argv[2]));
+  if (argc == 3 && std::strcmp(argv[1], "--sign-load") == 0)
+    return sign_load(static_cast<unsigned>(std::atoi(argv[2])));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -1,4 +1,6 @@
 // Key pairs in the BIND/ldns file format, and RRSIGs made with them through ldns.
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -33,6 +35,9 @@ using Buffer = std::unique_ptr<ldns_buffer, BufferFree>;
 File open(const std::string& path) {
   File f(std::fopen(path.c_str(), "r"));
   if (!f) throw KeyError(path + ": cannot read: " + std::strerror(errno));
+  // fopen opens a directory for reading; ldns would then report a syntax error at line 0.
+  struct stat st;
+  if (fstat(fileno(f.get()), &st) == 0 && S_ISDIR(st.st_mode)) throw KeyError(path + ": cannot read: " + std::strerror(EISDIR));
   return f;
 }
 

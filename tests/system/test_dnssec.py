@@ -11,6 +11,7 @@ On one random 127.a.b.0/24 (glue carries no port, so the servers need port 53):
 """
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -42,7 +43,7 @@ zones:
   - origin: global.example.com.
     soa: {{ mname: ns1.global.example.com., rname: hostmaster.global.example.com., minimum: 60 }}
     ns: [ns1.global.example.com.]
-    dnssec: {{ keys: [{keys['global'][0]}, {keys['global'][1]}] }}
+    dnssec: {{ keys: [{", ".join(keys['global'])}] }}
     records: |
       ns1    3600 IN A     {GSLBD}
       www    300  IN CNAME app
@@ -184,7 +185,8 @@ www IN A   192.0.2.90
             p.start()
             started.append(p)
         yield {"knot": knot, "gslbd": g, "unbound": unbound, "ingresses": ingresses, "anchor": anchor,
-               "hints": str(hints), "anchor_file": str(anchor_file), "dir": str(udir)}
+               "hints": str(hints), "anchor_file": str(anchor_file), "dir": str(udir), "keys": keys,
+               "keydir": str(keydir), "checks": [i.url() for i in ingresses]}
     finally:
         for p in reversed(started):
             p.stop()
@@ -322,3 +324,107 @@ clusters: {{}}
             return expiration > first[1]
         wait_until(resigned, timeout=10, interval=0.2, what="the zone to be re-signed")
         assert "re-signed the signed zones" in g.log_text()
+
+
+def key_tag(base):
+    return int(os.path.basename(base).rsplit("+", 1)[1])
+
+
+def config_with(world, global_keys):
+    return gslbd_config({**world["keys"], "global": global_keys}, world["checks"])
+
+
+def bad_key_case(world, case):
+    """(keys for global.example.com., what the error must say about them)."""
+    d = world["keydir"]
+    ksk, zsk = world["keys"]["global"]
+    if case == "missing":
+        base = os.path.join(d, "Kglobal.example.com.+013+00001")
+        return [ksk, base], f"{base}.key: cannot read: No such file or directory"
+    if case == "unreadable":
+        base = os.path.join(d, "Kglobal.example.com.+013+00002")
+        with open(zsk + ".key") as src, open(base + ".key", "w") as dst:
+            dst.write(src.read())
+        if not os.path.isdir(base + ".private"):
+            os.mkdir(base + ".private")  # root reads any mode: a directory is what cannot be read here
+        return [ksk, base], f"{base}.private: cannot read"
+    if case == "other zone":
+        base = keygen(d, "other.example.com", False)
+        return [ksk, base], f"{base}.key: the key is for other.example.com., not for the zone global.example.com."
+    if case == "algorithm":
+        base = os.path.join(d, run("ldns-keygen", "-a", "RSASHA256", "-b", "1024", "global.example.com", cwd=d).strip())
+        return [ksk, base], f"{base}.key: algorithm 8 is not supported"
+    assert case == "no SEP key"
+    return [zsk], "no key with the SEP flag"
+
+
+def dnskey_tags(world):
+    r = dig(GSLBD, 53, "+norec", "+dnssec", "global.example.com", "DNSKEY")
+    assert r.status == "NOERROR", r
+    return sorted(int(rec[10]) for rec in r.records() if rec[3] == "RRSIG"), len(r.rdata("DNSKEY"))
+
+
+@pytest.mark.parametrize("case", ["missing", "unreadable", "other zone", "algorithm", "no SEP key"])
+def test_a_bad_key_is_refused_at_start_and_on_reload(world, case, tmp_path):
+    g = world["gslbd"]
+    keys, reason = bad_key_case(world, case)
+    good = config_with(world, world["keys"]["global"])
+    bad_path = tmp_path / "gslbd.yaml"
+    bad_path.write_text(g.render(config_with(world, keys)))
+    (tmp_path / "networks.yaml").write_text(NETWORKS)
+    where = "zones[0].dnssec.keys"
+    checked = subprocess.run([BINARY, "--check-config", "-c", str(bad_path)], capture_output=True, text=True,
+                             timeout=60)
+    assert checked.returncode != 0 and where in checked.stderr and reason in checked.stderr, checked.stderr
+    assert re.search(re.escape(str(bad_path)) + r":\d+", checked.stderr), checked.stderr  # file:line
+    started = subprocess.run([BINARY, "-c", str(bad_path)], capture_output=True, text=True, timeout=60)
+    out = started.stdout + started.stderr
+    assert started.returncode != 0 and where in out and reason in out, out
+
+    try:
+        out = g.reload(config_with(world, keys))
+        assert "reload failed, still serving the previous configuration" in out and reason in out, out
+        # The old state still serves, signed by the old keys, and validates.
+        assert dnskey_tags(world) == (sorted([key_tag(world["keys"]["global"][0])]), 2)
+        assert_secure(resolve(world, "static.global.example.com", "A"))
+        assert_secure(resolve(world, "app.global.example.com", "A", f"+subnet={TOKYO}"))
+    finally:
+        g.write_config(good)
+
+
+def test_a_key_added_by_reload_is_published_and_used(world):
+    """ZSK rollover by reload: the new key beside the old one is in DNSKEY and
+    signs, and the resolver validates through it; removing the old key then
+    leaves answers signed by the new one alone."""
+    g = world["gslbd"]
+    ksk, zsk = world["keys"]["global"]
+    new = keygen(world["keydir"], "global.example.com", False)
+    try:
+        assert "reloaded" in g.reload(config_with(world, [ksk, zsk, new]))
+        tags, count = dnskey_tags(world)
+        assert count == 3, tags
+        r = dig(GSLBD, 53, "+norec", "+dnssec", "static.global.example.com", "A")
+        signers = sorted(int(rec[10]) for rec in r.records() if rec[3] == "RRSIG")
+        assert signers == sorted([key_tag(zsk), key_tag(new)]), r
+        assert_secure(resolve(world, "static.global.example.com", "A"))
+
+        assert "reloaded" in g.reload(config_with(world, [ksk, new]))
+        r = dig(GSLBD, 53, "+norec", "+dnssec", "app.global.example.com", "A", f"+subnet={TOKYO}")
+        assert [int(rec[10]) for rec in r.records() if rec[3] == "RRSIG"] == [key_tag(new)], r
+        assert_secure(resolve(world, "app.global.example.com", "A", f"+subnet={TOKYO}"))
+    finally:
+        assert "reloaded" in g.reload(config_with(world, [ksk, zsk]))
+
+
+def test_zonemaster_dnssec_test_cases_pass(world, tmp_path):
+    """Zonemaster's DNSSEC module against the zone, with the loopback root as its
+    root hints: no message at ERROR or above."""
+    if not shutil.which("zonemaster-cli"):
+        pytest.skip("zonemaster-cli is not installed (scripts/install-deps installs it)")
+    r = subprocess.run(["zonemaster-cli", "--no-ipv6", "--hints", world["hints"], "--test", "dnssec",
+                        "--level", "ERROR", "--show-testcase", "--raw", "global.example.com"],
+                       capture_output=True, text=True, timeout=180)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    problems = [line for line in out.splitlines() if re.search(r"\b(ERROR|CRITICAL)\b", line)]
+    assert problems == [], out
