@@ -35,7 +35,9 @@ Failure classify(CURLcode code) {
 }  // namespace
 
 HttpProbe::HttpProbe(CurlMulti& multi, ProbeSockets& sockets, HttpCheck check, Millis timeout)
-    : multi_(multi), sockets_(sockets), check_(std::move(check)), timeout_(timeout), easy_(curl_easy_init()) {
+    : multi_(multi), sockets_(sockets), check_(std::move(check)), timeout_(timeout), dns_(curl_share_init()), easy_(curl_easy_init()) {
+  curl_share_setopt(dns_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_easy_setopt(easy_, CURLOPT_SHARE, dns_);
   curl_easy_setopt(easy_, CURLOPT_URL, check_.url.c_str());
   curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
   // Signals would be delivered to whatever thread runs the resolver.
@@ -69,6 +71,7 @@ HttpProbe::HttpProbe(CurlMulti& multi, ProbeSockets& sockets, HttpCheck check, M
 HttpProbe::~HttpProbe() {
   multi_.remove(easy_);
   curl_easy_cleanup(easy_);
+  curl_share_cleanup(dns_);   // after the handle: a share in use cannot be freed
   curl_slist_free_all(headers_);
 }
 

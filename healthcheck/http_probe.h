@@ -35,6 +35,9 @@ class HttpProbe final : public Probe {
   ProbeSockets& sockets_;
   HttpCheck check_;
   Millis timeout_;
+  // The check's own DNS cache: in the multi's shared one, libcurl's prune after every
+  // transfer walks one entry per host:port of every check (O(N) per probe).
+  CURLSH* dns_;
   CURL* easy_;
   curl_slist* headers_ = nullptr;
   char error_[CURL_ERROR_SIZE] = {};
