@@ -5,12 +5,9 @@
 //   2. the latency table's CIDRs as a partition (address -> latency key);
 //   3. both combined: address -> location id, a distinct (entry, key) pair; kept
 //      for explain_json;
-//   4. every location ranked for every service; per service, the locations split
-//      into classes of equal order; the location partition mapped to classes, with
-//      neighbours of equal class merged: the service's split, whose range bounds
-//      give the ECS scope. One split per distinct way of splitting, shared by the
-//      services that rank alike, so a service's scope depends on its own ranking
-//      only and the splits number far fewer than the services.
+//   4. every location ranked for every service; the tuple of orders interned as a
+//      ranking id; neighbours with equal ids merged: the route table, whose range
+//      bounds give the ECS scope.
 // Everything is decided here, so that route() only searches.
 #include <algorithm>
 #include <map>
@@ -102,69 +99,61 @@ std::shared_ptr<const RoutingTable> compile(const Sources& sources, const std::v
   t->detail4_ = Partition<uint32_t>::combine(loc4, lat.v4, intern_location);
   t->detail6_ = Partition<U128>::combine(loc6, lat.v6, intern_location);
 
-  // Services with the same policy and clusters rank alike: ranked once.
-  std::map<std::pair<Policy, std::vector<ClusterId>>, size_t> ranked_as;
-  // A service's class per location, classes numbered by first appearance: equal
-  // labels, equal splits.
-  std::map<std::vector<uint32_t>, uint32_t> split_ids;
-  std::vector<uint32_t> labels(t->locations_.size());
-  std::map<std::vector<ClusterId>, uint32_t> classes;
-  std::vector<ClusterId> order;
+  // A ranking id is a distinct tuple of every service's order.
+  uint32_t offset = 0;
   for (const auto& s : services) {
     Table::Service svc;
     svc.input = s;
-    const size_t n = s.clusters.size();
-    if (s.policy == Policy::weighted) {
-      svc.salt = fnv1a(s.name);
-      svc.weighted = weighted_orders(s, kWeightedSlots, svc.salt);
+    svc.offset = offset;
+    offset += uint32_t(s.clusters.size());
+    t->services_.push_back(std::move(svc));
+  }
+  t->stride_ = offset;
+  std::map<std::vector<ClusterId>, uint32_t> ranking_ids;
+  std::vector<uint32_t> ranking_of_location(t->locations_.size());
+  std::vector<ClusterId> tuple;
+  for (size_t loc = 0; loc < t->locations_.size(); ++loc) {
+    const auto [entry_id, cidr_key] = t->locations_[loc];
+    const auto& entry = t->entries_[entry_id];
+    const auto lkey = latency_key(t->latency_, entry, cidr_key);
+    tuple.clear();
+    for (const auto& s : services)
+      for (const auto& r : rank(s, t->places_, entry, t->latency_, lkey)) tuple.push_back(r.cluster);
+    const auto [it, fresh] = ranking_ids.emplace(tuple, uint32_t(ranking_ids.size()));
+    if (fresh) t->orders_.insert(t->orders_.end(), tuple.begin(), tuple.end());
+    ranking_of_location[loc] = it->second;
+  }
+  const auto to_ranking = [&](uint32_t loc) { return ranking_of_location[loc]; };
+  t->ranking4_ = t->detail4_.map(to_ranking);
+  t->ranking6_ = t->detail6_.map(to_ranking);
+  t->ranking4_.build_index();
+  t->ranking6_.build_index();
+
+  // A service whose order never varies answers with scope 0: its answer depends on
+  // no part of the client address. Every ranking id is in use, since each came
+  // from a location in the partitions.
+  const size_t rankings = ranking_ids.size();
+  for (auto& svc : t->services_) {
+    const size_t n = svc.input.clusters.size();
+    const auto order_of = [&](size_t r) { return std::span(t->orders_.data() + r * t->stride_ + svc.offset, n); };
+    if (svc.input.policy == Policy::weighted) {
+      svc.salt = fnv1a(svc.input.name);
+      svc.weighted = weighted_orders(svc.input, kWeightedSlots, svc.salt);
       svc.constant = true;
       for (size_t slot = 1; slot < kWeightedSlots && svc.constant; ++slot)
         svc.constant = std::equal(svc.weighted.begin(), svc.weighted.begin() + ptrdiff_t(n),
                                   svc.weighted.begin() + ptrdiff_t(slot * n));
       svc.fixed.assign(svc.weighted.begin(), svc.weighted.begin() + ptrdiff_t(n));
-      if (!svc.constant) svc.fixed = s.clusters;
-      t->services_.push_back(std::move(svc));
+      if (!svc.constant) svc.fixed = svc.input.clusters;
       continue;
     }
-    const auto [twin, fresh] = ranked_as.emplace(std::pair{s.policy, s.clusters}, t->services_.size());
-    if (!fresh) {
-      const auto& other = t->services_[twin->second];
-      svc.split = other.split;
-      svc.orders = other.orders;
-      svc.fixed = other.fixed;
-      svc.constant = other.constant;
-      t->services_.push_back(std::move(svc));
-      continue;
-    }
-    classes.clear();
-    for (size_t loc = 0; loc < t->locations_.size(); ++loc) {
-      const auto [entry_id, cidr_key] = t->locations_[loc];
-      const auto& entry = t->entries_[entry_id];
-      order.clear();
-      for (const auto& r : rank(s, t->places_, entry, t->latency_, latency_key(t->latency_, entry, cidr_key)))
-        order.push_back(r.cluster);
-      const auto [it, fresh_class] = classes.emplace(order, uint32_t(classes.size()));
-      if (fresh_class) svc.orders.insert(svc.orders.end(), order.begin(), order.end());
-      labels[loc] = it->second;
-    }
-    // A service whose order never varies answers with scope 0: its answer depends
-    // on no part of the client address.
-    svc.constant = classes.size() == 1;
+    svc.constant = true;
+    for (size_t r = 1; r < rankings && svc.constant; ++r) svc.constant = std::ranges::equal(order_of(0), order_of(r));
     if (svc.constant) {
-      svc.fixed = svc.orders;
+      svc.fixed.assign(order_of(0).begin(), order_of(0).end());
     } else {
-      svc.fixed = s.clusters;
-      const auto [it, fresh_split] = split_ids.emplace(labels, uint32_t(t->splits_.size()));
-      if (fresh_split) {
-        const auto to_class = [&](uint32_t loc) { return labels[loc]; };
-        Split split{t->detail4_.map(to_class), t->detail6_.map(to_class)};
-        split.v4.build_index();
-        split.v6.build_index();
-        t->splits_.push_back(std::move(split));
-      }
-      svc.split = it->second;
+      svc.fixed = svc.input.clusters;
     }
-    t->services_.push_back(std::move(svc));
   }
   return t;
 }

@@ -34,32 +34,24 @@ class Partition {
 
   // Index of the range holding `a`. starts_[0] is 0, so there always is one.
   // With the index built, the search is confined to the ranges that meet a's
-  // index block, a few cache lines instead of the whole table.
+  // /kIndexBits block, a few cache lines instead of the whole table.
   size_t find(A a) const noexcept {
     auto first = starts_.begin(), last = starts_.end();
     if (!index_.empty()) {
-      const size_t block = size_t(a >> index_shift_);
+      const size_t block = size_t(a >> (kBits<A> - kIndexBits));
       first += index_[block];
       last = starts_.begin() + index_[block + 1] + 1;
     }
     return size_t(std::upper_bound(first, last, a) - starts_.begin()) - 1;
   }
 
-  // index_[b]: the range holding the first address of block b, the blocks being
-  // the address's top bits; index_.back() is the last range. About one block per
-  // range, at most 2^16 (256 KiB): compile() builds a partition per distinct
-  // ranking, so the index costs memory in proportion to the ranges it serves.
+  // index_[b]: the range holding the first address of block b; index_[2^bits] is
+  // the last range. 256 KiB, worth it for the tables route() searches.
   void build_index() {
-    int bits = 0;
-    while (bits < kMaxIndexBits && (size_t(1) << bits) < size()) ++bits;
-    index_.clear();
-    if (bits == 0) return;
-    std::vector<uint32_t> index((size_t(1) << bits) + 1);
-    const int shift = kBits<A> - bits;
-    for (size_t b = 0; b + 1 < index.size(); ++b) index[b] = uint32_t(find(A(A(b) << shift)));
+    std::vector<uint32_t> index((size_t(1) << kIndexBits) + 1);
+    for (size_t b = 0; b + 1 < index.size(); ++b) index[b] = uint32_t(find(A(A(b) << (kBits<A> - kIndexBits))));
     index.back() = uint32_t(size() - 1);
     index_ = std::move(index);
-    index_shift_ = shift;
   }
 
   // From intervals sorted by lo and pairwise disjoint; gaps get value 0.
@@ -137,12 +129,11 @@ class Partition {
     values_.shrink_to_fit();
   }
 
-  static constexpr int kMaxIndexBits = 16;
+  static constexpr int kIndexBits = 16;
 
   std::vector<A> starts_;  // strictly increasing, starts_[0] == 0
   std::vector<uint32_t> values_;
   std::vector<uint32_t> index_;  // empty, or see build_index()
-  int index_shift_ = 0;
 };
 
 // The shortest prefix length L such that the whole /L block around `addr` lies

@@ -50,23 +50,13 @@ inline uint8_t exclude_mapped(U128 a, uint8_t scope) noexcept {
   return std::max(scope, uint8_t(128 - highest_bit(a ^ kMapped)));
 }
 
-// How a service's ranking splits the address space: address -> class, a class
-// being one of the service's distinct orders, numbered by first appearance over the
-// locations. Services whose orders split the locations alike share one, so that a
-// service's ranges (and scopes) are its own, whatever other services there are.
-struct Split {
-  Partition<uint32_t> v4;
-  Partition<U128> v6;
-};
-
 // The compiled routing table. compile() fills the members on the control thread;
 // once it returns the table is immutable and shared read-only by every DNS worker.
 class Table final : public RoutingTable {
  public:
   struct Service {
     ServiceInput input;
-    uint32_t split = 0;  // index into splits_, when the order varies by location
-    std::vector<ClusterId> orders;  // class c: orders[c * n ...] (n clusters)
+    uint32_t offset = 0;  // of this service's order within a ranking's tuple
     // The order when it is the same for every client (scope 0); else the written
     // order, served to clients of an unknown family.
     std::vector<ClusterId> fixed;
@@ -92,36 +82,34 @@ class Table final : public RoutingTable {
       return {std::span(s.weighted.data() + slot * n, n),
               c.family == 4 ? uint8_t(scope_offset + kWeightedScope4) : exclude_mapped(load_v6(c), kWeightedScope6)};
     }
-    const Split& split = splits_[s.split];
-    uint32_t cls;
+    uint32_t rid;
     uint8_t scope;
     if (c.family == 4) {
       const auto a = load_v4(c);
-      const auto i = split.v4.find(a);
-      cls = split.v4.value(i);
-      scope = scope_of(split.v4.start(i), split.v4.end(i), a);
+      const auto i = ranking4_.find(a);
+      rid = ranking4_.value(i);
+      scope = scope_of(ranking4_.start(i), ranking4_.end(i), a);
     } else {
       const auto a = load_v6(c);
-      const auto i = split.v6.find(a);
-      cls = split.v6.value(i);
-      scope = exclude_mapped(a, scope_of(split.v6.start(i), split.v6.end(i), a));
+      const auto i = ranking6_.find(a);
+      rid = ranking6_.value(i);
+      scope = exclude_mapped(a, scope_of(ranking6_.start(i), ranking6_.end(i), a));
     }
-    return {std::span(s.orders.data() + size_t(cls) * n, n), uint8_t(scope_offset + scope)};
+    return {std::span(orders_.data() + size_t(rid) * stride_ + s.offset, n), uint8_t(scope_offset + scope)};
   }
 
   std::string explain_json(ServiceId sid, const ClientAddress& c) const override;
 
-  size_t prefix_count() const noexcept override {
-    size_t n = 0;
-    for (const auto& split : splits_) n += split.v4.size() + split.v6.size();
-    return n;
-  }
+  size_t prefix_count() const noexcept override { return ranking4_.size() + ranking6_.size(); }
 
   std::vector<ClusterInput> clusters_;
   std::vector<Place> places_;
   std::vector<Service> services_;
-  std::vector<Split> splits_;
-  // For explain only: address -> location id, before splits merged neighbours.
+  size_t stride_ = 0;               // sum of the services' cluster counts
+  std::vector<ClusterId> orders_;   // ranking id r: orders_[r * stride_ ...], every service's order
+  Partition<uint32_t> ranking4_;    // address -> ranking id
+  Partition<U128> ranking6_;
+  // For explain only: address -> location id, before rankings merged neighbours.
   Partition<uint32_t> detail4_;
   Partition<U128> detail6_;
   std::vector<std::pair<uint32_t, uint32_t>> locations_;  // location id -> (client entry, latency cidr key)
