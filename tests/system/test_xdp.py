@@ -378,7 +378,9 @@ def start_error(net, config_text, *prefix):
         f.write(NETWORKS)
     path = os.path.join(d, "gslbd.yaml")
     with open(path, "w") as f:
-        f.write(config_text.replace("127.0.0.1:9153", "127.0.0.1:9154"))
+        # Another DNS port and HTTP port than the running server's: a second gslbd on
+        # its ports is refused before the XDP checks these cases are about.
+        f.write(config_text.replace("127.0.0.1:9153", "127.0.0.1:9154").replace(":53\"", ":54\""))
     r = net.in_ns(net.srv, *prefix, BINARY, "-c", path, timeout=60)
     return r.returncode, r.stdout + r.stderr
 
