@@ -475,6 +475,13 @@ void read_resolver(const Reader& r, const YAML::Node& n, const std::string& path
 
 // What binds sockets or sizes threads needs a restart; everything a worker or the
 // control thread reads from the serving state or the monitor applies on reload.
+void read_log_level(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&, LogLevel* out) {
+  const std::string name = r.string(n, path);
+  const std::optional<LogLevel> level = parse_log_level(name);
+  if (!level) r.fail(n, path, "expected error, warning, info or debug, got \"" + name + "\"");
+  *out = *level;
+}
+
 const std::vector<Field<ServerConfig>>& server_fields() {
   using S = ServerConfig;
   constexpr Reload restart = Reload::needs_restart, applies = Reload::applies;
@@ -496,6 +503,7 @@ const std::vector<Field<ServerConfig>>& server_fields() {
       text("version", &S::version, 255, applies),
       custom("cookies", &S::cookies, applies, "on, off or { secret_file: FILE }", read_cookies),
       custom("xdp", &S::xdp, restart, "{ interface: NAME, queues: all or [N, ...] }", read_xdp),
+      custom("log_level", &S::log_level, applies, "error, warning, info or debug (default info)", read_log_level),
   };
   return fields;
 }

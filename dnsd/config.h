@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dnsd/log.h"
 #include "geo/routing.h"
 #include "healthcheck/monitor.h"
 
@@ -88,6 +89,7 @@ struct ServerConfig {
   std::string state_file;         // drain state; default: next to the config
   std::string control_socket;     // `gslbd ctl` and --replace; default: default_control_socket()
   std::string resolver;           // "ip[:port]" for ingress host names; default: /etc/resolv.conf
+  LogLevel log_level = LogLevel::info;
   RateLimitConfig rrl;
   XdpConfig xdp;
 };

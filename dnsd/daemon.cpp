@@ -342,6 +342,7 @@ class Daemon {
   // After monitor_->configure() for the state's epoch, which has published the
   // state's first health view (on_health keeps it as latest_view_).
   void install(std::shared_ptr<const ServingState> serving) {
+    set_log_level(serving->config.server.log_level);
     // Compiling GeoIP sources leaves tens of MB of parser scratch in malloc's free
     // lists; hand it back so RSS reflects what serving really keeps.
     malloc_trim(0);
