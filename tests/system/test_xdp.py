@@ -162,7 +162,8 @@ class Server:
     def reload(self):
         """SIGHUP; waits for the daemon's outcome line and returns it."""
         def outcomes():
-            return re.findall(r"^(?:info: reloaded: |error: reload failed).*$", self.log_text(), re.M)
+            # Lines carry a timestamp before the level outside journald.
+            return re.findall(r"(?:info: reloaded: |error: reload failed).*$", self.log_text(), re.M)
         before = len(outcomes())
         self.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: len(outcomes()) > before, what="the reload's outcome")
