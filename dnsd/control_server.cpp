@@ -101,7 +101,9 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     if (cmd == "status" && w.size() == 1) return c->reply(true, routes.status());
     if (cmd == "pid" && w.size() == 1) return c->reply(true, std::to_string(getpid()));
     if ((cmd == "drain" || cmd == "undrain") && w.size() == 2) {
-      const auto result = routes.set_drained(w[1], cmd == "drain");
+      const pid_t pid = peer_pid(c->fd());
+      const auto result = routes.set_drained(
+          w[1], cmd == "drain", "gslbd ctl on the control socket" + (pid ? " (pid " + std::to_string(pid) + ")" : std::string()));
       using Outcome = health::Monitor::DrainResult::Outcome;
       if (result.outcome == Outcome::no_such_cluster) return c->reply(false, "no cluster named " + w[1]);
       if (result.outcome == Outcome::not_saved)

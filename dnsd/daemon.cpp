@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "dnsd/build_thread.h"
@@ -129,11 +130,11 @@ class Daemon {
 
     monitor_ = std::make_unique<health::Monitor>(
         health::MonitorOptions{server_config_.state_file, server_config_.resolver,
-                               [](health::Severity severity, const std::string& line) {
+                               [](health::Severity severity, const std::string& line, const LogFields& fields) {
                                  switch (severity) {
-                                   case health::Severity::info: log_info(line); break;
-                                   case health::Severity::warning: log_warning(line); break;
-                                   case health::Severity::error: log_error(line); break;
+                                   case health::Severity::info: log_info(line, fields); break;
+                                   case health::Severity::warning: log_warning(line, fields); break;
+                                   case health::Severity::error: log_error(line, fields); break;
                                  }
                                },
                                {}},
@@ -143,7 +144,7 @@ class Daemon {
     monitor_->configure(std::move(specs), serving->epoch);
     if (takeover_)
       for (const Takeover::Cluster& c : takeover_->clusters)
-        if (c.drained) monitor_->set_drained(c.name, true);
+        if (c.drained) monitor_->set_drained(c.name, true, "the replaced gslbd (pid " + std::to_string(takeover_->old_pid) + ")");
     monitor_->wait_initial(std::chrono::steady_clock::now() + kInitialProbeWait);
     const std::string served = summary(*serving);
     // Moved: a reload can only free this state once nothing else holds it.
@@ -165,7 +166,9 @@ class Daemon {
       const HttpRoutes routes{
           [this] { return metrics_->scrape(*snapshot_.get()); }, [this] { return monitor_->status_json(); },
           [this](const std::string& name, const std::string& client) { return explain(*snapshot_.get(), name, client); },
-          [this](const std::string& cluster, bool drained) { return monitor_->set_drained(cluster, drained); }};
+          [this](const std::string& cluster, bool drained, const std::string& requester) {
+            return monitor_->set_drained(cluster, drained, requester);
+          }};
       if (server_config_.has_http) {
         api_ = std::make_unique<HttpApi>(routes, metrics_->registry());
         api_->set_token(http_token(server_config_));
@@ -350,7 +353,7 @@ class Daemon {
     if (serving_) retired_.push_back(serving_);
     serving_ = std::move(serving);
     health_ = latest_view_;
-    snapshot_.publish(std::make_shared<Snapshot>(Snapshot{serving_, health_}));
+    publish_locked();
     reclaim_after_workers();
     schedule_resign(serving_->resign_at);
   }
@@ -399,7 +402,30 @@ class Daemon {
     if (!serving_ || view->config_epoch != serving_->epoch) return;
     if (health_ && view->generation < health_->generation) return;
     health_ = std::move(view);
+    publish_locked();
+  }
+
+  // mutex_ held: the workers get serving_ with health_. A service whose every
+  // cluster went down (it now fails open or answers SERVFAIL) is logged once when
+  // that begins and once when it ends, with its SERVICE= field.
+  void publish_locked() {
     snapshot_.publish(std::make_shared<Snapshot>(Snapshot{serving_, health_}));
+    if (!health_) return;
+    std::set<std::string> down;
+    for (const Service& svc : serving_->services) {
+      const bool was = services_down_.count(svc.name_text) > 0;
+      if (svc.clusters.empty() || svc.clusters_up(*health_) > 0) {
+        if (was) log_info("service " + svc.name_text + ": a cluster is up again, answering normally", {{}, svc.name_text, {}, {}});
+        continue;
+      }
+      down.insert(svc.name_text);
+      if (!was)
+        log_warning("service " + svc.name_text + ": every cluster is down, " +
+                        (svc.servfail_when_all_down ? "answering SERVFAIL (when_all_down: servfail)"
+                                                    : "answering with all of them (fail open)"),
+                    {{}, svc.name_text, {}, "all_down"});
+    }
+    services_down_ = std::move(down);
   }
 
   // On the build thread: everything slow about a reload (reading the files, compiling
@@ -512,11 +538,12 @@ class Daemon {
   // What the next build is for: set on the control thread, taken on the build thread.
   std::atomic<bool> reload_requested_{false}, resign_requested_{false};
 
-  std::mutex mutex_;  // guards the four below: the control and probe threads both publish
+  std::mutex mutex_;  // guards the five below: the control and probe threads both publish
   std::vector<std::shared_ptr<const ServingState>> retired_;  // replaced, maybe still in use
   std::shared_ptr<const ServingState> serving_;
   std::shared_ptr<const health::HealthView> health_;
   std::shared_ptr<const health::HealthView> latest_view_;
+  std::set<std::string> services_down_;  // services last logged with every cluster down
 };
 
 }  // namespace

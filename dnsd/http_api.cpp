@@ -188,7 +188,9 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
     if (!change) return not_allowed(kChange);
     if (auto refused = refuse_change(r)) return *refused;
     const bool drain = s[2] == "drain";
-    const auto result = routes_.set_drained(s[1], drain);
+    // Whether a token came, never the token: the log is no place for a secret.
+    const auto result = routes_.set_drained(
+        s[1], drain, "HTTP client " + r.peer_text + (r.authorization.empty() ? " (no token)" : " (token presented)"));
     using Outcome = health::Monitor::DrainResult::Outcome;
     if (result.outcome == Outcome::no_such_cluster) return http_error(404, "no cluster named " + s[1]);
     if (result.outcome == Outcome::not_saved)

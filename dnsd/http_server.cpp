@@ -29,11 +29,13 @@ constexpr uint32_t kMaxHeader = 8 * 1024;
 // that keep-alive stays in step, anything larger is refused.
 constexpr uint64_t kMaxBody = 16 * 1024;
 
-std::string origin_of(const tcp::endpoint& local) {
-  const asio::ip::address a = local.address();
-  const std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
-  return "http://" + host + ":" + std::to_string(local.port());
+// "127.0.0.1:9153", "[::1]:9153"
+std::string endpoint_text(const tcp::endpoint& e) {
+  const asio::ip::address a = e.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
 }
+
+std::string origin_of(const tcp::endpoint& local) { return "http://" + endpoint_text(local); }
 
 std::string address_bytes(const asio::ip::address& a) {
   if (a.is_v6()) {
@@ -79,6 +81,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       if (ec) return close();
       own_origin_ = origin_of(local);
       peer_ = address_bytes(peer.address());
+      peer_text_ = endpoint_text(peer);
       read();
     }
 
@@ -125,6 +128,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       }
       r.own_origin = own_origin_;
       r.peer = peer_;
+      r.peer_text = peer_text_;
       respond(server_->handler(r), req.keep_alive(), req.method() == http::verb::head);
     }
 
@@ -158,7 +162,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     std::optional<http::response<http::string_body>> response_;
     std::list<Connection*>::iterator lru_;  // place in Impl::lru while open
     bool closed_ = false;
-    std::string own_origin_, peer_;
+    std::string own_origin_, peer_, peer_text_;
   };
 
   // The one place connections come in.

@@ -29,6 +29,7 @@ struct HttpRequest {
   bool has_origin = false;
   std::string own_origin;     // "http://" + the address the client connected to
   std::string peer;           // the client's address bytes (4 or 16), a map key
+  std::string peer_text;      // its address and port for logs: "127.0.0.1:40312"
 };
 
 struct HttpResponse {

@@ -1,5 +1,9 @@
 #include "dnsd/log.h"
 
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -9,16 +13,54 @@
 namespace gslb::dns {
 
 namespace {
-// Under systemd, stderr is a journal stream ($JOURNAL_STREAM is set) and the
-// priority prefix sets each line's level; journald stamps the time itself.
+// Under systemd, stderr is a journal stream ($JOURNAL_STREAM is set): events go to
+// the journal's native socket instead, where their fields stay apart and journald
+// stamps the time itself.
 const bool kJournal = std::getenv("JOURNAL_STREAM") != nullptr;
 
 std::atomic<LogLevel> g_level{LogLevel::info};
 
-void emit(LogLevel level, const char* journal_prefix, const char* word, const std::string& message) {
-  if (level > g_level.load(std::memory_order_relaxed)) return;
+struct Level {
+  LogLevel level;
+  char priority;     // syslog(3): '3' err, '4' warning, '6' info
+  const char* word;
+};
+constexpr Level kError{LogLevel::error, '3', "error: "};
+constexpr Level kWarning{LogLevel::warning, '4', "warning: "};
+constexpr Level kInfo{LogLevel::info, '6', "info: "};
+
+// One sd_journal_sendv() per event: a datagram to /run/systemd/journal/socket, which
+// is atomic, so events from threads never interleave. False when it was not sent.
+bool send_to_journal(const Level& level, const std::string& message, const LogFields& fields) {
+  const std::string priority = std::string("PRIORITY=") + level.priority;
+  const std::string text = "MESSAGE=" + message;
+  std::array<std::string, 4> named;
+  std::array<iovec, 3 + named.size()> iov{};
+  std::size_t n = 0;
+  auto add = [&](const std::string& field) {
+    iov[n++] = {const_cast<char*>(field.data()), field.size()};
+  };
+  static const std::string kIdentifier = "SYSLOG_IDENTIFIER=gslbd";
+  add(text);
+  add(priority);
+  add(kIdentifier);
+  const std::pair<const char*, const std::string*> optional[] = {
+      {"CLUSTER=", &fields.cluster}, {"SERVICE=", &fields.service}, {"CHECK=", &fields.check}, {"REASON=", &fields.reason}};
+  std::size_t k = 0;
+  for (const auto& [key, value] : optional) {
+    if (value->empty()) continue;
+    named[k] = key + *value;
+    add(named[k++]);
+  }
+  return sd_journal_sendv(iov.data(), static_cast<int>(n)) >= 0;
+}
+
+void emit(const Level& level, const std::string& message, const LogFields& fields) {
+  if (level.level > g_level.load(std::memory_order_relaxed)) return;
   if (kJournal) {
-    std::fprintf(stderr, "%s%s\n", journal_prefix, message.c_str());
+    // A journal that cannot take it (socket gone, full) still gets the line through
+    // the stream stderr is connected to.
+    if (!send_to_journal(level, message, fields)) std::fprintf(stderr, "<%c>%s\n", level.priority, message.c_str());
     return;
   }
   const auto now = std::chrono::system_clock::now();
@@ -30,7 +72,7 @@ void emit(LogLevel level, const char* journal_prefix, const char* word, const st
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
   // One fprintf a line: stdio locks the stream, so lines from threads never interleave.
-  std::fprintf(stderr, "%s.%03lldZ %s%s\n", stamp, ms, word, message.c_str());
+  std::fprintf(stderr, "%s.%03lldZ %s%s\n", stamp, ms, level.word, message.c_str());
 }
 }  // namespace
 
@@ -44,8 +86,8 @@ std::optional<LogLevel> parse_log_level(std::string_view name) {
 
 void set_log_level(LogLevel level) { g_level.store(level, std::memory_order_relaxed); }
 
-void log_info(const std::string& message) { emit(LogLevel::info, "<6>", "info: ", message); }
-void log_warning(const std::string& message) { emit(LogLevel::warning, "<4>", "warning: ", message); }
-void log_error(const std::string& message) { emit(LogLevel::error, "<3>", "error: ", message); }
+void log_info(const std::string& message, const LogFields& fields) { emit(kInfo, message, fields); }
+void log_warning(const std::string& message, const LogFields& fields) { emit(kWarning, message, fields); }
+void log_error(const std::string& message, const LogFields& fields) { emit(kError, message, fields); }
 
 }  // namespace gslb::dns

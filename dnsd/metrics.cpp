@@ -147,9 +147,7 @@ std::string Metrics::scrape(const Snapshot& now) const {
   auto clusters = gauge_family("gslb_service_clusters", "Clusters configured for the service");
   auto clusters_up = gauge_family("gslb_service_clusters_up", "Clusters of the service that are answerable: healthy and not drained");
   for (const Service& svc : now.serving->services) {
-    const auto& up = now.health->up;
-    double n_up = 0;
-    for (geo::ClusterId c : svc.clusters) n_up += (c >= up.size() || up[c]) ? 1 : 0;
+    const auto n_up = static_cast<double>(svc.clusters_up(*now.health));
     prometheus::ClientMetric total, answerable;
     total.label = answerable.label = {{"service", svc.name_text}};
     total.gauge.value = static_cast<double>(svc.clusters.size());

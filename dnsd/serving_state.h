@@ -49,6 +49,14 @@ struct Service {
   // In a signed zone: [0] A, [1] AAAA; each at [0] ttl and [1] transition_ttl.
   bool is_signed = false;
   SignedAnswers signed_answers[2][2];
+
+  // Clusters of this service that `health` marks answerable (healthy, not drained);
+  // a cluster the view does not know yet counts as up, as it does when answering.
+  std::size_t clusters_up(const health::HealthView& health) const {
+    std::size_t n = 0;
+    for (geo::ClusterId c : clusters) n += (c >= health.up.size() || health.up[c]) ? 1 : 0;
+    return n;
+  }
 };
 
 struct ServingState {

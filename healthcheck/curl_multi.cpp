@@ -72,7 +72,7 @@ void CurlMulti::action(curl_socket_t fd, int events) {
   int running = 0;
   const CURLMcode rc = curl_multi_socket_action(multi_, fd, events, &running);
   if (rc != CURLM_OK)
-    log_(Severity::error, std::string("healthcheck: curl_multi_socket_action: ") + curl_multi_strerror(rc));
+    log_(Severity::error, std::string("healthcheck: curl_multi_socket_action: ") + curl_multi_strerror(rc), {});
   collect_done();
 }
 

@@ -34,7 +34,7 @@ void FdWatch::watch(int fd, bool read, bool write) {
     boost::system::error_code ec;
     slot->sd.assign(fd, ec);
     if (ec) {
-      log_(Severity::error, "healthcheck: cannot watch fd " + std::to_string(fd) + ": " + ec.message());
+      log_(Severity::error, "healthcheck: cannot watch fd " + std::to_string(fd) + ": " + ec.message(), {});
       entries_.erase(fd);
       return;
     }

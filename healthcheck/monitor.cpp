@@ -53,8 +53,11 @@ std::vector<ClusterDef> state_defs(const std::vector<ClusterSpec>& specs) {
   std::vector<ClusterDef> defs;
   for (const auto& spec : specs) {
     ClusterDef def{spec.name, {}, spec.require_any, spec.initial_state};
-    for (const auto& check : spec.checks)
-      def.checks.push_back({check.describe(), std::max(1u, check.rise), std::max(1u, check.fall)});
+    const std::vector<std::string> names = check_names(spec.checks);
+    for (std::size_t k = 0; k < spec.checks.size(); ++k) {
+      const CheckSpec& check = spec.checks[k];
+      def.checks.push_back({check.describe(), std::max(1u, check.rise), std::max(1u, check.fall), names[k]});
+    }
     defs.push_back(std::move(def));
   }
   return defs;
@@ -76,8 +79,9 @@ struct Monitor::Impl {
                        const std::vector<std::vector<bool>>& first_now);
   void on_resolved(uint64_t gen, std::size_t cluster, const Ingress& addresses, const std::string& errors);
   bool initial_done_locked() const { return state.initial_done() && unresolved == 0; }
-  // mu held: counts a local error; the line to log when it starts a burst.
-  std::string local_error_locked(std::size_t cluster, std::size_t check, const ProbeResult& r);
+  // mu held: counts a local error; the line to log when it starts a burst (and
+  // what it is about in `fields`).
+  std::string local_error_locked(std::size_t cluster, std::size_t check, const ProbeResult& r, LogFields* fields);
   std::unique_ptr<Probe> make_probe(const CheckSpec& spec);
   void on_result(uint64_t gen, std::size_t cluster, std::size_t check, const ProbeResult& r);
   void schedule_publish();
@@ -85,11 +89,11 @@ struct Monitor::Impl {
   void shutdown();
   // For the probe thread's parts; they die before the Impl does.
   Log log_sink() const {
-    return [this](Severity severity, const std::string& line) { log(severity, line); };
+    return [this](Severity severity, const std::string& line, const LogFields& fields) { log(severity, line, fields); };
   }
-  void log(Severity severity, const std::string& line) const {
+  void log(Severity severity, const std::string& line, const LogFields& fields = {}) const {
     if (options.log) {
-      options.log(severity, line);
+      options.log(severity, line, fields);
     } else {
       std::fprintf(stderr, "%s\n", line.c_str());
     }
@@ -146,7 +150,8 @@ Monitor::Impl::Impl(MonitorOptions opts, Publish pub, prometheus::Registry& regi
       metrics.state_file_error();
       log(Severity::error, "healthcheck: ignoring drain state file: " + file.error);
     }
-    for (const auto& name : file.drained) log(Severity::info, "cluster " + name + " drained (state file)");
+    for (const auto& name : file.drained)
+      log(Severity::info, "cluster " + name + " drained (state file)", {name, {}, {}, "drained"});
     state.restore_drained(std::move(file.drained));
   }
   curl = std::make_unique<CurlMulti>(io, log_sink());
@@ -208,10 +213,11 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
   std::optional<ClusterChange> change;
   bool view_changed = false;
   std::string local_line;
+  LogFields local_fields;
   {
     std::lock_guard lock(mu);
     if (gen != config_gen) return;
-    local_line = local_error_locked(cluster, check, r);
+    local_line = local_error_locked(cluster, check, r, &local_fields);
     if (r.local == LocalError::none) metrics.probe_result(cluster, check, r);
     change = state.record(cluster, check, r, Clock::now());
     if (change) metrics.state_change(*change);
@@ -220,13 +226,15 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
                    state.transitioning_vector() != last_transitioning;
     if (initial_done_locked()) first_results.notify_all();
   }
-  if (!local_line.empty()) log(Severity::warning, local_line);
+  if (!local_line.empty()) log(Severity::warning, local_line, local_fields);
   if (change)
-    log(change->cause == ClusterChange::Cause::became_unhealthy ? Severity::warning : Severity::info, change->log_line);
+    log(change->cause == ClusterChange::Cause::became_unhealthy ? Severity::warning : Severity::info, change->log_line,
+        change->fields);
   if (view_changed) schedule_publish();
 }
 
-std::string Monitor::Impl::local_error_locked(std::size_t cluster, std::size_t check, const ProbeResult& r) {
+std::string Monitor::Impl::local_error_locked(std::size_t cluster, std::size_t check, const ProbeResult& r,
+                                              LogFields* fields) {
   if (r.local == LocalError::none) {
     if (local_burst == 0) return "";
     const std::string line = "healthcheck: check local errors ended after " + std::to_string(local_burst) +
@@ -236,6 +244,7 @@ std::string Monitor::Impl::local_error_locked(std::size_t cluster, std::size_t c
   }
   metrics.local_error(r.local);
   if (local_burst++ > 0) return "";
+  *fields = {state.def(cluster).name, {}, state.def(cluster).checks[check].name, to_string(r.local)};
   return "healthcheck: check local errors: " + state.def(cluster).checks[check].identity + ": " + r.reason +
          "; no check changes state for a local error (counted in gslb_check_local_errors_total until probes "
          "work again)";
@@ -244,9 +253,11 @@ std::string Monitor::Impl::local_error_locked(std::size_t cluster, std::size_t c
 void Monitor::Impl::on_resolved(uint64_t gen, std::size_t cluster, const Ingress& addresses,
                                 const std::string& errors) {
   std::string line;
+  LogFields fields;
   {
     std::lock_guard lock(mu);
     if (gen != config_gen || cluster >= resolved.size()) return;
+    fields = {resolved_for[cluster].first, {}, {}, errors.empty() ? std::string() : to_string(Failure::resolve)};
     Ingress& now = resolved[cluster];
     if (now.ipv4 != addresses.ipv4 || now.ipv6 != addresses.ipv6) {
       now = addresses;
@@ -262,7 +273,7 @@ void Monitor::Impl::on_resolved(uint64_t gen, std::size_t cluster, const Ingress
       if (initial_done_locked()) first_results.notify_all();
     }
   }
-  if (!line.empty()) log(errors.empty() ? Severity::info : Severity::warning, line);
+  if (!line.empty()) log(errors.empty() ? Severity::info : Severity::warning, line, fields);
   schedule_publish();
 }
 
@@ -410,7 +421,7 @@ void Monitor::set_files(const std::string& state_file, const std::string& resolv
   }
 }
 
-Monitor::DrainResult Monitor::set_drained(const std::string& cluster, bool drained) {
+Monitor::DrainResult Monitor::set_drained(const std::string& cluster, bool drained, const std::string& requester) {
   std::lock_guard writing(impl_->file_mu);
   std::set<std::string> names;
   {
@@ -440,7 +451,8 @@ Monitor::DrainResult Monitor::set_drained(const std::string& cluster, bool drain
     impl_->metrics.state_change(*result.change);
     impl_->metrics.show(impl_->state, result.change->cluster);
   }
-  impl_->log(Severity::info, result.change->log_line);
+  impl_->log(Severity::info, result.change->log_line + (requester.empty() ? "" : "; requested by " + requester),
+             result.change->fields);
   asio::post(impl_->io, [impl = impl_.get()] { impl->schedule_publish(); });
   return {};
 }

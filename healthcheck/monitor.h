@@ -101,8 +101,19 @@ struct HealthView {
 };
 
 enum class Severity : uint8_t { info, warning, error };
+// What an event is about, beside its line, for logs that index fields (journald's
+// CLUSTER=, SERVICE=, CHECK=, REASON=, so that `journalctl CLUSTER=eu-west` finds
+// it); empty: the event is not about one.
+struct LogFields {
+  std::string cluster;
+  std::string service;
+  std::string check;    // the check's `check` label (CheckSpec::name)
+  // Bounded, like a metric label: the Failure or LocalError name behind a probe
+  // verdict ("timeout", "status", "descriptors"), "drained"/"undrained" for a drain.
+  std::string reason;
+};
 // Where state changes and problems are reported: one event a line, from any thread.
-using Log = std::function<void(Severity, const std::string&)>;
+using Log = std::function<void(Severity, const std::string& line, const LogFields& fields)>;
 
 struct MonitorOptions {
   std::string state_file;   // drain state, kept across restarts; empty: not kept
@@ -158,7 +169,9 @@ class Monitor {
     enum class Outcome : uint8_t { done, no_such_cluster, not_saved } outcome = Outcome::done;
     std::string error;
   };
-  DrainResult set_drained(const std::string& cluster, bool drained);
+  // `requester` says who asked, for the log line ("HTTP client 127.0.0.1:40312
+  // (no token)"); empty: nobody to name.
+  DrainResult set_drained(const std::string& cluster, bool drained, const std::string& requester = {});
 
   // JSON for GET /status: every cluster, drained, up, each check's last result,
   // latency and reason.

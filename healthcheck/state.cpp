@@ -117,6 +117,7 @@ std::optional<ClusterChange> HealthState::record(std::size_t cluster, std::size_
   change.cluster = cluster;
   change.cause = c.health == Status::up ? ClusterChange::Cause::became_healthy : ClusterChange::Cause::became_unhealthy;
   change.up = answerable(cluster);
+  change.fields = {c.def.name, {}, def.name, result.ok ? std::string() : to_string(result.failure)};
   change.log_line = "cluster " + c.def.name + " " + to_string(c.health) +
                     (is_drained(cluster) ? " (drained)" : "") + ": " + def.identity + ": " +
                     result.reason + " (";
@@ -147,6 +148,7 @@ HealthState::DrainResult HealthState::set_drained(const std::string& name, bool 
   change.cluster = index;
   change.cause = drained ? ClusterChange::Cause::drained : ClusterChange::Cause::undrained;
   change.up = answerable(index);
+  change.fields = {name, {}, {}, drained ? "drained" : "undrained"};
   change.log_line = "cluster " + name + (drained ? " drained" : " undrained") + ", now " +
                     (change.up ? "up" : "down") + " (health " + to_string(it->health) + ")";
   r.change = std::move(change);

@@ -22,6 +22,7 @@ struct CheckDef {
   std::string identity;   // CheckSpec::describe(), kept-state key across reloads
   unsigned rise = 2;
   unsigned fall = 3;
+  std::string name;       // CheckSpec::name, the check's label in logs and metrics
 };
 
 struct ClusterDef {
@@ -58,6 +59,9 @@ struct ClusterChange {
   Cause cause = Cause::became_healthy;
   bool up = false;        // answerable now: healthy and not drained
   std::string log_line;   // "cluster eu-west down: http ...: HTTP 503 (3/3 failures)"
+  // The cluster; for a health change the check that caused it and, when it went
+  // down, the probe's Failure name; for a drain "drained" or "undrained".
+  LogFields fields;
 };
 
 // Owned by whoever serializes access to it (the Monitor holds it under its mutex).

@@ -69,6 +69,8 @@ def test_ctl_every_command_and_its_errors(world):
     r = ctl(g, "drain", "eu-west")
     assert r.returncode == CTL_OK and "drained" in r.stdout, r
     assert {c["name"]: c for c in json.loads(ctl(g, "status").stdout)["clusters"]}["eu-west"]["drained"]
+    assert "cluster eu-west drained, now down (health up); requested by gslbd ctl on the control socket (pid " in \
+        g.log_text(), g.log_text()
     r = ctl(g, "drain", "no-such")
     assert r.returncode == CTL_FAILED and "no cluster named no-such" in r.stderr, r
     r = ctl(g, "undrain", "eu-west")

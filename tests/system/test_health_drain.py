@@ -66,7 +66,9 @@ def test_drain_undrain_and_restart(tmp_path):
         wait_until(lambda: first_a(g) == IAD, timeout=3, what="eu-west to leave the answers")
         st = cluster_status(g, "eu-west")
         assert st["drained"] is True and st["up"] is False and st["health"] == "up", st
-        assert re.search(r"cluster eu-west drained, now down \(health up\)", g.log_text()), g.log_text()
+        # the log line names who asked: the API client's address, and that it had no token
+        assert re.search(r"cluster eu-west drained, now down \(health up\); requested by HTTP client "
+                         r"127\.0\.0\.1:\d+ \(no token\)$", g.log_text(), re.M), g.log_text()
         # probes keep running while drained
         before = w.ingresses["eu-west"].requests
         wait_until(lambda: w.ingresses["eu-west"].requests >= before + 2, timeout=5, what="probes of the drained cluster")
@@ -145,6 +147,10 @@ def test_token_guards_drain(tmp_path):
         code, body = curl(g, "POST", "/clusters/eu-west/drain", token="s3cret")
         assert code == 200, body
         wait_until(lambda: first_a(g) == IAD, timeout=3, what="eu-west to leave the answers")
+        # that a token came is logged, never the token
+        assert re.search(r"cluster eu-west drained, .*; requested by HTTP client 127\.0\.0\.1:\d+ "
+                         r"\(token presented\)$", g.log_text(), re.M), g.log_text()
+        assert "s3cret" not in g.log_text()
         code, body = curl(g, "POST", "/clusters/no-such/drain", token="s3cret")
         assert code == 404 and "no-such" in body, body
         # reading stays open

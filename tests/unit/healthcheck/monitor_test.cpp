@@ -434,7 +434,7 @@ TEST_CASE("a socket that cannot be opened (EMFILE) is a local error; a refusal t
   std::mutex log_mu;
   std::vector<std::string> lines;
   MonitorOptions options;
-  options.log = [&](Severity, const std::string& line) {
+  options.log = [&](Severity, const std::string& line, const LogFields&) {
     std::lock_guard lock(log_mu);
     lines.push_back(line);
   };

@@ -14,7 +14,7 @@ const std::string kTcp = "tcp 127.0.0.1:8443";
 ClusterDef cluster(std::string name, std::vector<std::string> checks,
                    InitialState initial = InitialState::probe, bool any = false) {
   ClusterDef def{std::move(name), {}, any, initial};
-  for (auto& id : checks) def.checks.push_back({std::move(id), 2, 3});
+  for (auto& id : checks) def.checks.push_back({std::move(id), 2, 3, {}});
   return def;
 }
 
@@ -73,6 +73,32 @@ TEST_CASE("fall consecutive failures take an up check down, transitioning before
   REQUIRE(f.log.size() == 1);
   CHECK(f.log[0] == "cluster eu-west down: " + kHttp + ": HTTP 503 (3/3 failures)");
   CHECK(f.state.check(0, 0).since == f.now);
+}
+
+TEST_CASE("a change carries its cluster, check and bounded reason as log fields") {
+  HealthState state;
+  ClusterDef def = cluster("eu-west", {kTcp, kHttp}, InitialState::up);
+  def.checks[1].name = "web";
+  state.configure({def}, {});
+  std::optional<ClusterChange> change;
+  for (int i = 0; i < 3 && !change; ++i)
+    change = state.record(0, 1, probe_failed(Failure::timeout, "timeout after 300ms", {}), {});
+  REQUIRE(change);
+  CHECK(change->fields.cluster == "eu-west");
+  CHECK(change->fields.check == "web");
+  CHECK(change->fields.reason == "timeout");
+  CHECK(change->fields.service.empty());
+  for (int i = 0; i < 2; ++i) change = state.record(0, 1, ok(), {});
+  REQUIRE(change);
+  CHECK(change->fields.check == "web");
+  CHECK(change->fields.reason.empty());   // a recovery has no failure to name
+
+  const auto drain = state.set_drained("eu-west", true);
+  REQUIRE(drain.change);
+  CHECK(drain.change->fields.cluster == "eu-west");
+  CHECK(drain.change->fields.check.empty());
+  CHECK(drain.change->fields.reason == "drained");
+  CHECK(state.set_drained("eu-west", false).change->fields.reason == "undrained");
 }
 
 TEST_CASE("a success between failures restarts the count") {
