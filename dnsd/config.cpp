@@ -304,6 +304,15 @@ Field<T> file(std::string key, std::string T::*m, Reload reload) {
                                       });
 }
 
+template <class T>
+Field<T> flag(std::string key, bool T::*m, Reload reload) {
+  return member_field<T, bool>(std::move(key), m, reload, "true or false",
+                               [](const Reader& r, const YAML::Node& n, const std::string& path, const std::string&) {
+                                 return r.boolean(n, path);
+                               },
+                               [](const bool& v) { return std::string(v ? "true" : "false"); });
+}
+
 // A section or a key with its own reader: `V` must compare with ==.
 template <class T, class V>
 Field<T> custom(std::string key, V T::*m, Reload reload, std::string type,
@@ -668,6 +677,17 @@ const std::vector<Field<health::CheckSpec>>& check_fields() {
   return fields;
 }
 
+// The http check's plain keys (clusters.NAME.checks[N].http.*); url and expect have
+// their own readers in read_check.
+const std::vector<Field<health::HttpCheck>>& http_fields() {
+  using H = health::HttpCheck;
+  static const std::vector<Field<H>> fields = {
+      flag("tls_verify", &H::tls_verify, Reload::applies),
+      flag("fresh_connection", &H::fresh_connection, Reload::applies),
+  };
+  return fields;
+}
+
 health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& config_dir) {
   // `name` sits beside the kind, not in its body, where a dns check's `name` is the query name.
   const bool named = n.IsMap() && n["name"];
@@ -692,7 +712,9 @@ health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::st
   };
   const std::vector<std::string> common_keys = field_keys(check_fields());
   if (kind == "http" || kind == "https") {
-    r.expect_map(body, bpath, {"url", "expect", "body", "host", "tls_verify", "ca_file"}, common_keys);
+    std::vector<std::string> other_keys = common_keys;
+    for (const std::string& key : field_keys(http_fields())) other_keys.push_back(key);
+    r.expect_map(body, bpath, {"url", "expect", "body", "host", "ca_file"}, other_keys);
     c.kind = health::CheckSpec::Kind::http;
     c.http.url = r.string(r.required(body, bpath, "url"), Reader::join(bpath, "url"));
     if (c.http.url.rfind("http://", 0) != 0 && c.http.url.rfind("https://", 0) != 0)
@@ -709,7 +731,8 @@ health::CheckSpec read_check(const Reader& r, const YAML::Node& n, const std::st
     }
     if (body["body"]) c.http.body = r.string(body["body"], Reader::join(bpath, "body"));
     if (body["host"]) c.http.host = r.string(body["host"], Reader::join(bpath, "host"));
-    if (body["tls_verify"]) c.http.tls_verify = r.boolean(body["tls_verify"], Reader::join(bpath, "tls_verify"));
+    for (const Field<health::HttpCheck>& f : http_fields())
+      if (const YAML::Node v = body[f.key]) f.read(r, v, Reader::join(bpath, f.key), config_dir, &c.http);
     // Relative to the config's directory, like every path in it (README).
     if (body["ca_file"]) c.http.ca_file = r.file_path(body["ca_file"], Reader::join(bpath, "ca_file"), config_dir);
   } else if (kind == "tcp") {
@@ -893,6 +916,7 @@ std::vector<SchemaKey> config_schema() {
   list_fields("server", server_fields(), &keys);
   list_fields("server.rrl", rrl_fields(), &keys);
   list_fields("clusters.NAME.checks[N].KIND", check_fields(), &keys);
+  list_fields("clusters.NAME.checks[N].http", http_fields(), &keys);
   return keys;
 }
 

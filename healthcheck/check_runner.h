@@ -1,6 +1,7 @@
 // Schedules one check's probes: the first at a given delay, then every interval
 // ±10% measured from the previous start, never two at once, so that hundreds of
-// checks with the same interval do not fire in lockstep.
+// checks with the same interval do not fire in lockstep. Each start is told to the
+// LagMeter, and a timeout while the engine was stalled is reported as a local error.
 //
 // Probe thread only. Destroying it cancels the probe in flight without a report.
 #pragma once
@@ -11,18 +12,36 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <vector>
 
+#include "healthcheck/lag.h"
 #include "healthcheck/monitor.h"
 #include "healthcheck/probe.h"
 
 namespace gslb::health {
 
+// The first probes of the checks that start-up waits for (new, initial_state probe)
+// start at this rate at most (per second) instead of all in the same millisecond:
+// 10,000 checks take 2 s, about what one round of them costs at a 1 s interval
+// anyway, and start-up waits that plus one timeout, well inside its 10 s cap.
+constexpr double kFirstRoundRate = 5000;
+
+struct FirstProbe {
+  Millis interval;
+  bool waited_for;   // readiness waits for its first result
+};
+// The delay of each check's first probe, evenly spaced: the checks waited for over
+// the span their number takes at kFirstRoundRate (never more than their interval),
+// the others over one interval, so that neither a start nor a reload probes
+// everything at once.
+std::vector<Millis> first_probe_delays(const std::vector<FirstProbe>& checks);
+
 class CheckRunner {
  public:
   using Report = std::function<void(const ProbeResult&)>;
 
-  CheckRunner(boost::asio::io_context& io, std::unique_ptr<Probe> probe, Millis interval,
-              Millis first_delay, std::mt19937& rng, Report report);
+  CheckRunner(boost::asio::io_context& io, std::unique_ptr<Probe> probe, Millis interval, Millis timeout,
+              Millis first_delay, std::mt19937& rng, LagMeter& lag, Report report);
   CheckRunner(const CheckRunner&) = delete;
   CheckRunner& operator=(const CheckRunner&) = delete;
 
@@ -33,8 +52,11 @@ class CheckRunner {
   std::unique_ptr<Probe> probe_;
   boost::asio::steady_timer timer_;
   Millis interval_;
+  Millis timeout_;
   std::mt19937& rng_;
+  LagMeter& lag_;
   Report report_;
+  std::chrono::steady_clock::time_point due_;       // when the timer was set to fire
   std::chrono::steady_clock::time_point started_;
   Lifetime lifetime_;
 };

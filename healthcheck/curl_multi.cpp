@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 namespace gslb::health {
 
 namespace asio = boost::asio;
@@ -43,6 +45,10 @@ void CurlMulti::add(CURL* easy, Done done) {
 
 void CurlMulti::remove(CURL* easy) {
   if (transfers_.erase(easy) > 0) curl_multi_remove_handle(multi_, easy);
+}
+
+void CurlMulti::set_max_connections(std::size_t n) {
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(std::max<std::size_t>(n, 1)));
 }
 
 int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* self, void*) {

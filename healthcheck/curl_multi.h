@@ -33,6 +33,10 @@ class CurlMulti {
   void add(CURL* easy, Done done);
   // Abandons a transfer; its `done` is not called. No-op for unknown handles.
   void remove(CURL* easy);
+  // How many connections the cache holds, in use or idle: one per HTTP check. Past
+  // it libcurl closes the oldest idle one; its default, four per transfer in flight,
+  // would close most kept connections between two probes.
+  void set_max_connections(std::size_t n);
 
  private:
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socketp);

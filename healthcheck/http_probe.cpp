@@ -44,11 +44,17 @@ HttpProbe::HttpProbe(CurlMulti& multi, ProbeSockets& sockets, HttpCheck check, M
   curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
   curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
-  // Each probe must test that the target accepts new connections, which a kept-alive
-  // connection would hide; and an HTTP proxy from the environment must not stand in
-  // for the cluster.
-  curl_easy_setopt(easy_, CURLOPT_FORBID_REUSE, 1L);
-  curl_easy_setopt(easy_, CURLOPT_FRESH_CONNECT, 1L);
+  // By default the connection is kept across probes in the multi handle's cache (a
+  // connect and its kernel work is most of a probe's cost; CurlMulti keeps room for
+  // one per check). When the target closed it meanwhile, curl sees it dead before
+  // reuse, or retries once on a new connection when the request on the reused one
+  // got no response byte at all; any other failure is the probe's. fresh_connection
+  // tests that the target accepts new connections, which a kept-alive one would hide.
+  if (check_.fresh_connection) {
+    curl_easy_setopt(easy_, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(easy_, CURLOPT_FRESH_CONNECT, 1L);
+  }
+  // An HTTP proxy from the environment must not stand in for the cluster.
   curl_easy_setopt(easy_, CURLOPT_PROXY, "");
   curl_easy_setopt(easy_, CURLOPT_USERAGENT, "gslbd-healthcheck");
   curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_);

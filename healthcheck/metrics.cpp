@@ -68,7 +68,10 @@ Metrics::Metrics(prometheus::Registry& registry)
       local_errors_(build(prometheus::BuildCounter(), "gslb_check_local_errors_total",
                           "Probes that reached no verdict because this host lacked something (descriptors, buffers, "
                           "memory, a local address, the probe budget); they change no check's state",
-                          registry)) {
+                          registry)),
+      lag_(build(prometheus::BuildGauge(), "gslb_probe_lag_seconds",
+                 "How late the latest probes started against their schedule: the worst of the last 10 s", registry)
+               .Add({})) {
   for (const LocalError reason : kLocalErrors) local_errors_.Add({{"reason", to_string(reason)}});
 }
 

@@ -33,6 +33,7 @@ class Metrics {
   // Sets the cluster's gauges (up, healthy, drained) and its checks' up gauges.
   void show(const HealthState& state, std::size_t cluster);
   void state_file_error() { state_file_errors_.Increment(); }
+  void lag(double seconds) { lag_.Set(seconds); }
 
  private:
   static constexpr std::size_t kReasons = std::size(kFailures);
@@ -64,6 +65,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& changes_;
   prometheus::Counter& state_file_errors_;
   prometheus::Family<prometheus::Counter>& local_errors_;
+  prometheus::Gauge& lag_;
   std::vector<ClusterMetrics> clusters_;
 };
 

@@ -8,6 +8,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <arpa/inet.h>
+
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -20,6 +22,7 @@
 #include "healthcheck/dns_probe.h"
 #include "healthcheck/http_probe.h"
 #include "healthcheck/ingress_resolver.h"
+#include "healthcheck/lag.h"
 #include "healthcheck/metrics.h"
 #include "healthcheck/probe_sockets.h"
 #include "healthcheck/state.h"
@@ -38,6 +41,8 @@ namespace {
 constexpr auto kPublishPeriod = std::chrono::milliseconds(100);
 // Results arriving together (a whole region failing) are gathered into one view.
 constexpr auto kCoalesce = std::chrono::milliseconds(10);
+// How often the lag gauge is refreshed and a burst of late probes is looked for.
+constexpr auto kLagPoll = std::chrono::seconds(1);
 
 
 // libcurl and c-ares global state must be set up once, before any handle exists.
@@ -48,6 +53,9 @@ void init_libraries() {
     ares_library_init(ARES_LIB_INIT_ALL);
   });
 }
+
+// A zero timeout would mean "none" to libcurl; a probe must always end.
+Millis make_timeout(const CheckSpec& spec) { return std::max(spec.timeout, Millis(1)); }
 
 std::vector<ClusterDef> state_defs(const std::vector<ClusterSpec>& specs) {
   std::vector<ClusterDef> defs;
@@ -86,6 +94,7 @@ struct Monitor::Impl {
   void on_result(uint64_t gen, std::size_t cluster, std::size_t check, const ProbeResult& r);
   void schedule_publish();
   void publish_now();
+  void poll_lag();
   void shutdown();
   // For the probe thread's parts; they die before the Impl does.
   Log log_sink() const {
@@ -133,6 +142,8 @@ struct Monitor::Impl {
   ProbeSockets sockets{0, options.open_socket_for_test};
   std::unique_ptr<CurlMulti> curl;
   std::mt19937 rng{std::random_device{}()};
+  LagMeter lag;
+  asio::steady_timer lag_timer{io};
   std::vector<std::unique_ptr<CheckRunner>> runners;
   std::vector<std::unique_ptr<IngressResolver>> resolvers;
   asio::steady_timer publish_timer{io};
@@ -155,6 +166,7 @@ Monitor::Impl::Impl(MonitorOptions opts, Publish pub, prometheus::Registry& regi
     state.restore_drained(std::move(file.drained));
   }
   curl = std::make_unique<CurlMulti>(io, log_sink());
+  asio::post(io, [this] { poll_lag(); });
   thread = std::thread([this] { io.run(); });
 }
 
@@ -169,8 +181,7 @@ std::shared_ptr<const HealthView> Monitor::Impl::make_view_locked() {
 }
 
 std::unique_ptr<Probe> Monitor::Impl::make_probe(const CheckSpec& spec) {
-  // A zero timeout would mean "none" to libcurl; a probe must always end.
-  const Millis timeout = std::max(spec.timeout, Millis(1));
+  const Millis timeout = make_timeout(spec);
   switch (spec.kind) {
     case CheckSpec::Kind::http: return std::make_unique<HttpProbe>(*curl, sockets, spec.http, timeout);
     case CheckSpec::Kind::tcp: return std::make_unique<TcpProbe>(io, sockets, spec.tcp, timeout);
@@ -192,20 +203,38 @@ void Monitor::Impl::rebuild_runners(uint64_t gen, const std::vector<ClusterSpec>
         log_sink()));
     resolvers.back()->start();
   }
+  // Connections in use count against the cache's size too, fresh ones included.
+  std::size_t http_checks = 0;
+  for (const auto& cluster : new_specs)
+    for (const auto& check : cluster.checks) http_checks += check.kind == CheckSpec::Kind::http;
+  curl->set_max_connections(http_checks);
+  std::vector<FirstProbe> first;
+  for (std::size_t c = 0; c < new_specs.size(); ++c)
+    for (std::size_t k = 0; k < new_specs[c].checks.size(); ++k)
+      first.push_back({std::max(new_specs[c].checks[k].interval, Millis(1)), first_now[c][k]});
+  const std::vector<Millis> delays = first_probe_delays(first);
+  std::size_t i = 0;
   for (std::size_t c = 0; c < new_specs.size(); ++c) {
-    for (std::size_t k = 0; k < new_specs[c].checks.size(); ++k) {
+    for (std::size_t k = 0; k < new_specs[c].checks.size(); ++k, ++i) {
       const CheckSpec& spec = new_specs[c].checks[k];
-      const auto interval = std::max(spec.interval, Millis(1));
-      // Checks that readiness waits for go at once; the others spread over one
-      // interval so a reload does not probe everything in the same millisecond.
-      Millis first{0};
-      if (!first_now[c][k])
-        first = Millis(std::uniform_int_distribution<Millis::rep>(0, interval.count() - 1)(rng));
       runners.push_back(std::make_unique<CheckRunner>(
-          io, make_probe(spec), interval, first, rng,
+          io, make_probe(spec), first[i].interval, make_timeout(spec), delays[i], rng, lag,
           [this, gen, c, k](const ProbeResult& r) { on_result(gen, c, k, r); }));
     }
   }
+}
+
+void Monitor::Impl::poll_lag() {
+  const LagMeter::Report report = lag.poll(Clock::now());
+  {
+    std::lock_guard lock(mu);
+    metrics.lag(report.worst_seconds);
+  }
+  if (!report.line.empty()) log(report.warning ? Severity::warning : Severity::info, report.line);
+  lag_timer.expires_after(kLagPoll);
+  lag_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) poll_lag();
+  });
 }
 
 void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t check,
@@ -222,8 +251,10 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
     change = state.record(cluster, check, r, Clock::now());
     if (change) metrics.state_change(*change);
     metrics.show(state, cluster);
-    view_changed = state.up_vector() != last_up ||
-                   state.transitioning_vector() != last_transitioning;
+    // Only this cluster can have moved: O(its checks), not O(clusters), per result.
+    view_changed = cluster < last_up.size() &&
+                   (last_up[cluster] != state.answerable(cluster) ||
+                    last_transitioning[cluster] != state.transitioning(cluster));
     if (initial_done_locked()) first_results.notify_all();
   }
   if (!local_line.empty()) log(Severity::warning, local_line, local_fields);
@@ -309,9 +340,32 @@ void Monitor::Impl::shutdown() {
   resolvers.clear();
   curl.reset();
   publish_timer.cancel();
+  lag_timer.cancel();
   // A getaddrinfo() stuck in Asio's resolver thread would otherwise hold run() open.
   io.stop();
 }
+
+namespace {
+
+// Whether an HTTP check's URL names its host (curl resolves it on a thread of its
+// own, woken through a socket) rather than giving an address, which needs neither.
+bool names_a_host(const std::string& url) {
+  CURLU* parsed = curl_url();
+  char* host = nullptr;
+  bool name = true;
+  if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    std::string text = host;
+    if (text.size() > 2 && text.front() == '[') text = text.substr(1, text.size() - 2);
+    std::array<unsigned char, 16> address;
+    name = inet_pton(AF_INET, text.c_str(), address.data()) != 1 && inet_pton(AF_INET6, text.c_str(), address.data()) != 1;
+  }
+  curl_free(host);
+  curl_url_cleanup(parsed);
+  return name;
+}
+
+}  // namespace
 
 std::size_t probe_descriptors(const std::vector<ClusterSpec>& clusters) {
   // curl's multi handle and c-ares' channels keep a few of their own (wakeup pairs,
@@ -320,7 +374,14 @@ std::size_t probe_descriptors(const std::vector<ClusterSpec>& clusters) {
   std::size_t n = kLibraries;
   for (const auto& c : clusters) {
     n += 2 * c.ingress_hosts.size();
-    for (const auto& check : c.checks) n += check.kind == CheckSpec::Kind::tcp ? 1 : 2;
+    for (const auto& check : c.checks) {
+      switch (check.kind) {
+        case CheckSpec::Kind::tcp: n += 1; break;
+        // Its connection, kept or not (at most one at a time), and the resolver's.
+        case CheckSpec::Kind::http: n += names_a_host(check.http.url) ? 2 : 1; break;
+        case CheckSpec::Kind::dns: n += 2; break;
+      }
+    }
   }
   return n;
 }

@@ -27,6 +27,9 @@ struct HttpCheck {
   std::string host;                // optional Host header
   bool tls_verify = true;
   std::string ca_file;             // optional CA bundle for verification
+  // Open a connection per probe (tests that the target accepts new ones) instead of
+  // keeping one alive across probes.
+  bool fresh_connection = false;
 };
 struct TcpCheck {
   std::string address;             // "host:port" or "[v6]:port"
@@ -126,7 +129,8 @@ struct MonitorOptions {
 // Descriptors the probes of `clusters` hold at most at once, which is also the
 // probe engine's own budget (the share the daemon reserves for it; a probe past it
 // fails as a local error): one socket per TCP
-// check, two per HTTP check (its connection, and curl's resolver for a host name),
+// check, one per HTTP check (its connection, kept alive or not) and one more for
+// curl's resolver when its URL names a host,
 // two per DNS check and ingress host resolver (UDP, and TCP after a truncated
 // answer), plus curl's and c-ares' own few.
 std::size_t probe_descriptors(const std::vector<ClusterSpec>& clusters);

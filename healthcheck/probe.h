@@ -42,9 +42,10 @@ enum class LocalError : uint8_t {
   memory,             // ENOMEM, or a library out of memory
   no_local_address,   // EADDRNOTAVAIL: no source address or ephemeral port left
   probe_budget,       // the probe engine is at its own descriptor budget
+  lag,                // timed out while the probe engine itself was stalled (LagMeter)
 };
 constexpr LocalError kLocalErrors[] = {LocalError::descriptors, LocalError::buffers, LocalError::memory,
-                                       LocalError::no_local_address, LocalError::probe_budget};
+                                       LocalError::no_local_address, LocalError::probe_budget, LocalError::lag};
 const char* to_string(LocalError e);
 // The local reason behind an errno value; nullopt when the errno is about the target.
 std::optional<LocalError> local_error_of(int err);

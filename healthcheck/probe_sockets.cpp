@@ -15,6 +15,7 @@ const char* to_string(LocalError e) {
     case LocalError::memory: return "memory";
     case LocalError::no_local_address: return "no_local_address";
     case LocalError::probe_budget: return "probe_budget";
+    case LocalError::lag: return "lag";
   }
   return "unknown";
 }

@@ -78,6 +78,9 @@ void HealthState::configure(std::vector<ClusterDef> defs, TimePoint now) {
     next.push_back(std::move(c));
   }
   clusters_ = std::move(next);
+  awaiting_ = 0;
+  for (const Cluster& c : clusters_)
+    awaiting_ += std::count_if(c.checks.begin(), c.checks.end(), [](const CheckState& cs) { return cs.awaiting_first; });
 }
 
 std::optional<ClusterChange> HealthState::record(std::size_t cluster, std::size_t check,
@@ -94,6 +97,7 @@ std::optional<ClusterChange> HealthState::record(std::size_t cluster, std::size_
   cs.consecutive = (cs.has_result && cs.last_ok == result.ok) ? cs.consecutive + 1 : 1;
   cs.last_ok = result.ok;
   cs.has_result = true;
+  if (cs.awaiting_first) --awaiting_;
   cs.awaiting_first = false;
   cs.last_reason = result.reason;
   cs.last_latency = result.latency;
@@ -167,13 +171,6 @@ bool HealthState::transitioning(std::size_t cluster) const {
   const auto& checks = clusters_[cluster].checks;
   return std::any_of(checks.begin(), checks.end(),
                      [](const CheckState& cs) { return cs.transitioning(); });
-}
-
-bool HealthState::initial_done() const {
-  return std::all_of(clusters_.begin(), clusters_.end(), [](const Cluster& c) {
-    return std::none_of(c.checks.begin(), c.checks.end(),
-                        [](const CheckState& cs) { return cs.awaiting_first; });
-  });
 }
 
 std::vector<uint8_t> HealthState::up_vector() const {

@@ -99,8 +99,9 @@ class HealthState {
   bool answerable(std::size_t cluster) const;
   bool transitioning(std::size_t cluster) const;
   bool is_drained(std::size_t cluster) const;
-  // Every check that started in probe mode has had its first result.
-  bool initial_done() const;
+  // Every check that started in probe mode has had its first result. O(1): the
+  // Monitor asks after every result.
+  bool initial_done() const { return awaiting_ == 0; }
 
   std::vector<uint8_t> up_vector() const;
   std::vector<uint8_t> transitioning_vector() const;
@@ -115,6 +116,7 @@ class HealthState {
 
   std::vector<Cluster> clusters_;
   std::set<std::string> drained_;
+  std::size_t awaiting_ = 0;   // checks with awaiting_first set
 };
 
 }  // namespace gslb::health

@@ -81,21 +81,29 @@ def answer(g, *args):
 
 
 class HttpIngress:
-    """An in-process ThreadingHTTPServer answering /healthz with `status`; optional TLS."""
+    """An in-process ThreadingHTTPServer answering /healthz with `status`; optional TLS.
+    With keep_alive it speaks HTTP/1.1 and keeps connections open between requests
+    (HTTP/1.0 and a close after each response otherwise); `connections` counts the
+    connections it accepted."""
 
-    def __init__(self, host, port=None, status=200, tls=None, body=b"ok\n"):
+    def __init__(self, host, port=None, status=200, tls=None, body=b"ok\n", keep_alive=False):
         self.host, self.port = host, port or free_port(host)
         self.status = status
         self.body = body
         self.tls = tls  # an ssl.SSLContext (server side) or None
+        self.keep_alive = keep_alive
         self.server = None
         self.requests = 0
+        self.connections = 0
+        self.accepted = []  # the connections' sockets, for close_connections()
         self.errors = []  # requests the client abandoned before the response was written
 
     def start(self):
         ingress = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if ingress.keep_alive else "HTTP/1.0"
+
             def do_GET(self):
                 ingress.requests += 1
                 body = ingress.body
@@ -118,6 +126,8 @@ class HttpIngress:
 
             def get_request(self):
                 conn, addr = self.socket.accept()
+                ingress.connections += 1
+                ingress.accepted.append(conn)
                 if ingress.tls is not None:
                     # the handshake happens on the first read, in the request's own
                     # thread: one slow or refused handshake does not hold up the others
@@ -128,6 +138,16 @@ class HttpIngress:
         self.server = Server((self.host, self.port), Handler)
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
+
+    def close_connections(self):
+        """Closes every open connection from the server's side (an idle timeout, say)
+        and goes on listening."""
+        for conn in self.accepted:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+        self.accepted = []
 
     def url(self, scheme="http"):
         host = f"[{self.host}]" if ":" in self.host else self.host

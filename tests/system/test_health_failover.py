@@ -19,7 +19,8 @@ import pytest
 
 from gslb import Gslbd, wait_until
 from ingress import (FRA, IAD, NETWORKS, SERVICE, TYO, DemoIngress, HangingServer, HttpIngress, TcpListener,
-                     answer, closed_port, cluster_status, config, make_tls, server_tls_context, status_json, timed)
+                     answer, closed_port, cluster_status, config, make_tls, metric_value, server_tls_context,
+                     status_json, timed)
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.5, 0.3, 2, 2
 # A probe's schedule has +-10% jitter and a view is published within 100 ms; the
@@ -257,6 +258,41 @@ def test_tcp_check_listening_vs_closed():
             wait_until(lambda: answer(g)[0] == [TYO], timeout=FAIL_BOUND + 5, what="eu-west to leave the answer")
     finally:
         listener.stop()
+
+
+def test_keep_alive_by_default_fresh_connection_on_request():
+    """Against HTTP/1.1 servers that keep connections open: the default check reuses
+    one connection for every probe, `fresh_connection: true` opens one per probe
+    (the servers count what they accepted). A server that closes the kept
+    connection between two probes costs the check nothing: the next probe
+    connects anew."""
+    kept = HttpIngress(HOSTS["eu-west"], keep_alive=True).start()
+    fresh = HttpIngress(HOSTS["us-east"], keep_alive=True).start()
+    checks = {"eu-west": http_check(kept.url()),
+              "us-east": http_check(fresh.url(), extra=", fresh_connection: true"),
+              "ap-northeast": None}
+    g = Gslbd(config(checks, answers=3), extra_files={"networks.yaml": NETWORKS})
+    try:
+        with g:
+            wait_until(lambda: kept.requests >= 6 and fresh.requests >= 6, timeout=15,
+                       what="six probes of each check")
+            print(f"\nkept-alive: {kept.requests} requests over {kept.connections} connection(s); "
+                  f"fresh: {fresh.requests} requests over {fresh.connections}")
+            assert kept.connections == 1, (kept.requests, kept.connections)
+            # a probe may have connected but not yet sent its request between the reads
+            assert fresh.requests <= fresh.connections <= fresh.requests + 1, (fresh.requests, fresh.connections)
+            seen = kept.requests
+            kept.close_connections()
+            wait_until(lambda: kept.requests >= seen + 3, timeout=15, what="probes after the server closed")
+            assert kept.connections == 2
+            assert cluster_status(g, "eu-west")["up"], cluster_status(g, "eu-west")
+            addrs, _ = answer(g)
+            assert addrs == [FRA, IAD, TYO], addrs
+            text = g.http_get("/metrics")[1]
+            assert metric_value(text, "gslb_checks_total", cluster="eu-west", result="failure") == 0
+    finally:
+        kept.stop()
+        fresh.stop()
 
 
 def all_down_config(when_all_down):

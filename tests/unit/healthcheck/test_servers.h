@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -18,7 +19,11 @@ namespace gslb::health::test {
 
 class HttpServer {
  public:
-  enum class Mode { ok, fail, hang, close };
+  // close: every request gets the connection closed without a response byte;
+  // close_reused: only a request on a connection that already served one does (a
+  // server timing out an idle keep-alive just as the probe reuses it); truncate:
+  // half a response, then closed.
+  enum class Mode { ok, fail, hang, close, close_reused, truncate };
 
   HttpServer() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
     accept();
@@ -33,6 +38,13 @@ class HttpServer {
     return "http://127.0.0.1:" + std::to_string(port()) + path;
   }
   void set_mode(Mode m) { mode_ = m; }
+  // Answers HTTP/1.1 keep-alive (the connection stays open for the next request)
+  // instead of closing after each response.
+  void set_keep_alive(bool on) { keep_alive_ = on; }
+  int connections() const { return connections_; }
+  // The most requests held unanswered at once (Mode::hang), until their clients
+  // gave up and closed.
+  int max_hanging() const { return max_hanging_; }
   void set_body(std::string body) {
     boost::asio::post(io_, [this, body = std::move(body)] { body_ = body; });
   }
@@ -49,15 +61,27 @@ class HttpServer {
   void accept() {
     acceptor_.async_accept([this](boost::system::error_code ec, Socket socket) {
       if (ec) return;
-      serve(std::make_shared<Socket>(std::move(socket)));
+      ++connections_;
+      serve(std::make_shared<Socket>(std::move(socket)), 0);
       accept();
     });
   }
-  void serve(std::shared_ptr<Socket> socket) {
+  // Keeps the connection without answering until the client closes it.
+  void hold(std::shared_ptr<Socket> socket) {
+    held_.push_back(socket);
+    max_hanging_ = std::max(max_hanging_.load(), ++hanging_);
+    auto byte = std::make_shared<char>();
+    socket->async_read_some(boost::asio::buffer(byte.get(), 1),
+                            [this, socket, byte](boost::system::error_code ec, std::size_t) {
+                              if (ec) --hanging_;
+                            });
+  }
+  // `served`: requests this connection answered before.
+  void serve(std::shared_ptr<Socket> socket, int served) {
     auto buffer = std::make_shared<boost::asio::streambuf>();
     boost::asio::async_read_until(
         *socket, *buffer, "\r\n\r\n",
-        [this, socket, buffer](boost::system::error_code ec, std::size_t) {
+        [this, socket, buffer, served](boost::system::error_code ec, std::size_t) {
           if (ec) return;
           ++requests_;
           const std::string head(boost::asio::buffers_begin(buffer->data()),
@@ -69,19 +93,31 @@ class HttpServer {
             last_host_ = head.substr(start, head.find("\r\n", start) - start);
           }
           switch (mode_.load()) {
-            case Mode::hang: held_.push_back(socket); return;
+            case Mode::hang: return hold(socket);
             case Mode::close: socket->close(); return;
-            case Mode::ok: ++successes_; reply(socket, "200 OK", body_); return;
-            case Mode::fail: ++failures_; reply(socket, "503 Service Unavailable", "down"); return;
+            case Mode::close_reused:
+              if (served > 0) return socket->close();
+              ++successes_;
+              return reply(socket, served, "200 OK", body_);
+            case Mode::truncate: return send(socket, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf", false, 0);
+            case Mode::ok: ++successes_; reply(socket, served, "200 OK", body_); return;
+            case Mode::fail: ++failures_; reply(socket, served, "503 Service Unavailable", "down"); return;
           }
         });
   }
-  void reply(std::shared_ptr<Socket> socket, const std::string& status, const std::string& body) {
-    auto text = std::make_shared<std::string>("HTTP/1.1 " + status +
-                                              "\r\nContent-Length: " + std::to_string(body.size()) +
-                                              "\r\nConnection: close\r\n\r\n" + body);
-    boost::asio::async_write(*socket, boost::asio::buffer(*text),
-                             [socket, text](boost::system::error_code, std::size_t) {
+  void reply(std::shared_ptr<Socket> socket, int served, const std::string& status, const std::string& body) {
+    const bool keep = keep_alive_;
+    send(socket,
+         "HTTP/1.1 " + status + "\r\nContent-Length: " + std::to_string(body.size()) +
+             (keep ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n") + body,
+         keep, served + 1);
+  }
+  // Writes `text`, then reads the next request (keep) or closes.
+  void send(std::shared_ptr<Socket> socket, std::string text, bool keep, int served) {
+    auto owned = std::make_shared<std::string>(std::move(text));
+    boost::asio::async_write(*socket, boost::asio::buffer(*owned),
+                             [this, socket, owned, keep, served](boost::system::error_code ec, std::size_t) {
+                               if (keep && !ec) return serve(socket, served);
                                boost::system::error_code ignored;
                                socket->shutdown(Socket::shutdown_both, ignored);
                              });
@@ -91,6 +127,10 @@ class HttpServer {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<Mode> mode_{Mode::ok};
   std::atomic<int> requests_{0};
+  std::atomic<int> connections_{0};
+  int hanging_ = 0;   // server thread only
+  std::atomic<int> max_hanging_{0};
+  std::atomic<bool> keep_alive_{false};
   std::atomic<int> failures_{0}, successes_{0};
   std::string body_ = "ok";
   std::list<std::shared_ptr<Socket>> held_;

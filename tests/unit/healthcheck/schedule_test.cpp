@@ -1,0 +1,113 @@
+// The probe schedule without a clock: when first probes go, and the lag meter on a
+// fake clock (late starts, bursts logged once at each end, timeouts discounted only
+// when the engine was stalled during the probe).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "healthcheck/check_runner.h"
+#include "healthcheck/lag.h"
+
+namespace gslb::health {
+namespace {
+
+using namespace std::chrono_literals;
+using TimePoint = LagMeter::TimePoint;
+
+TEST_CASE("first probes: those start-up waits for at 5,000 a second, the others over one interval") {
+  // 10,000 checks waited for: spread over 2 s, but never past their 1 s interval.
+  std::vector<FirstProbe> many(10000, FirstProbe{1000ms, true});
+  std::vector<Millis> delays = first_probe_delays(many);
+  CHECK(delays.front() == 0ms);
+  CHECK(*std::max_element(delays.begin(), delays.end()) == 999ms);
+  // evenly: no millisecond gets more than its share (10 here)
+  std::vector<int> per_ms(1000);
+  for (const Millis d : delays) ++per_ms[static_cast<std::size_t>(d.count())];
+  CHECK(*std::max_element(per_ms.begin(), per_ms.end()) <= 11);
+
+  // A few waited for go at once: start-up is not slowed for them.
+  delays = first_probe_delays(std::vector<FirstProbe>(3, FirstProbe{60000ms, true}));
+  CHECK(delays == std::vector<Millis>{0ms, 0ms, 0ms});
+
+  // 1,000 waited for (200 ms at the rate) and 4 others (spread over their own 2 s interval).
+  std::vector<FirstProbe> mixed(1000, FirstProbe{10000ms, true});
+  for (int i = 0; i < 4; ++i) mixed.push_back({2000ms, false});
+  delays = first_probe_delays(mixed);
+  CHECK(delays[999] == 199ms);
+  CHECK(std::vector<Millis>(delays.begin() + 1000, delays.end()) == std::vector<Millis>{0ms, 500ms, 1000ms, 1500ms});
+}
+
+TEST_CASE("on-time probes: no lag, no line, no stall") {
+  LagMeter meter;
+  TimePoint now{};
+  for (int i = 0; i < 50; ++i) {
+    now += 100ms;
+    meter.started(now - 2ms, now, 1000ms);
+  }
+  const auto report = meter.poll(now);
+  CHECK(report.line.empty());
+  CHECK(report.worst_seconds == doctest::Approx(0.002));
+  CHECK_FALSE(meter.stalled(now - 1s, now, 500ms));
+}
+
+TEST_CASE("a burst of late probes is logged once when it starts and once when it ends") {
+  LagMeter meter;
+  TimePoint now = TimePoint{} + 100s;
+  // Two seconds of probes starting 400 ms late against a 1 s interval.
+  for (int i = 0; i < 20; ++i) {
+    now += 100ms;
+    meter.started(now - 400ms, now, 1000ms);
+    if (i == 9) {
+      const auto first = meter.poll(now);
+      CHECK(first.warning);
+      CHECK(first.line.find("probe engine is behind: 10 probe(s) started late, worst by 400 ms") != std::string::npos);
+      CHECK(first.worst_seconds == doctest::Approx(0.4));
+    }
+  }
+  CHECK(meter.poll(now).line.empty());   // still behind: said once
+  // Back on time; the burst ends kQuiet after the last late start.
+  const TimePoint last_late = now;
+  while (now - last_late < LagMeter::kQuiet) {
+    now += 100ms;
+    meter.started(now, now, 1000ms);
+    CHECK(meter.poll(now).line.empty());
+  }
+  now += 100ms;
+  const auto caught_up = meter.poll(now);
+  CHECK_FALSE(caught_up.warning);
+  CHECK(caught_up.line == "healthcheck: the probe engine caught up: 20 probe(s) started late, worst by 400 ms");
+  CHECK(meter.poll(now).line.empty());
+  // The gauge forgets after kWindow.
+  now += LagMeter::kWindow;
+  CHECK(meter.poll(now).worst_seconds == 0);
+}
+
+TEST_CASE("lateness within a tenth of the interval (at least 100 ms) is no burst") {
+  LagMeter meter;
+  TimePoint now{};
+  now += 1s;
+  meter.started(now - 90ms, now, 500ms);      // floor: 100 ms
+  meter.started(now - 900ms, now, 10000ms);   // a tenth of 10 s
+  CHECK(meter.poll(now).line.empty());
+  meter.started(now - 1100ms, now, 10000ms);
+  CHECK(meter.poll(now).warning);
+}
+
+TEST_CASE("a timeout is discounted only when a probe started late during it") {
+  LagMeter meter;
+  const TimePoint start = TimePoint{} + 10s;
+  meter.started(start, start, 1000ms);
+  // Another probe starts 300 ms late while the first runs: the loop was stalled.
+  meter.started(start + 200ms, start + 500ms, 1000ms);
+  CHECK(meter.stalled(start, start + 1s, 1000ms));   // 300 ms > 1000 ms / 4
+  CHECK_FALSE(meter.stalled(start, start + 1s, 2000ms));   // not a quarter of 2 s
+  // A probe that started after the stall ended is judged on its own.
+  CHECK_FALSE(meter.stalled(start + 600ms, start + 1600ms, 1000ms));
+  // Its own late start is before it ran.
+  LagMeter own;
+  own.started(start - 300ms, start, 1000ms);
+  CHECK_FALSE(own.stalled(start, start + 1s, 1000ms));
+}
+
+}  // namespace
+}  // namespace gslb::health
