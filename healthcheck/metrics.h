@@ -38,11 +38,14 @@ class Metrics {
  private:
   static constexpr std::size_t kReasons = std::size(kFailures);
   struct CheckMetrics {
+    prometheus::Labels labels;   // cluster and check, for a failure reason bound late
     prometheus::Gauge* up;
     prometheus::Counter* success;
     prometheus::Counter* failure;
-    std::array<prometheus::Counter*, kReasons> failures;  // by kFailures order
-    prometheus::Histogram* duration;
+    // By kFailures order; null for a reason its kind does not report until it does.
+    std::array<prometheus::Counter*, kReasons> failures;
+    prometheus::Gauge* last_duration;
+    prometheus::Histogram* duration;   // its kind's, shared
   };
   struct ClusterMetrics {
     prometheus::Gauge* up;
@@ -62,6 +65,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& checks_;
   prometheus::Family<prometheus::Counter>& failures_;
   prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Gauge>& last_duration_;
+  std::array<prometheus::Histogram*, 3> kind_duration_;   // by CheckSpec::Kind
   prometheus::Family<prometheus::Counter>& changes_;
   prometheus::Counter& state_file_errors_;
   prometheus::Family<prometheus::Counter>& local_errors_;
