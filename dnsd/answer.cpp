@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "dnsd/query.h"
+#include "dnssec/dnssec.h"
 
 namespace gslb::dns {
 
@@ -147,7 +148,7 @@ class Responder {
   // target, which differs from node.name when a wildcard synthesised the answer.
   void answer_node(const Node& node, const Owner& o, std::string_view name, unsigned depth) {
     // RFC 4035 3.1.3.3: a synthesised answer proves that `name` itself does not exist.
-    if (dnssec_ && node.name != name) cover(name);
+    if (dnssec_ && node.name != name) no_closer_name(name, node);
     // A service name's addresses come from its clusters; its other types are the
     // zone's own data (the SOA and NS of a service at the apex, a TXT or MX next
     // to a service), answered like any other name's, NODATA when there are none.
@@ -291,10 +292,18 @@ class Responder {
   }
 
   // RFC 4035 3.1.3.2: the NSEC covering the name and the one covering the wildcard
-  // that could have matched it (often one record).
+  // that could have matched it (often one record). RFC 5155 7.2.2: the closest
+  // encloser proof (the encloser's NSEC3, and the one covering the next closer name)
+  // and the NSEC3 covering the wildcard at the encloser.
   void nxdomain(std::string_view name, const Node& encloser) {
     negative(rcode::NXDOMAIN);
     if (!dnssec_) return;
+    if (nsec3()) {
+      proof(encloser);
+      cover(next_closer(name, encloser.name.size()));
+      if (encloser.nsec3_wildcard) queue(*encloser.nsec3_wildcard);
+      return;
+    }
     cover(name);
     uint8_t wildcard[kMaxNameLength];
     if (encloser.name.size() + 2 > sizeof wildcard) return;
@@ -306,9 +315,19 @@ class Responder {
 
   // RFC 4035 3.1.3.1 and 3.1.3.4: the name's own NSEC shows the type is absent; an
   // empty non-terminal owns none, and the NSEC covering it shows it has no data.
+  // RFC 5155 7.2.3-5: the NSEC3 matching the name, empty non-terminals included (a
+  // DS query at a cut is one); at a wildcard also the closest encloser's, which with
+  // the next closer name's cover (no_closer_name) proves the closest encloser.
   void nodata(const Node& node) {
     negative(rcode::NOERROR);
     if (!dnssec_) return;
+    if (nsec3()) {
+      proof(node);
+      const std::string_view name = node.name;
+      if (name.size() > 2 && name[0] == 1 && name[1] == '*')
+        if (const Node* encloser = zone_->find(name.substr(2))) proof(*encloser);
+      return;
+    }
     if (node.find(type::NSEC)) {
       proof(node);
     } else {
@@ -326,17 +345,54 @@ class Responder {
     return *zone_->apex;
   }
 
-  // The NSEC matching or covering `name`, once per response.
-  void cover(std::string_view name) { proof(*zone_->nsec_at_or_before(name)); }
+  bool nsec3() const { return !zone_->nsec3_chain.empty(); }
 
-  // Queued: a proof can be known before the answer section is complete (a
-  // wildcard's), and goes in the authority section after it. A DNAME can move the
-  // answer to another zone, so each proof keeps the origin pointer of its own.
+  // The suffix of `name` one label longer than its closest encloser's `encloser_size`
+  // bytes (RFC 5155 1.3), which `name` lies strictly below.
+  static std::string_view next_closer(std::string_view name, size_t encloser_size) {
+    while (name.size() - (static_cast<uint8_t>(name[0]) + 1u) > encloser_size)
+      name.remove_prefix(static_cast<uint8_t>(name[0]) + 1u);
+    return name;
+  }
+
+  // A wildcard answer for `name` shows no closer match exists: the NSEC covering
+  // the name, or the NSEC3 covering the next closer name (RFC 5155 7.2.6).
+  void no_closer_name(std::string_view name, const Node& wildcard) {
+    cover(nsec3() ? next_closer(name, wildcard.name.size() - 2) : name);
+  }
+
+  // The NSEC matching or covering `name`, or the NSEC3 matching or covering its hash
+  // (one SHA-1 of the name, over a buffer on the stack).
+  void cover(std::string_view name) {
+    if (nsec3()) {
+      uint8_t hash[dnssec::kNsec3HashSize];
+      dnssec::nsec3_hash(name, hash);
+      queue(zone_->nsec3_at_or_before(hash));
+    } else {
+      proof(*zone_->nsec_at_or_before(name));
+    }
+  }
+
+  // The denial record at an existing name: its NSEC, or the NSEC3 matching it.
   void proof(const Node& owner) {
+    if (nsec3()) {
+      if (owner.nsec3) queue(*owner.nsec3);
+    } else if (const RRset* nsec = owner.find(type::NSEC)) {
+      queue(*nsec, owner.name);
+    }
+  }
+
+  void queue(const Nsec3Link& link) { queue(link.set, link.owner); }
+
+  // Queued, each record once: a proof can be known before the answer section is
+  // complete (a wildcard's), and goes in the authority section after it. A DNAME
+  // can move the answer to another zone, so each proof keeps the origin pointer of
+  // its own.
+  void queue(const RRset& set, std::string_view owner) {
     for (size_t i = 0; i < proofs_; ++i)
-      if (proved_[i].node == &owner) return;
+      if (proved_[i].set == &set) return;
     if (proofs_ < std::size(proved_))
-      proved_[proofs_++] = {&owner, origin_pointer_, static_cast<uint8_t>(zone_->origin.size())};
+      proved_[proofs_++] = {&set, owner, origin_pointer_, static_cast<uint8_t>(zone_->origin.size())};
   }
 
   void write_proofs() {
@@ -345,8 +401,7 @@ class Responder {
     for (size_t i = 0; i < proofs_; ++i) {
       const Proof& p = proved_[i];
       origin_pointer_ = p.origin_pointer;
-      if (!rrset(*p.node->find(type::NSEC), Owner::zone_name(p.node->name, p.origin_size), &nscount))
-        overflow_ = true;
+      if (!rrset(*p.set, Owner::zone_name(p.owner, p.origin_size), &nscount)) overflow_ = true;
     }
   }
 
@@ -478,13 +533,15 @@ class Responder {
   bool overflow_ = false;
   bool glue_required_ = false;
   bool dnssec_ = false;  // the zone being answered from is signed and the query has DO=1
-  // NSEC owners for the authority section: a wildcard per CNAME link, and an NXDOMAIN's two.
+  // Denial records for the authority section: a wildcard's per CNAME link, and at
+  // the end an NXDOMAIN's two NSEC or three NSEC3 (or a wildcard NODATA's three).
   struct Proof {
-    const Node* node;
+    const RRset* set;           // an NSEC or NSEC3 RRset, with its rrsig
+    std::string_view owner;     // its owner, lower-case wire
     uint16_t origin_pointer;
     uint8_t origin_size;
   };
-  Proof proved_[kMaxCnameChain + 2] = {};
+  Proof proved_[kMaxCnameChain + 3] = {};
   size_t proofs_ = 0;
   uint8_t ecs_scope_ = 0;
   const Node* additional_[kMaxAdditional] = {};

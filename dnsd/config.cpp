@@ -581,8 +581,10 @@ DnssecConfig read_dnssec(const Reader& r, const YAML::Node& n, const std::string
   for (size_t i = 0; i < keys.size(); ++i) d.keys.push_back(r.file_path(keys[i], Reader::index(keys_path, i), config_dir));
   if (n["denial"]) {
     const std::string denial = r.string(n["denial"], Reader::join(path, "denial"));
-    if (denial == "nsec3") r.fail(n["denial"], Reader::join(path, "denial"), "nsec3 is not supported yet: use nsec");
-    if (denial != "nsec") r.fail(n["denial"], Reader::join(path, "denial"), "expected nsec or nsec3, got \"" + denial + "\"");
+    if (denial == "nsec3")
+      d.denial = DnssecConfig::Denial::nsec3;
+    else if (denial != "nsec")
+      r.fail(n["denial"], Reader::join(path, "denial"), "expected nsec or nsec3, got \"" + denial + "\"");
   }
   if (n["signature_validity"])
     d.signature_validity = signing_period(r, n["signature_validity"], Reader::join(path, "signature_validity"));

@@ -108,6 +108,9 @@ struct DnssecConfig {
   SourcePos keys_pos;
   std::chrono::seconds signature_validity{14 * 86400};  // RRSIG expiration - inception
   std::chrono::seconds refresh{7 * 86400};              // re-sign when less than this is left
+  // The denial chain: NSEC, or NSEC3 with RFC 9276's parameters (SHA-1, no extra
+  // iterations, empty salt, no opt-out).
+  enum class Denial : uint8_t { nsec, nsec3 } denial = Denial::nsec;
 };
 
 struct ZoneConfig {

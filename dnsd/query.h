@@ -15,7 +15,7 @@ namespace type {
 constexpr uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, HINFO = 13, MX = 15, TXT = 16,
                    AAAA = 28, SRV = 33, DNAME = 39, OPT = 41, DS = 43, IXFR = 251, AXFR = 252, MAILB = 253,
                    MAILA = 254, ANY = 255, CAA = 257;
-constexpr uint16_t RRSIG = 46, NSEC = 47, DNSKEY = 48;
+constexpr uint16_t RRSIG = 46, NSEC = 47, DNSKEY = 48, NSEC3 = 50, NSEC3PARAM = 51;
 }
 namespace rcode {
 constexpr uint16_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5,

@@ -70,6 +70,7 @@ void sign(const ZoneConfig& zc, Zone* zone, const Config& config, ServingState* 
   signing.validity.inception = static_cast<uint32_t>(seconds - 3600);
   signing.validity.expiration = static_cast<uint32_t>(seconds + d.signature_validity.count());
   signing.dnskey_ttl = zone->apex->find(type::NS)->ttl;
+  signing.nsec3 = d.denial == DnssecConfig::Denial::nsec3;
 
   std::vector<std::vector<uint16_t>> service_types(state->services.size());
   for (size_t i : services_in_zone) {

@@ -1,6 +1,7 @@
 #include "dnsd/zone.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "dnssec/dnssec.h"
 
@@ -48,6 +49,14 @@ const Node* Zone::nsec_at_or_before(std::string_view name) const noexcept {
     return dnssec::canonical_compare(n, node->name) < 0;
   });
   return after == nsec_chain.begin() ? nsec_chain.front() : *(after - 1);
+}
+
+const Nsec3Link& Zone::nsec3_at_or_before(const uint8_t* hash) const noexcept {
+  auto after = std::upper_bound(nsec3_chain.begin(), nsec3_chain.end(), hash, [](const uint8_t* h, const Nsec3Link& l) {
+    return std::memcmp(h, l.hash.data(), l.hash.size()) < 0;
+  });
+  // Before the first hash: covered by the last record, whose next is the first.
+  return after == nsec3_chain.begin() ? nsec3_chain.back() : *(after - 1);
 }
 
 }  // namespace gslb::dns

@@ -4,6 +4,7 @@
 // Immutable once built; shared read-only by every DNS worker.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 namespace gslb::dns {
 
 struct Node;
+struct Nsec3Link;
 
 // One RRset. `body` holds, for each RR, TYPE CLASS TTL RDLENGTH RDATA, without the
 // owner name (written per answer, usually as a pointer to the question). Names in
@@ -49,12 +51,25 @@ struct Node {
   const Node* cname_target_cut = nullptr;  // the target is at or below this zone cut
   bool has_dname = false;           // names below this one are redirected (RFC 6672)
   std::string dname_target;         // the DNAME's target, wire form as written
+  // NSEC3 zones, for names in the chain: the NSEC3 matching this name, and the one
+  // matching or covering "*." + this name (an NXDOMAIN's wildcard proof when this
+  // is the closest encloser), found at load so that only the next closer name is
+  // hashed per query.
+  const Nsec3Link* nsec3 = nullptr;
+  const Nsec3Link* nsec3_wildcard = nullptr;
 
   const RRset* find(uint16_t type) const {
     for (const RRset& r : rrsets)
       if (r.type == type) return &r;
     return nullptr;
   }
+};
+
+// One record of an NSEC3 chain (RFC 5155) with its signatures.
+struct Nsec3Link {
+  std::array<uint8_t, 20> hash{};   // the owner's hashed name, raw
+  std::string owner;                // wire: base32hex(hash) as a label, then the origin
+  RRset set;                        // the NSEC3 RR, its rrsig set
 };
 
 struct NameHash {
@@ -76,6 +91,8 @@ struct Zone {
   // so that a denial finds the record covering a name with a binary search.
   bool is_signed = false;
   std::vector<const Node*> nsec_chain;
+  // Or, with denial: nsec3, the NSEC3 records in hash order (nsec_chain is empty).
+  std::vector<Nsec3Link> nsec3_chain;
   size_t record_count = 0;
   uint16_t metrics_slot = 0;
 
@@ -86,6 +103,9 @@ struct Zone {
   // The NSEC owner at or before `name` in canonical order (the apex when none is):
   // its NSEC matches `name` or covers it. Signed zones only.
   const Node* nsec_at_or_before(std::string_view name) const noexcept;
+  // The NSEC3 whose hash is at or before `hash` (kNsec3HashSize bytes), wrapping to
+  // the last: it matches or covers that hash. NSEC3 zones only.
+  const Nsec3Link& nsec3_at_or_before(const uint8_t* hash) const noexcept;
 };
 
 // How a name resolves inside a zone, shared by queries and load-time CNAME chasing.

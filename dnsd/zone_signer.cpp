@@ -76,6 +76,64 @@ void sort_by_type(Node* node) {
   std::sort(node->rrsets.begin(), node->rrsets.end(), [](const RRset& a, const RRset& b) { return a.type < b.type; });
 }
 
+// The types a denial record lists for `node`: its own RRsets (at a cut only NS and
+// DS, the rest is the child's) and a service's address types.
+std::vector<uint16_t> denial_types(const Node& node, const std::vector<std::vector<uint16_t>>& service_types) {
+  std::vector<uint16_t> types;
+  for (const RRset& set : node.rrsets)
+    if (!node.delegation || set.type == type::NS || set.type == type::DS) types.push_back(set.type);
+  if (node.service >= 0) {
+    const auto& extra = service_types[static_cast<size_t>(node.service)];
+    types.insert(types.end(), extra.begin(), extra.end());
+  }
+  return types;
+}
+
+void nsec_chain(Zone* zone, std::vector<Node*> chain, uint32_t ttl,
+                const std::vector<std::vector<uint16_t>>& service_types) {
+  std::sort(chain.begin(), chain.end(),
+            [](const Node* a, const Node* b) { return dnssec::canonical_compare(a->name, b->name) < 0; });
+  for (size_t i = 0; i < chain.size(); ++i) {
+    Node* node = chain[i];
+    const std::string& next = chain[(i + 1) % chain.size()]->name;
+    node->rrsets.push_back(plain_set(type::NSEC, ttl, {dnssec::nsec_rdata(next, denial_types(*node, service_types))}));
+    sort_by_type(node);
+  }
+  zone->nsec_chain.assign(chain.begin(), chain.end());
+}
+
+// RFC 5155 7.1: one NSEC3 per name in `names` (empty non-terminals too, with no
+// types), ordered by hash, each naming the next hash; then each name learns its
+// own record and the one that proves "*." below it.
+void nsec3_chain(Zone* zone, const std::vector<Node*>& names, uint32_t ttl,
+                 const std::vector<std::vector<uint16_t>>& service_types, const ZoneSigning& signing) {
+  std::vector<std::pair<std::array<uint8_t, dnssec::kNsec3HashSize>, Node*>> hashed(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    dnssec::nsec3_hash(names[i]->name, hashed[i].first.data());
+    hashed[i].second = names[i];
+  }
+  std::sort(hashed.begin(), hashed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Nsec3Link>& links = zone->nsec3_chain;
+  links.resize(hashed.size());
+  for (size_t i = 0; i < hashed.size(); ++i) {
+    Nsec3Link& link = links[i];
+    link.hash = hashed[i].first;
+    const dnssec::Bytes hash(link.hash.begin(), link.hash.end());
+    const std::string label = dnssec::base32hex(hash);
+    link.owner = static_cast<char>(label.size()) + label + zone->origin;
+    const auto& next = hashed[(i + 1) % hashed.size()].first;
+    link.set = plain_set(type::NSEC3, ttl,
+                         {dnssec::nsec3_rdata({next.begin(), next.end()}, denial_types(*hashed[i].second, service_types))});
+    sign_set(&link.set, link.owner, zone->origin, signing);
+    hashed[i].second->nsec3 = &link;
+  }
+  uint8_t wildcard_hash[dnssec::kNsec3HashSize];
+  for (Node* node : names) {
+    dnssec::nsec3_hash(std::string("\1*", 2) + node->name, wildcard_hash);
+    node->nsec3_wildcard = &zone->nsec3_at_or_before(wildcard_hash);
+  }
+}
+
 }  // namespace
 
 RRset rrsig_set(const std::vector<dnssec::Bytes>& sigs, uint32_t ttl) { return plain_set(type::RRSIG, ttl, sigs); }
@@ -84,33 +142,24 @@ void sign_zone(Zone* zone, const ZoneSigning& signing, const std::vector<std::ve
   const std::string& origin = zone->origin;
   Node& apex = zone->nodes.at(origin);
   apex.rrsets.push_back(plain_set(type::DNSKEY, signing.dnskey_ttl, signing.keys->dnskey_rdata()));
+  // RFC 5155 4: TTL 0, as BIND and Knot publish it; it is only for the signer.
+  if (signing.nsec3) apex.rrsets.push_back(plain_set(type::NSEC3PARAM, 0, {dnssec::nsec3param_rdata()}));
   sort_by_type(&apex);
 
-  // The chain: every name that owns data (or answers as a service) and is ours,
-  // delegation points included; empty non-terminals lie between its links.
+  // The chain: every name that is ours (not below a cut), delegation points
+  // included. NSEC links only the names that own data (or answer as a service):
+  // empty non-terminals lie between its links. NSEC3 hashes them too (RFC 5155 7.1).
   std::vector<Node*> chain;
   for (auto& [name, node] : zone->nodes) {
-    if ((node.rrsets.empty() && node.service < 0) || occluded(*zone, node)) continue;
+    if ((!signing.nsec3 && node.rrsets.empty() && node.service < 0) || occluded(*zone, node)) continue;
     chain.push_back(&node);
   }
-  std::sort(chain.begin(), chain.end(),
-            [](const Node* a, const Node* b) { return dnssec::canonical_compare(a->name, b->name) < 0; });
-
-  // RFC 4034 4 with RFC 9077: an NSEC's TTL is that of negative answers.
-  const uint32_t nsec_ttl = zone->negative_soa.ttl;
-  for (size_t i = 0; i < chain.size(); ++i) {
-    Node* node = chain[i];
-    std::vector<uint16_t> types;
-    for (const RRset& set : node->rrsets)
-      if (!node->delegation || set.type == type::NS || set.type == type::DS) types.push_back(set.type);
-    if (node->service >= 0) {
-      const auto& extra = service_types[static_cast<size_t>(node->service)];
-      types.insert(types.end(), extra.begin(), extra.end());
-    }
-    const std::string& next = chain[(i + 1) % chain.size()]->name;
-    node->rrsets.push_back(plain_set(type::NSEC, nsec_ttl, {dnssec::nsec_rdata(next, types)}));
-    sort_by_type(node);
-  }
+  // RFC 4034 4 with RFC 9077: a denial record's TTL is that of negative answers.
+  const uint32_t denial_ttl = zone->negative_soa.ttl;
+  if (signing.nsec3)
+    nsec3_chain(zone, chain, denial_ttl, service_types, signing);
+  else
+    nsec_chain(zone, chain, denial_ttl, service_types);
 
   for (Node* node : chain) {
     for (RRset& set : node->rrsets) {
@@ -120,7 +169,6 @@ void sign_zone(Zone* zone, const ZoneSigning& signing, const std::vector<std::ve
     }
   }
   sign_set(&zone->negative_soa, origin, origin, signing);
-  zone->nsec_chain.assign(chain.begin(), chain.end());
   zone->is_signed = true;
 }
 

@@ -1,6 +1,6 @@
 // Signs a built zone before it is published: the DNSKEY RRset at the apex, an
-// RRSIG set for every RRset the zone is authoritative for, and the NSEC chain over
-// its names, so that no query ever causes signing work. Control thread only (the
+// RRSIG set for every RRset the zone is authoritative for, and the NSEC or NSEC3
+// chain over its names, so that no query ever causes signing work. Control thread only (the
 // thread building a serving state); the zone is not yet shared.
 #pragma once
 
@@ -16,6 +16,7 @@ struct ZoneSigning {
   std::shared_ptr<const dnssec::ZoneKeys> keys;
   dnssec::Validity validity;
   uint32_t dnskey_ttl = 3600;
+  bool nsec3 = false;  // an NSEC3 chain (RFC 9276 parameters) and NSEC3PARAM, not NSEC
 };
 
 // `service_types[i]`: the address types (A, AAAA) service i can answer with, for

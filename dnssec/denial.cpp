@@ -13,6 +13,7 @@ namespace gslb::dnssec {
 
 namespace {
 
+constexpr uint16_t kNs = 2;
 constexpr uint16_t kRrsig = 46;
 constexpr uint16_t kNsec = 47;
 
@@ -60,12 +61,19 @@ Bytes nsec_rdata(std::string_view next_owner, std::vector<uint16_t> types) {
   return out;
 }
 
-Bytes nsec3_hash(std::string_view name) {
-  std::string lower(name);
+void nsec3_hash(std::string_view name, uint8_t* out) noexcept {
+  // A wire name is at most 255 bytes; ldns's SHA-1 is plain C over a context on the
+  // stack, so this allocates nothing.
+  unsigned char lower[255];
+  const size_t n = std::min(name.size(), sizeof lower);
   // Only label bytes are lowered; length octets are below 'A' (at most 63).
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  Bytes digest(20);
-  ldns_sha1(reinterpret_cast<const unsigned char*>(lower.data()), static_cast<unsigned>(lower.size()), digest.data());
+  for (size_t i = 0; i < n; ++i) lower[i] = static_cast<unsigned char>(std::tolower(static_cast<unsigned char>(name[i])));
+  ldns_sha1(lower, static_cast<unsigned>(n), out);
+}
+
+Bytes nsec3_hash(std::string_view name) {
+  Bytes digest(kNsec3HashSize);
+  nsec3_hash(name, digest.data());
   return digest;
 }
 
@@ -87,7 +95,8 @@ std::string base32hex(const Bytes& hash) {
 }
 
 Bytes nsec3_rdata(const Bytes& next_hash, std::vector<uint16_t> types) {
-  if (!types.empty()) types.push_back(kRrsig);
+  // An unsigned delegation's NS is the only RRset there and has no RRSIG.
+  if (!types.empty() && !(types.size() == 1 && types[0] == kNs)) types.push_back(kRrsig);
   // Built whole by size: GCC 12 at -O3 misreads an insert after an initializer
   // list as an overflow (-Warray-bounds).
   const Bytes bitmap = type_bitmap(std::move(types));

@@ -73,12 +73,16 @@ Bytes nsec_rdata(std::string_view next_owner, std::vector<uint16_t> types);
 
 // RFC 9276 parameters: SHA-1, 0 extra iterations, empty salt, no opt-out.
 constexpr uint8_t kNsec3HashSha1 = 1;
-// The raw 20-byte NSEC3 hash of a wire name.
+constexpr size_t kNsec3HashSize = 20;
+// The raw 20-byte NSEC3 hash of a wire name (any case).
 Bytes nsec3_hash(std::string_view name);
+// The same into `out` (kNsec3HashSize bytes) without allocating: for the answer path.
+void nsec3_hash(std::string_view name, uint8_t* out) noexcept;
 // base32hex (RFC 4648 7, lower case) of a hash: the first label of an NSEC3 owner.
 std::string base32hex(const Bytes& hash);
 // NSEC3 RDATA: the next hashed owner (raw) and the owner's types (RRSIG added when
-// the types are not empty, as RFC 5155 7.1 has it for names that own RRsets).
+// the types are not empty, as RFC 5155 7.1 has it for names that own RRsets, except
+// at an unsigned delegation, whose NS alone has none).
 Bytes nsec3_rdata(const Bytes& next_hash, std::vector<uint16_t> types);
 // NSEC3PARAM RDATA for the parameters above.
 Bytes nsec3param_rdata();

@@ -1,6 +1,7 @@
 // Answers from a signed zone, each checked the way a validator would: every RRset
 // in the answer and authority sections verified with ldns against the zone's
-// DNSKEYs, and every negative answer's NSEC records checked to deny the question.
+// DNSKEYs, and every negative answer's NSEC or NSEC3 records checked to deny the
+// question. The denial cases run once per chain (denial: nsec and nsec3).
 #include <doctest/doctest.h>
 
 #include <map>
@@ -14,7 +15,7 @@ namespace {
 
 const std::string kKeys = std::string(GSLB_SOURCE_DIR) + "/tests/unit/dnssec/keys";
 
-std::string signed_config(const std::string& validity = "14d") {
+std::string signed_config(const std::string& validity = "14d", const std::string& denial = "nsec") {
   return R"(
 server:
   listen: ["127.0.0.1:5300"]
@@ -25,6 +26,7 @@ zones:
     dnssec:
       keys: [")" + kKeys + "/ksk13\", \"" + kKeys + R"(/zsk13"]
       signature_validity: )" + validity + R"(
+      denial: )" + denial + R"(
       refresh: 1s
     records: |
       ns1     3600 IN A     192.0.2.53
@@ -53,10 +55,13 @@ clusters:
 )";
 }
 
-const Served& served() {
-  static const Served s = serve(signed_config());
-  return s;
+const Served& served(const std::string& denial = "nsec") {
+  static const Served nsec = serve(signed_config());
+  static const Served nsec3 = serve(signed_config("14d", "nsec3"));
+  return denial == "nsec3" ? nsec3 : nsec;
 }
+
+constexpr const char* kDenials[] = {"nsec", "nsec3"};
 
 ldns_rr_list* dnskeys(const Served& s) {
   Answer a;
@@ -111,14 +116,25 @@ void check_signed(const Served& s, const Answer& a, time_t now = time(nullptr)) 
   ldns_rr_list_deep_free(keys);
 }
 
-// The authority section's NSEC records deny `name`/`type` (ldns's check).
+// The authority section's NSEC or NSEC3 records deny `name`/`type` (ldns's check;
+// for NSEC3, RFC 5155 8.4-8.6: closest encloser, next closer and wildcard).
 ldns_status denial(const Answer& a, const char* name, ldns_rr_type type) {
   ldns_rr_list* nsecs = ldns_pkt_rr_list_by_type(a.pkt, LDNS_RR_TYPE_NSEC, LDNS_SECTION_AUTHORITY);
+  ldns_rr_list* nsec3s = ldns_pkt_rr_list_by_type(a.pkt, LDNS_RR_TYPE_NSEC3, LDNS_SECTION_AUTHORITY);
   ldns_rr_list* sigs = ldns_pkt_rr_list_by_type(a.pkt, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_AUTHORITY);
   ldns_rr* q = ldns_rr_new();
   ldns_rr_set_owner(q, ldns_dname_new_frm_str(name));
   ldns_rr_set_type(q, type);
-  const ldns_status st = nsecs ? ldns_dnssec_verify_denial(q, nsecs, sigs) : LDNS_STATUS_ERR;
+  ldns_status st = LDNS_STATUS_ERR;
+  if (nsecs && nsec3s) {
+    st = LDNS_STATUS_ERR;  // never both chains in one answer
+  } else if (nsecs) {
+    st = ldns_dnssec_verify_denial(q, nsecs, sigs);
+  } else if (nsec3s) {
+    const bool nodata = ldns_pkt_get_rcode(a.pkt) == LDNS_RCODE_NOERROR;
+    st = ldns_dnssec_verify_denial_nsec3(q, nsec3s, sigs, ldns_pkt_get_rcode(a.pkt), type, nodata);
+  }
+  ldns_rr_list_deep_free(nsec3s);
   ldns_rr_free(q);
   ldns_rr_list_deep_free(nsecs);
   ldns_rr_list_deep_free(sigs);
@@ -159,58 +175,127 @@ TEST_CASE("static answers, the DNSKEY, SOA and NS carry valid signatures") {
 }
 
 TEST_CASE("NXDOMAIN proves the name and the wildcard away") {
-  Answer a;
-  ask(served(), make_query("nope.example.test.", LDNS_RR_TYPE_A, kDo), &a);
-  CHECK(a.rcode() == LDNS_RCODE_NXDOMAIN);
-  check_signed(served(), a);
-  CHECK(denial(a, "nope.example.test.", LDNS_RR_TYPE_A) == LDNS_STATUS_OK);
-  Answer deep;
-  ask(served(), make_query("x.y.b.c.example.test.", LDNS_RR_TYPE_A, kDo), &deep);
-  CHECK(deep.rcode() == LDNS_RCODE_NXDOMAIN);
-  check_signed(served(), deep);
-  CHECK(denial(deep, "x.y.b.c.example.test.", LDNS_RR_TYPE_A) == LDNS_STATUS_OK);
-  // A CNAME to a missing name: the target's denial.
-  Answer gone;
-  ask(served(), make_query("gone.example.test.", LDNS_RR_TYPE_A, kDo), &gone);
-  CHECK(gone.rcode() == LDNS_RCODE_NXDOMAIN);
-  check_signed(served(), gone);
-  CHECK(denial(gone, "missing.example.test.", LDNS_RR_TYPE_A) == LDNS_STATUS_OK);
-}
-
-TEST_CASE("NODATA proves the type away, at a name, an empty non-terminal and a service") {
-  for (auto [name, type] : {std::pair{"www.example.test.", LDNS_RR_TYPE_MX}, {"b.c.example.test.", LDNS_RR_TYPE_A},
-                            {"app.example.test.", LDNS_RR_TYPE_TXT}}) {
-    CAPTURE(name);
+  for (const char* chain : kDenials) {
+    CAPTURE(chain);
+    const Served& s = served(chain);
     Answer a;
-    ask(served(), make_query(name, type, kDo), &a);
-    CHECK(a.rcode() == LDNS_RCODE_NOERROR);
-    CHECK(a.section(LDNS_SECTION_ANSWER).empty());
-    check_signed(served(), a);
-    CHECK(denial(a, name, type) == LDNS_STATUS_OK);
+    ask(s, make_query("nope.example.test.", LDNS_RR_TYPE_A, kDo), &a);
+    CHECK(a.rcode() == LDNS_RCODE_NXDOMAIN);
+    check_signed(s, a);
+    CHECK(denial(a, "nope.example.test.", LDNS_RR_TYPE_A) == LDNS_STATUS_OK);
+    Answer deep;
+    ask(s, make_query("x.y.b.c.example.test.", LDNS_RR_TYPE_A, kDo), &deep);
+    CHECK(deep.rcode() == LDNS_RCODE_NXDOMAIN);
+    check_signed(s, deep);
+    CHECK(denial(deep, "x.y.b.c.example.test.", LDNS_RR_TYPE_A) == LDNS_STATUS_OK);
+    // A CNAME to a missing name: the target's denial.
+    Answer gone;
+    ask(s, make_query("gone.example.test.", LDNS_RR_TYPE_A, kDo), &gone);
+    CHECK(gone.rcode() == LDNS_RCODE_NXDOMAIN);
+    check_signed(s, gone);
+    CHECK(denial(gone, "missing.example.test.", LDNS_RR_TYPE_A) == LDNS_STATUS_OK);
   }
 }
 
-TEST_CASE("a wildcard answer is signed by the wildcard and proves the name does not exist") {
-  Answer a;
-  ask(served(), make_query("anything.wild.example.test.", LDNS_RR_TYPE_TXT, kDo), &a);
-  CHECK(a.rcode() == LDNS_RCODE_NOERROR);
-  CHECK(count(a, LDNS_RR_TYPE_TXT, LDNS_SECTION_ANSWER) == 1);
-  check_signed(served(), a);
-  CHECK(count(a, LDNS_RR_TYPE_NSEC, LDNS_SECTION_AUTHORITY) == 1);
+TEST_CASE("NODATA proves the type away, at a name, an empty non-terminal, a service and a cut") {
+  for (const char* chain : kDenials) {
+    for (auto [name, type] : {std::pair{"www.example.test.", LDNS_RR_TYPE_MX}, {"b.c.example.test.", LDNS_RR_TYPE_A},
+                              {"app.example.test.", LDNS_RR_TYPE_TXT}, {"sub.example.test.", LDNS_RR_TYPE_DS}}) {
+      CAPTURE(chain);
+      CAPTURE(name);
+      Answer a;
+      ask(served(chain), make_query(name, type, kDo), &a);
+      CHECK(a.rcode() == LDNS_RCODE_NOERROR);
+      CHECK(a.section(LDNS_SECTION_ANSWER).empty());
+      check_signed(served(chain), a);
+      CHECK(denial(a, name, type) == LDNS_STATUS_OK);
+    }
+  }
 }
 
-TEST_CASE("referrals carry the DS and its signature, or the NSEC proving there is none") {
-  Answer secure;
-  ask(served(), make_query("www.secure.example.test.", LDNS_RR_TYPE_A, kDo), &secure);
-  CHECK(count(secure, LDNS_RR_TYPE_DS, LDNS_SECTION_AUTHORITY) == 1);
-  check_signed(served(), secure);
-  Answer insecure;
-  ask(served(), make_query("www.sub.example.test.", LDNS_RR_TYPE_A, kDo), &insecure);
-  CHECK(count(insecure, LDNS_RR_TYPE_DS, LDNS_SECTION_AUTHORITY) == 0);
-  check_signed(served(), insecure);
-  CHECK(denial(insecure, "sub.example.test.", LDNS_RR_TYPE_DS) == LDNS_STATUS_OK);
-  // Glue is not signed.
-  CHECK(count(insecure, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_ADDITIONAL) == 0);
+// The NSEC3 that covers `name`'s hash, of those in the authority section.
+bool nsec3_covers(const Answer& a, const char* name) {
+  ldns_rr_list* nsec3s = ldns_pkt_rr_list_by_type(a.pkt, LDNS_RR_TYPE_NSEC3, LDNS_SECTION_AUTHORITY);
+  ldns_rdf* n = ldns_dname_new_frm_str(name);
+  ldns_rdf* zone = ldns_dname_new_frm_str("example.test.");
+  bool covered = false;
+  for (size_t i = 0; nsec3s && i < ldns_rr_list_rr_count(nsec3s); ++i) {
+    // ldns compares hashed owner names: the name's hash label, then the zone.
+    ldns_rr* rr = ldns_rr_list_rr(nsec3s, i);
+    ldns_rdf* hashed = ldns_nsec3_hash_name_frm_nsec3(rr, n);
+    REQUIRE(ldns_dname_cat(hashed, zone) == LDNS_STATUS_OK);
+    covered = covered || ldns_nsec_covers_name(rr, hashed);
+    ldns_rdf_deep_free(hashed);
+  }
+  ldns_rdf_deep_free(zone);
+  ldns_rdf_deep_free(n);
+  ldns_rr_list_deep_free(nsec3s);
+  return covered;
+}
+
+TEST_CASE("a wildcard answer is signed by the wildcard and proves the name does not exist") {
+  for (const char* chain : kDenials) {
+    CAPTURE(chain);
+    Answer a;
+    ask(served(chain), make_query("anything.wild.example.test.", LDNS_RR_TYPE_TXT, kDo), &a);
+    CHECK(a.rcode() == LDNS_RCODE_NOERROR);
+    CHECK(count(a, LDNS_RR_TYPE_TXT, LDNS_SECTION_ANSWER) == 1);
+    check_signed(served(chain), a);
+    CHECK(count(a, LDNS_RR_TYPE_NSEC, LDNS_SECTION_AUTHORITY) + count(a, LDNS_RR_TYPE_NSEC3, LDNS_SECTION_AUTHORITY) ==
+          1);
+  }
+  // RFC 5155 7.2.6: the next closer name (here the query name itself) is covered.
+  Answer a;
+  ask(served("nsec3"), make_query("deeper.anything.wild.example.test.", LDNS_RR_TYPE_TXT, kDo), &a);
+  CHECK(count(a, LDNS_RR_TYPE_TXT, LDNS_SECTION_ANSWER) == 1);
+  CHECK(nsec3_covers(a, "anything.wild.example.test."));
+  // A wildcard NODATA (RFC 5155 7.2.5): the closest encloser proof and the wildcard's NSEC3.
+  Answer nodata;
+  ask(served("nsec3"), make_query("anything.wild.example.test.", LDNS_RR_TYPE_A, kDo), &nodata);
+  CHECK(nodata.rcode() == LDNS_RCODE_NOERROR);
+  CHECK(nodata.section(LDNS_SECTION_ANSWER).empty());
+  check_signed(served("nsec3"), nodata);
+  CHECK(count(nodata, LDNS_RR_TYPE_NSEC3, LDNS_SECTION_AUTHORITY) == 3);
+  CHECK(nsec3_covers(nodata, "anything.wild.example.test."));
+}
+
+TEST_CASE("referrals carry the DS and its signature, or the denial proving there is none") {
+  for (const char* chain : kDenials) {
+    CAPTURE(chain);
+    const Served& s = served(chain);
+    Answer secure;
+    ask(s, make_query("www.secure.example.test.", LDNS_RR_TYPE_A, kDo), &secure);
+    CHECK(count(secure, LDNS_RR_TYPE_DS, LDNS_SECTION_AUTHORITY) == 1);
+    check_signed(s, secure);
+    Answer insecure;
+    ask(s, make_query("www.sub.example.test.", LDNS_RR_TYPE_A, kDo), &insecure);
+    CHECK(count(insecure, LDNS_RR_TYPE_DS, LDNS_SECTION_AUTHORITY) == 0);
+    check_signed(s, insecure);
+    CHECK(denial(insecure, "sub.example.test.", LDNS_RR_TYPE_DS) == LDNS_STATUS_OK);
+    // Glue is not signed.
+    CHECK(count(insecure, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_ADDITIONAL) == 0);
+  }
+}
+
+TEST_CASE("an NSEC3 zone publishes a signed NSEC3PARAM (RFC 9276: SHA-1, 0 iterations, no salt) and no NSEC") {
+  const Served& s = served("nsec3");
+  Answer a;
+  ask(s, make_query("example.test.", LDNS_RR_TYPE_NSEC3PARAM, kDo), &a);
+  REQUIRE(count(a, LDNS_RR_TYPE_NSEC3PARAM, LDNS_SECTION_ANSWER) == 1);
+  check_signed(s, a);
+  ldns_rr_list* params = ldns_pkt_rr_list_by_type(a.pkt, LDNS_RR_TYPE_NSEC3PARAM, LDNS_SECTION_ANSWER);
+  char* text = ldns_rdf2str(ldns_rr_rdf(ldns_rr_list_rr(params, 0), 0));
+  CHECK(std::string(text) == "1");
+  free(text);
+  CHECK(ldns_rr_rd_count(ldns_rr_list_rr(params, 0)) == 4);
+  ldns_rr_list_deep_free(params);
+  Answer nsec;
+  ask(s, make_query("www.example.test.", LDNS_RR_TYPE_NSEC, kDo), &nsec);
+  CHECK(count(nsec, LDNS_RR_TYPE_NSEC, LDNS_SECTION_ANSWER) == 0);
+  Answer nx;
+  ask(s, make_query("nope.example.test.", LDNS_RR_TYPE_A, kDo), &nx);
+  CHECK(count(nx, LDNS_RR_TYPE_NSEC, LDNS_SECTION_AUTHORITY) == 0);
+  CHECK(count(nx, LDNS_RR_TYPE_NSEC3, LDNS_SECTION_AUTHORITY) >= 2);
 }
 
 TEST_CASE("every answer a service gives validates, whichever clusters are up") {
