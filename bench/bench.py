@@ -202,6 +202,18 @@ def write(path, text):
         f.write(text)
 
 
+def gslbd_zone(zone):
+    """gslbd's zones: section for `zone` with its static names (ns1, www)."""
+    return f"""zones:
+  - origin: {zone}.
+    soa: {{ mname: ns1.{zone}., rname: hostmaster.{zone}., serial: 1, minimum: 60 }}
+    ns: [ns1.{zone}.]
+    records: |
+      ns1  3600 IN A 192.0.2.53
+      www  300  IN A 192.0.2.80
+"""
+
+
 def dig(port, name, subnet=None):
     cmd = ["dig", "@127.0.0.1", "-p", str(port), name, "A", "+short", "+time=1", "+tries=1", "+norec"]
     if subnet:
@@ -340,14 +352,7 @@ class Gslbd(Server):
   workers: {self.workers}
 {self.extra}geo:
   networks: networks.yaml
-{f"  ranges: [{', '.join(self.ranges)}]" + chr(10) if self.ranges else ""}zones:
-  - origin: {ZONE}.
-    soa: {{ mname: ns1.{ZONE}., rname: hostmaster.{ZONE}., serial: 1, minimum: 60 }}
-    ns: [ns1.{ZONE}.]
-    records: |
-      ns1  3600 IN A 192.0.2.53
-      www  300  IN A 192.0.2.80
-services:
+{f"  ranges: [{', '.join(self.ranges)}]" + chr(10) if self.ranges else ""}{gslbd_zone(ZONE)}services:
   - name: {GEO_NAME}.
     ttl: 30
     policy: nearest
