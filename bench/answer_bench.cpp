@@ -1,14 +1,16 @@
 // The answer path alone, without sockets: gslb::dns::answer_query over a prepared
 // batch of wire queries (built with ldns), for a static name, a name that does not
 // exist, and a service answered by the client subnet (EDNS Client Subnet), unsigned
-// and from the same zone signed (DNSSEC, DO=1: the pre-made signature copied in).
+// and from the same zone signed (DNSSEC, DO=1: the pre-made signature copied in),
+// and the NXDOMAIN signed, with NSEC and with NSEC3 proofs.
 //
 //   answer_bench                      Google Benchmark: time per query (counter per_query)
 //   answer_bench --callgrind N        answers N queries of each kind between callgrind
 //                                     client requests; bench/callgrind divides Ir by N
 //   answer_bench --sign-load ANSWERS  builds a zone of 1,000 names and 100 services x 5
-//                                     clusters (IPv4 and IPv6 each) unsigned, then signed:
-//                                     build time, signatures, RSS growth
+//                                     clusters (IPv4 and IPv6 each) unsigned, then signed
+//                                     with NSEC, then with NSEC3: build time, signatures,
+//                                     RSS growth
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -73,20 +75,24 @@ struct World {
   double build_ms = 0;  // load_config + build_serving_state (signing included), not the key generation
 };
 
-// `signed_zone`: with a key made by ldns-keygen (ldnsutils) for the zone.
-World build_world(bool signed_zone, const std::string& config_text = kConfig,
+// How the zone is signed: not at all, or with the NSEC or the NSEC3 chain.
+enum class Chain { none, nsec, nsec3 };
+const char* to_string(Chain c) { return c == Chain::none ? "unsigned" : c == Chain::nsec ? "nsec" : "nsec3"; }
+
+// Signed with a key made by ldns-keygen (ldnsutils) for the zone.
+World build_world(Chain chain, const std::string& config_text = kConfig,
                   const std::string& networks_text = kNetworks) {
   char tmpl[] = "/tmp/gslbd-bench-XXXXXX";
   const char* dir = mkdtemp(tmpl);
   if (!dir) throw std::runtime_error("mkdtemp failed");
   const std::string config = std::string(dir) + "/bench.yaml", networks = std::string(dir) + "/networks.yaml";
   std::string text = config_text, dnssec;
-  if (signed_zone) {
+  if (chain != Chain::none) {
     const std::string keygen = std::string("cd ") + dir + " && ldns-keygen -a ECDSAP256SHA256 -k global.example.com > key";
     if (std::system(keygen.c_str()) != 0) throw std::runtime_error("ldns-keygen failed");
     std::string key;
     std::ifstream(std::string(dir) + "/key") >> key;
-    dnssec = "    dnssec: { keys: [" + std::string(dir) + "/" + key + "] }";
+    dnssec = "    dnssec: { keys: [" + std::string(dir) + "/" + key + "], denial: " + to_string(chain) + " }";
   }
   text.replace(text.find("%DNSSEC%"), 8, dnssec);
   std::ofstream(config) << text;
@@ -102,11 +108,13 @@ World build_world(bool signed_zone, const std::string& config_text = kConfig,
   return out;
 }
 
-const World& world(bool signed_zone = false) {
-  static const World plain = build_world(false);
-  if (!signed_zone) return plain;
-  static const World with_dnssec = build_world(true);
-  return with_dnssec;
+const World& world(Chain chain) {
+  static const World plain = build_world(Chain::none);
+  if (chain == Chain::none) return plain;
+  static const World nsec = build_world(Chain::nsec);
+  if (chain == Chain::nsec) return nsec;
+  static const World nsec3 = build_world(Chain::nsec3);
+  return nsec3;
 }
 
 // One wire query like dnsperf sends: RD clear, EDNS 1232, optionally ECS.
@@ -134,27 +142,33 @@ std::vector<uint8_t> make_query(const std::string& name, uint16_t id, const char
   return out;
 }
 
-enum class Kind { static_a, nxdomain, geo_ecs, geo_ecs_signed };
+// What one benchmark asks, and of which zone: signed zones are asked with DO=1.
+struct Kind {
+  const char* name;
+  const char* qname;
+  bool ecs;
+  Chain chain;
+};
+constexpr Kind kStatic{"static", "www.global.example.com.", false, Chain::none};
+constexpr Kind kNxdomain{"nxdomain", "nothing-here.global.example.com.", false, Chain::none};
+constexpr Kind kGeoEcs{"geo_ecs", "app.global.example.com.", true, Chain::none};
+constexpr Kind kGeoEcsSigned{"geo_ecs_signed", "app.global.example.com.", true, Chain::nsec};
+constexpr Kind kNxdomainNsec{"nxdomain_nsec", "nothing-here.global.example.com.", false, Chain::nsec};
+constexpr Kind kNxdomainNsec3{"nxdomain_nsec3", "nothing-here.global.example.com.", false, Chain::nsec3};
 
 // A batch of 32 queries (the worker's recvmmsg batch), varied IDs and, for the geo
 // case, the three mapped subnets plus one that falls to the default ranking.
-std::vector<std::vector<uint8_t>> batch(Kind kind) {
+std::vector<std::vector<uint8_t>> batch(const Kind& kind) {
   static const char* subnets[] = {"192.0.2.0", "198.51.100.0", "203.0.113.0", "100.64.0.0"};
   std::vector<std::vector<uint8_t>> out;
-  for (uint16_t i = 0; i < 32; ++i) {
-    switch (kind) {
-      case Kind::static_a: out.push_back(make_query("www.global.example.com.", i)); break;
-      case Kind::nxdomain: out.push_back(make_query("nothing-here.global.example.com.", i)); break;
-      case Kind::geo_ecs: out.push_back(make_query("app.global.example.com.", i, subnets[i % 4])); break;
-      case Kind::geo_ecs_signed: out.push_back(make_query("app.global.example.com.", i, subnets[i % 4], true)); break;
-    }
-  }
+  for (uint16_t i = 0; i < 32; ++i)
+    out.push_back(make_query(kind.qname, i, kind.ecs ? subnets[i % 4] : nullptr, kind.chain != Chain::none));
   return out;
 }
 
 // Answers every query of the batch once; returns the bytes written (kept live).
-size_t answer_batch(const std::vector<std::vector<uint8_t>>& queries, uint8_t* out, size_t cap, bool signed_zone) {
-  const World& w = world(signed_zone);
+size_t answer_batch(const std::vector<std::vector<uint8_t>>& queries, uint8_t* out, size_t cap, Chain chain) {
+  const World& w = world(chain);
   dns::ClientInfo client;
   client.address[0] = 127;
   client.address[3] = 1;
@@ -168,12 +182,12 @@ size_t answer_batch(const std::vector<std::vector<uint8_t>>& queries, uint8_t* o
   return total;
 }
 
-void run(benchmark::State& state, Kind kind) {
+void run(benchmark::State& state, const Kind& kind) {
   const auto queries = batch(kind);
   std::vector<uint8_t> out(4096);
-  world(kind == Kind::geo_ecs_signed);
+  world(kind.chain);
   for (auto _ : state) {
-    size_t n = answer_batch(queries, out.data(), out.size(), kind == Kind::geo_ecs_signed);
+    size_t n = answer_batch(queries, out.data(), out.size(), kind.chain);
     benchmark::DoNotOptimize(n);
     benchmark::ClobberMemory();
   }
@@ -185,14 +199,18 @@ void run(benchmark::State& state, Kind kind) {
     state.counters["per_query"] = benchmark::Counter(q, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-void BM_Static(benchmark::State& s) { run(s, Kind::static_a); }
-void BM_NxDomain(benchmark::State& s) { run(s, Kind::nxdomain); }
-void BM_GeoEcs(benchmark::State& s) { run(s, Kind::geo_ecs); }
-void BM_GeoEcsSigned(benchmark::State& s) { run(s, Kind::geo_ecs_signed); }
+void BM_Static(benchmark::State& s) { run(s, kStatic); }
+void BM_NxDomain(benchmark::State& s) { run(s, kNxdomain); }
+void BM_GeoEcs(benchmark::State& s) { run(s, kGeoEcs); }
+void BM_GeoEcsSigned(benchmark::State& s) { run(s, kGeoEcsSigned); }
+void BM_NxDomainNsec(benchmark::State& s) { run(s, kNxdomainNsec); }
+void BM_NxDomainNsec3(benchmark::State& s) { run(s, kNxdomainNsec3); }
 BENCHMARK(BM_Static);
 BENCHMARK(BM_NxDomain);
 BENCHMARK(BM_GeoEcs);
 BENCHMARK(BM_GeoEcsSigned);
+BENCHMARK(BM_NxDomainNsec);
+BENCHMARK(BM_NxDomainNsec3);
 // Workers share the serving state read-only and write only their own buffers and
 // counters, so answering should scale with threads up to the cores there are.
 // Wall-clock time, so items_per_second is the threads' combined rate.
@@ -202,22 +220,15 @@ BENCHMARK(BM_GeoEcs)->Name("BM_GeoEcs_threads")->Threads(1)->Threads(2)->UseReal
 // (valgrind --instr-atstart=no), and each kind ends in its own dump.
 int callgrind(long total) {
   std::vector<uint8_t> out(4096);
-  world();
-  world(true);
-  const struct {
-    Kind kind;
-    const char* name;
-  } kinds[] = {{Kind::static_a, "static"}, {Kind::nxdomain, "nxdomain"}, {Kind::geo_ecs, "geo_ecs"},
-               {Kind::geo_ecs_signed, "geo_ecs_signed"}};
-  for (const auto& k : kinds) {
-    const auto queries = batch(k.kind);
-    const bool signed_zone = k.kind == Kind::geo_ecs_signed;
+  for (const Chain c : {Chain::none, Chain::nsec, Chain::nsec3}) world(c);
+  for (const Kind& k : {kStatic, kNxdomain, kGeoEcs, kGeoEcsSigned, kNxdomainNsec, kNxdomainNsec3}) {
+    const auto queries = batch(k);
     const long per_batch = static_cast<long>(queries.size());
     const long loops = (total + per_batch - 1) / per_batch;
-    size_t sink = answer_batch(queries, out.data(), out.size(), signed_zone);  // warm
+    size_t sink = answer_batch(queries, out.data(), out.size(), k.chain);  // warm
     CALLGRIND_ZERO_STATS;
     CALLGRIND_START_INSTRUMENTATION;
-    for (long i = 0; i < loops; ++i) sink += answer_batch(queries, out.data(), out.size(), signed_zone);
+    for (long i = 0; i < loops; ++i) sink += answer_batch(queries, out.data(), out.size(), k.chain);
     CALLGRIND_STOP_INSTRUMENTATION;
     CALLGRIND_DUMP_STATS_AT(k.name);
     std::printf("%s queries=%ld sink=%zu\n", k.name, loops * per_batch, sink);
@@ -271,16 +282,16 @@ zones:
 int sign_load(unsigned answers) {
   const std::string text = large_config(answers);
   std::vector<World> kept;  // each state stays alive so that its growth is not memory the previous one freed
-  kept.reserve(2);
-  for (bool signed_zone : {false, true}) {
+  kept.reserve(3);
+  for (const Chain chain : {Chain::none, Chain::nsec, Chain::nsec3}) {
     const long before = rss_kib();
-    const World& w = kept.emplace_back(build_world(signed_zone, text, "- { cidr: 192.0.2.0/24, clusters: [c1, c2, c3, c4, c5] }\n"));
+    const World& w = kept.emplace_back(build_world(chain, text, "- { cidr: 192.0.2.0/24, clusters: [c1, c2, c3, c4, c5] }\n"));
     const long after = rss_kib();
     size_t per_service = 0;
     for (const auto& family : w.state->services.front().signed_answers)
       for (const auto& at_ttl : family) per_service += at_ttl.rrsigs.size();
     std::printf("%-8s answers=%u build_ms=%.1f signatures_per_service=%zu services=%zu rss_growth_kib=%ld\n",
-                signed_zone ? "signed" : "unsigned", answers, w.build_ms, per_service, w.state->services.size(),
+                to_string(chain), answers, w.build_ms, per_service, w.state->services.size(),
                 after - before);
   }
   return 0;

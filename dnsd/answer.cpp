@@ -148,7 +148,9 @@ class Responder {
   // target, which differs from node.name when a wildcard synthesised the answer.
   void answer_node(const Node& node, const Owner& o, std::string_view name, unsigned depth) {
     // RFC 4035 3.1.3.3: a synthesised answer proves that `name` itself does not exist.
-    if (dnssec_ && node.name != name) no_closer_name(name, node);
+    // Only a wildcard synthesises: checked first, it spares every other signed
+    // answer comparing the two names.
+    if (dnssec_ && is_wildcard(node) && node.name != name) no_closer_name(name, node);
     // A service name's addresses come from its clusters; its other types are the
     // zone's own data (the SOA and NS of a service at the apex, a TXT or MX next
     // to a service), answered like any other name's, NODATA when there are none.
@@ -323,9 +325,8 @@ class Responder {
     if (!dnssec_) return;
     if (nsec3()) {
       proof(node);
-      const std::string_view name = node.name;
-      if (name.size() > 2 && name[0] == 1 && name[1] == '*')
-        if (const Node* encloser = zone_->find(name.substr(2))) proof(*encloser);
+      if (is_wildcard(node))
+        if (const Node* encloser = zone_->find(std::string_view(node.name).substr(2))) proof(*encloser);
       return;
     }
     if (node.find(type::NSEC)) {
@@ -346,6 +347,7 @@ class Responder {
   }
 
   bool nsec3() const { return !zone_->nsec3_chain.empty(); }
+  static bool is_wildcard(const Node& node) { return node.name.size() > 2 && node.name[0] == 1 && node.name[1] == '*'; }
 
   // The suffix of `name` one label longer than its closest encloser's `encloser_size`
   // bytes (RFC 5155 1.3), which `name` lies strictly below.
@@ -641,13 +643,6 @@ ClusterPick pick_clusters(const ServingState& serving, const Service& svc, const
   pick.scope = route.scope;
   auto is_up = [&](geo::ClusterId c) { return c >= health.up.size() || health.up[c]; };
   auto changing = [&](geo::ClusterId c) { return c < health.transitioning.size() && health.transitioning[c]; };
-  bool any_up = false;
-  for (geo::ClusterId c : svc.clusters) any_up = any_up || is_up(c);
-  if (!any_up && svc.servfail_when_all_down) {
-    pick.servfail = true;
-    return pick;
-  }
-  pick.fail_open = !any_up;
   // A cluster's addresses: those written in the config, and those its ingress
   // host names resolved to (carried in the health view, which the probe thread renews).
   auto address_count = [&](geo::ClusterId c) {
@@ -657,12 +652,23 @@ ClusterPick pick_clusters(const ServingState& serving, const Service& svc, const
   };
   // A signed name's NSEC says which address types it has, so a signed service
   // fails open per type: with none of its IPv6 clusters up it answers AAAA from
-  // the down ones rather than with a NODATA its NSEC would contradict.
-  if (svc.is_signed && any_up) {
-    any_up = false;
-    for (geo::ClusterId c : svc.clusters) any_up = any_up || (is_up(c) && address_count(c) > 0);
-    pick.fail_open = !any_up;
+  // the down ones rather than with a NODATA its NSEC would contradict. One pass
+  // finds both: any cluster up, and (signed) any up with addresses of the type.
+  bool any_up = false, any_answerable = false;
+  for (geo::ClusterId c : svc.clusters) {
+    if (!is_up(c)) continue;
+    any_up = true;
+    if (!svc.is_signed || address_count(c) > 0) {
+      any_answerable = true;
+      break;
+    }
   }
+  if (!any_up && svc.servfail_when_all_down) {
+    pick.servfail = true;
+    return pick;
+  }
+  any_up = any_answerable;
+  pick.fail_open = !any_up;
   // Picked first, written after, so the TTL can shrink when a cluster ranked at or
   // above a picked one is changing state: resolvers then come back soon.
   for (geo::ClusterId c : route.order) {

@@ -21,11 +21,6 @@ void for_each_subset(const std::vector<unsigned>& eligible, unsigned k, uint64_t
 
 }  // namespace
 
-const RRset* SignedAnswers::find(uint64_t mask) const noexcept {
-  auto it = std::lower_bound(masks.begin(), masks.end(), mask);
-  return it != masks.end() && *it == mask ? &rrsigs[static_cast<size_t>(it - masks.begin())] : nullptr;
-}
-
 size_t address_set_count(const std::vector<bool>& has_addresses, unsigned answers) {
   const size_t m = static_cast<size_t>(std::count(has_addresses.begin(), has_addresses.end(), true));
   // Sum of C(m, j) for j = 1..answers, stopping once past the limit.

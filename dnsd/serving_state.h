@@ -5,6 +5,7 @@
 // Immutable once published; shared read-only by every DNS worker.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -34,7 +35,12 @@ struct ClusterAddresses {
 struct SignedAnswers {
   std::vector<uint64_t> masks;  // ascending
   std::vector<RRset> rrsigs;    // rrsigs[i] covers masks[i]'s addresses
-  const RRset* find(uint64_t mask) const noexcept;
+  // Inline: it runs for every signed service answer (a call and its setup cost as
+  // much as the search over the few sets a service has).
+  const RRset* find(uint64_t mask) const noexcept {
+    auto it = std::lower_bound(masks.begin(), masks.end(), mask);
+    return it != masks.end() && *it == mask ? &rrsigs[static_cast<size_t>(it - masks.begin())] : nullptr;
+  }
 };
 
 struct Service {
