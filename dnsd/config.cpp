@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -517,6 +518,88 @@ const std::vector<Field<ServerConfig>>& server_fields() {
   return fields;
 }
 
+void read_endpoints(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&,
+                    std::vector<std::string>* out) {
+  if (!n.IsSequence() || n.size() == 0) r.fail(n, path, "expected a list of URLs like \"http://127.0.0.1:2379\"");
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string url = r.string(n[i], Reader::index(path, i));
+    const bool scheme = url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+    const size_t host = url.find("//") + 2;
+    if (!scheme || host >= url.size() || url.find('/', host) != std::string::npos)
+      r.fail(n[i], Reader::index(path, i), "expected a URL like \"http://127.0.0.1:2379\" (no path), got \"" + url + "\"");
+    out->push_back(url);
+  }
+}
+
+void read_etcd_tls(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& dir,
+                   sync::TlsFiles* out) {
+  r.expect_map(n, path, {"ca_file", "cert_file", "key_file"});
+  if (n["ca_file"]) out->ca_file = r.file_path(n["ca_file"], path + ".ca_file", dir);
+  if (n["cert_file"]) out->cert_file = r.file_path(n["cert_file"], path + ".cert_file", dir);
+  if (n["key_file"]) out->key_file = r.file_path(n["key_file"], path + ".key_file", dir);
+  if (out->cert_file.empty() != out->key_file.empty())
+    r.fail(n, path, "cert_file and key_file go together (a client certificate and its key)");
+}
+
+void read_etcd_prefix(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&, std::string* out) {
+  *out = r.string(n, path);
+  if (out->empty() || out->back() != '/')
+    r.fail(n, path, "expected a key prefix ending in \"/\" like \"/gslbd/global.example.com/\", got \"" + *out + "\"");
+}
+
+// An instance name is a key segment (votes/CLUSTER/INSTANCE).
+bool good_instance(const std::string& name) {
+  return !name.empty() && name.size() <= 255 &&
+         std::none_of(name.begin(), name.end(), [](char c) { return c == '/' || std::isspace(static_cast<unsigned char>(c)); });
+}
+
+void read_instance(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&, std::string* out) {
+  *out = r.string(n, path);
+  if (!good_instance(*out)) r.fail(n, path, "expected 1 to 255 characters without \"/\" or spaces, got \"" + *out + "\"");
+}
+
+const std::vector<Field<sync::EtcdConfig>>& etcd_fields() {
+  using E = sync::EtcdConfig;
+  constexpr Reload restart = Reload::needs_restart;
+  static const std::vector<Field<E>> fields = {
+      required(custom("endpoints", &E::endpoints, restart, "list of http:// or https:// URLs", read_endpoints)),
+      custom("tls", &E::tls, restart, "{ ca_file, cert_file, key_file }", read_etcd_tls),
+      required(custom("prefix", &E::prefix, restart, "key prefix ending in /", read_etcd_prefix)),
+      custom("instance", &E::instance, restart, "name without / (default: server.nsid, else the host name)", read_instance),
+      duration("lease_ttl", &E::lease_ttl, Millis(2000), std::chrono::hours(1), restart),
+  };
+  return fields;
+}
+
+void read_etcd(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& dir, sync::EtcdConfig* e) {
+  read_fields(r, n, path, dir, etcd_fields(), e);
+}
+
+const std::vector<Field<sync::SyncConfig>>& sync_fields() {
+  using S = sync::SyncConfig;
+  static const std::vector<Field<S>> fields = {
+      required(custom("etcd", &S::etcd, Reload::needs_restart, "mapping (see sync.etcd.*)", read_etcd)),
+      member_field<S, sync::DownRule>(
+          "down_when", &S::down_when, Reload::applies, "majority, all, any or a count 1..1000",
+          [](const Reader& r, const YAML::Node& n, const std::string& path, const std::string&) {
+            const std::string text = r.string(n, path);
+            const auto rule = sync::parse_down_rule(text);
+            if (!rule) r.fail(n, path, "expected majority, all, any or a number of instances 1..1000, got \"" + text + "\"");
+            return *rule;
+          },
+          [](const sync::DownRule& rule) { return sync::to_string(rule); }),
+  };
+  return fields;
+}
+
+// sync.etcd.instance when left out: server.nsid, else the host name.
+std::string default_instance(const ServerConfig& server) {
+  if (!server.nsid.empty()) return server.nsid;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) return "";
+  return host;
+}
+
 void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const std::string& config_dir) {
   read_fields(r, n, "server", config_dir, server_fields(), s);
   s->has_http = bool(n["http"]);
@@ -919,6 +1002,8 @@ std::vector<SchemaKey> config_schema() {
   list_fields("server.rrl", rrl_fields(), &keys);
   list_fields("clusters.NAME.checks[N].KIND", check_fields(), &keys);
   list_fields("clusters.NAME.checks[N].http", http_fields(), &keys);
+  list_fields("sync", sync_fields(), &keys);
+  list_fields("sync.etcd", etcd_fields(), &keys);
   return keys;
 }
 
@@ -934,6 +1019,16 @@ std::vector<std::string> restart_only_changes(const ServerConfig& running, const
   std::vector<std::string> changed;
   for (const Field<ServerConfig>& f : server_fields())
     if (f.reload == Reload::needs_restart && !f.same(running, next)) changed.push_back("server." + f.key);
+  return changed;
+}
+
+std::vector<std::string> restart_only_changes(const std::optional<sync::SyncConfig>& running,
+                                              const std::optional<sync::SyncConfig>& next) {
+  if (running.has_value() != next.has_value()) return {"sync"};
+  std::vector<std::string> changed;
+  if (!running) return changed;
+  for (const Field<sync::EtcdConfig>& f : etcd_fields())
+    if (f.reload == Reload::needs_restart && !f.same(running->etcd, next->etcd)) changed.push_back("sync.etcd." + f.key);
   return changed;
 }
 
@@ -959,8 +1054,17 @@ Config load_config(const std::string& path) {
   const Reader r(path, std::move(lines));
   if (!root.IsMap()) fail_at({path, 1, 1}, "", "expected a mapping with server, zones, services and clusters");
   refuse_duplicate_keys(r, root, "");
-  r.expect_map(root, "", {"server", "geo", "latency", "zones", "services", "clusters"});
+  r.expect_map(root, "", {"server", "geo", "latency", "zones", "services", "clusters", "sync"});
   read_server(r, r.required(root, "", "server"), &cfg.server, config_dir);
+  if (const YAML::Node n = root["sync"]) {
+    sync::SyncConfig sc;
+    read_fields(r, n, "sync", config_dir, sync_fields(), &sc);
+    if (sc.etcd.instance.empty()) sc.etcd.instance = default_instance(cfg.server);
+    if (!good_instance(sc.etcd.instance))
+      r.fail(n["etcd"], "sync.etcd.instance", "left out, and neither server.nsid nor the host name (\"" +
+                                                  sc.etcd.instance + "\") can name this instance: set it");
+    cfg.sync = std::move(sc);
+  }
   if (cfg.server.state_file.empty()) {
     // Under systemd (StateDirectory=) the config's directory is read-only.
     const char* state_dir = std::getenv("STATE_DIRECTORY");

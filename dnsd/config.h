@@ -13,6 +13,7 @@
 #include "dnsd/log.h"
 #include "geo/routing.h"
 #include "healthcheck/monitor.h"
+#include "sync/sync.h"
 
 namespace gslb::dns {
 
@@ -156,6 +157,7 @@ struct Config {
   std::vector<ZoneConfig> zones;
   std::vector<ServiceConfig> services;
   std::vector<ClusterConfig> clusters;  // in file order: index = cluster id
+  std::optional<sync::SyncConfig> sync; // left out: each instance decides alone
 };
 
 Config load_config(const std::string& path);
@@ -179,6 +181,9 @@ std::string default_control_socket(const std::string& config_path);
 // The restart-only keys whose values differ (by key path); empty when a reload may
 // apply `next` over `running`.
 std::vector<std::string> restart_only_changes(const ServerConfig& running, const ServerConfig& next);
+// The same for the sync section: every key but down_when, and the section itself.
+std::vector<std::string> restart_only_changes(const std::optional<sync::SyncConfig>& running,
+                                              const std::optional<sync::SyncConfig>& next);
 
 // Parses "127.0.0.1:53", "[::1]:53", or with default_port "127.0.0.1". False if bad.
 bool parse_endpoint(const std::string& text, uint16_t default_port, Endpoint* out);

@@ -108,6 +108,8 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       if (result.outcome == Outcome::no_such_cluster) return c->reply(false, "no cluster named " + w[1]);
       if (result.outcome == Outcome::not_saved)
         return c->reply(false, "not " + cmd + "ed: the drain state cannot be saved: " + result.error);
+      if (result.outcome == Outcome::not_stored)
+        return c->reply(false, "not " + cmd + "ed: etcd did not store it: " + result.error);
       return c->reply(true, "cluster " + w[1] + (cmd == "drain" ? " drained" : " undrained"));
     }
     if (cmd == "explain" && w.size() == 3) {

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <iostream>
@@ -25,6 +26,7 @@
 #include "dnsd/published.h"
 #include "dnsd/sd_notify.h"
 #include "dnsd/serving_state.h"
+#include "dnsd/sync_status.h"
 #include "dnsd/worker.h"
 #include "dnsd/xdp_answering.h"
 
@@ -39,6 +41,10 @@ namespace {
 // clusters still unknown then are reported down (logged), never silently up.
 constexpr auto kInitialProbeWait = std::chrono::seconds(10);
 
+// The longest a drain or undrain through the API waits for etcd (sync on) before
+// it is refused as not stored: the HTTP and control thread waits meanwhile.
+constexpr auto kDrainStoreWait = std::chrono::milliseconds(2000);
+
 // SIGHUPs that keep coming (a config management loop, a script) rebuild at most
 // this often; a single SIGHUP is built at once.
 constexpr auto kReloadSpacing = std::chrono::milliseconds(1000);
@@ -47,6 +53,23 @@ std::vector<health::ClusterSpec> health_specs(const Config& c) {
   std::vector<health::ClusterSpec> specs;
   for (const ClusterConfig& cl : c.clusters) specs.push_back(cl.health);
   return specs;
+}
+
+std::vector<std::string> cluster_names(const Config& c) {
+  std::vector<std::string> names;
+  for (const ClusterConfig& cl : c.clusters) names.push_back(cl.name);
+  return names;
+}
+
+sync::Verdict sync_verdict(const health::LocalVerdict& v) { return {v.cluster, v.up, v.reason, v.latency_ms}; }
+
+template <class S>
+void log_at(S severity, const std::string& line, const LogFields& fields = {}) {
+  switch (severity) {
+    case S::info: log_info(line, fields); break;
+    case S::warning: log_warning(line, fields); break;
+    case S::error: log_error(line, fields); break;
+  }
 }
 
 std::string summary(const ServingState& s) {
@@ -127,21 +150,42 @@ class Daemon {
     metrics_->update_names(slots_);
     metrics_->loaded(*serving);
     server_config_ = serving->config.server;
+    sync_config_ = serving->config.sync;
 
+    // Before the Monitor, whose probe thread reports verdicts to it; its thread
+    // starts once the Monitor it hands agreed health and drains to exists.
+    if (sync_config_)
+      sync_ = std::make_unique<sync::Sync>(
+          *sync_config_,
+          sync::Callbacks{[this](const std::map<std::string, bool>& agreed) { monitor_->set_agreed(agreed); },
+                          [this](const std::set<std::string>& drained) { monitor_->set_drains(drained); },
+                          [](sync::Severity severity, const std::string& line) { log_at(severity, line); }},
+          metrics_->registry());
+    health::MonitorOptions monitor_options{server_config_.state_file, server_config_.resolver,
+                                           [](health::Severity severity, const std::string& line,
+                                              const LogFields& fields) { log_at(severity, line, fields); },
+                                           {}, {}};
+    if (sync_)
+      monitor_options.on_verdict = [this](const health::LocalVerdict& v) {
+        std::lock_guard lock(verdict_mutex_);
+        sync_->local_verdict(sync_verdict(v));
+      };
     monitor_ = std::make_unique<health::Monitor>(
-        health::MonitorOptions{server_config_.state_file, server_config_.resolver,
-                               [](health::Severity severity, const std::string& line, const LogFields& fields) {
-                                 switch (severity) {
-                                   case health::Severity::info: log_info(line, fields); break;
-                                   case health::Severity::warning: log_warning(line, fields); break;
-                                   case health::Severity::error: log_error(line, fields); break;
-                                 }
-                               },
-                               {}},
+        std::move(monitor_options),
         [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
     std::vector<health::ClusterSpec> specs = health_specs(serving->config);
     if (takeover_) seed_health(specs, *takeover_);
     monitor_->configure(std::move(specs), serving->epoch);
+    if (sync_) {
+      sync_->set_clusters(cluster_names(serving->config));
+      {
+        // Under the lock the probe thread reports changes with: a verdict read here
+        // cannot reach the sync thread after a newer one.
+        std::lock_guard lock(verdict_mutex_);
+        for (const health::LocalVerdict& v : monitor_->verdicts()) sync_->local_verdict(sync_verdict(v));
+      }
+      sync_->start();
+    }
     if (takeover_)
       for (const Takeover::Cluster& c : takeover_->clusters)
         if (c.drained) monitor_->set_drained(c.name, true, "the replaced gslbd (pid " + std::to_string(takeover_->old_pid) + ")");
@@ -164,10 +208,14 @@ class Daemon {
         xdp_->open(snapshot_, stats);
       }
       const HttpRoutes routes{
-          [this] { return metrics_->scrape(*snapshot_.get()); }, [this] { return monitor_->status_json(); },
-          [this](const std::string& name, const std::string& client) { return explain(*snapshot_.get(), name, client); },
+          [this] { return metrics_->scrape(*snapshot_.get()); },
+          [this] { return sync_ ? with_sync(monitor_->status_json(), sync_->status()) : monitor_->status_json(); },
+          [this](const std::string& name, const std::string& client) {
+            HttpResponse r = explain(*snapshot_.get(), name, client);
+            return sync_ ? with_sync(std::move(r), sync_->status()) : r;
+          },
           [this](const std::string& cluster, bool drained, const std::string& requester) {
-            return monitor_->set_drained(cluster, drained, requester);
+            return set_drained(cluster, drained, requester);
           }};
       if (server_config_.has_http) {
         api_ = std::make_unique<HttpApi>(routes, metrics_->registry());
@@ -187,6 +235,7 @@ class Daemon {
     } catch (const std::exception& e) {
       log_error(std::string(takeover_ ? "replacement failed, the running gslbd keeps serving: " : "") + e.what());
       monitor_->stop();
+      if (sync_) sync_->stop();
       return 1;
     }
     for (auto& w : workers_) w->start();
@@ -235,11 +284,35 @@ class Daemon {
     xdp_.reset();  // detaches the program: the kernel answers the port again
     for (auto& w : workers_) w->stop();
     monitor_->stop();
+    if (sync_) sync_->stop();  // after the Monitor: nothing reports verdicts any more
     log_info(handed_to_ ? "handed over to pid " + std::to_string(handed_to_) + "; stopped" : std::string("stopped"));
     return 0;
   }
 
  private:
+  // The drain API. With sync on, the drain lives in etcd and applies everywhere
+  // from there; it is refused when etcd does not store it, and nothing changes.
+  health::Monitor::DrainResult set_drained(const std::string& cluster, bool drained, const std::string& requester) {
+    if (!sync_) return monitor_->set_drained(cluster, drained, requester);
+    std::vector<std::string> names;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      names = cluster_names(serving_->config);
+    }
+    using Outcome = health::Monitor::DrainResult::Outcome;
+    if (std::find(names.begin(), names.end(), cluster) == names.end()) return {Outcome::no_such_cluster, {}};
+    const std::string error = sync_->drain(cluster, drained, kDrainStoreWait);
+    const LogFields fields{cluster, {}, {}, drained ? "drained" : "undrained"};
+    if (!error.empty()) {
+      log_warning("sync: " + std::string(drained ? "drain" : "undrain") + " of cluster " + cluster +
+                      " refused, etcd did not store it: " + error + "; requested by " + requester, fields);
+      return {Outcome::not_stored, error};
+    }
+    log_info("sync: cluster " + cluster + (drained ? " drained" : " undrained") + " in etcd, for every instance; requested by " +
+                 requester, fields);
+    return {};
+  }
+
   // SIGHUP and `gslbd ctl reload`. `done` (may be empty) gets the outcome of a
   // reload that reads the file after this request: one already building may have
   // read it before the edit that prompted the request.
@@ -444,6 +517,8 @@ class Daemon {
       std::string needs_restart;
       for (const std::string& key : restart_only_changes(now, config.server))
         needs_restart += (needs_restart.empty() ? "" : ", ") + key;
+      for (const std::string& key : restart_only_changes(sync_config_, config.sync))
+        needs_restart += (needs_restart.empty() ? "" : ", ") + key;
       if (!needs_restart.empty())
         throw ConfigError(options_.config_path + ": " + needs_restart + " cannot change without a restart");
       auto slots = std::make_shared<MetricNames>(slots_);
@@ -499,6 +574,10 @@ class Daemon {
     metrics_->loaded(*serving);
     monitor_->set_files(serving->config.server.state_file, serving->config.server.resolver);
     monitor_->configure(health_specs(serving->config), serving->epoch);
+    if (sync_) {
+      sync_->set_clusters(cluster_names(serving->config));
+      sync_->set_rule(serving->config.sync->down_when);
+    }
     const std::string text = summary(*serving);
     if (api_) api_->set_token(http_token(serving->config.server));
     if (http_) http_->set_limits(http_limits(serving->config.server));
@@ -518,6 +597,10 @@ class Daemon {
   ServerConfig server_config_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<health::Monitor> monitor_;
+  std::optional<sync::SyncConfig> sync_config_;  // as started: a reload may change down_when only
+  // After monitor_: destroyed (its thread joined) before the Monitor it calls.
+  std::unique_ptr<sync::Sync> sync_;
+  std::mutex verdict_mutex_;  // orders local verdicts handed to sync_ (see run())
   Published<Snapshot> snapshot_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<HttpApi> api_;

@@ -195,6 +195,8 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
     if (result.outcome == Outcome::no_such_cluster) return http_error(404, "no cluster named " + s[1]);
     if (result.outcome == Outcome::not_saved)
       return http_error(500, "not " + s[2] + "ed: the drain state cannot be saved: " + result.error);
+    if (result.outcome == Outcome::not_stored)
+      return http_error(503, "not " + s[2] + "ed: etcd did not store it: " + result.error);
     return text(json_text({{"cluster", s[1]}, {"drained", drain}}), "application/json");
   }
   return http_error(404, "not found");

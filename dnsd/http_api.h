@@ -28,7 +28,8 @@ struct HttpRoutes {
   std::function<std::string()> status;   // the JSON document of GET /status
   // GET /explain?name=&client=: the response, 400 for a bad name or address.
   std::function<HttpResponse(const std::string& name, const std::string& client)> explain;
-  // 404 for no such cluster, 500 when the drain state cannot be saved. `requester`
+  // 404 for no such cluster, 500 when the drain state cannot be saved, 503 when
+  // etcd (sync on) did not store it. `requester`
   // names who asked, for the log line: "HTTP client 127.0.0.1:40312 (token presented)".
   std::function<health::Monitor::DrainResult(const std::string& cluster, bool drained, const std::string& requester)>
       set_drained;

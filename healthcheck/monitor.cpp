@@ -77,6 +77,13 @@ std::vector<ClusterDef> state_defs(const std::vector<ClusterSpec>& specs) {
 }
 
 
+// The local verdict of a cluster whose health is known; `r` is the result that
+// decided it.
+LocalVerdict verdict_of(const HealthState& state, std::size_t cluster, const ProbeResult& r) {
+  return {state.def(cluster).name, state.health(cluster) == Status::up, r.reason,
+          std::chrono::duration<double, std::milli>(r.latency).count()};
+}
+
 }  // namespace
 
 // Shared by the callers' threads, which touch it under the mutexes below, and the
@@ -251,6 +258,7 @@ void Monitor::Impl::poll_lag() {
 void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t check,
                               const ProbeResult& r) {
   std::optional<ClusterChange> change;
+  std::optional<LocalVerdict> verdict;
   bool view_changed = false;
   std::string local_line;
   LogFields local_fields;
@@ -261,6 +269,7 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
     if (r.local == LocalError::none) metrics.probe_result(cluster, check, r);
     change = state.record(cluster, check, r, Clock::now());
     if (change) metrics.state_change(*change);
+    if (change) verdict = verdict_of(state, cluster, r);
     metrics.show(state, cluster);
     // Only this cluster can have moved: O(its checks), not O(clusters), per result.
     view_changed = cluster < last_up.size() &&
@@ -272,6 +281,7 @@ void Monitor::Impl::on_result(uint64_t gen, std::size_t cluster, std::size_t che
   if (change)
     log(change->cause == ClusterChange::Cause::became_unhealthy ? Severity::warning : Severity::info, change->log_line,
         change->fields);
+  if (verdict && options.on_verdict) options.on_verdict(*verdict);
   if (view_changed) schedule_publish();
 }
 
@@ -527,6 +537,60 @@ Monitor::DrainResult Monitor::set_drained(const std::string& cluster, bool drain
              result.change->fields);
   asio::post(impl_->io, [impl = impl_.get()] { impl->schedule_publish(); });
   return {};
+}
+
+std::vector<LocalVerdict> Monitor::verdicts() const {
+  std::lock_guard lock(impl_->mu);
+  const HealthState& state = impl_->state;
+  std::vector<LocalVerdict> out;
+  for (std::size_t c = 0; c < state.size(); ++c) {
+    if (state.health(c) == Status::unknown) continue;
+    LocalVerdict v{state.def(c).name, state.health(c) == Status::up, "no checks", 0};
+    // The reason is a check's whose status is the cluster's (for down, one that failed).
+    for (std::size_t k = 0; k < state.def(c).checks.size(); ++k) {
+      const CheckState& cs = state.check(c, k);
+      if (!cs.has_result || cs.status != state.health(c)) continue;
+      v.reason = cs.last_reason;
+      v.latency_ms = std::chrono::duration<double, std::milli>(cs.last_latency).count();
+      break;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+void Monitor::set_agreed(std::map<std::string, bool> agreed) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->state.set_agreed(std::move(agreed));
+    for (std::size_t c = 0; c < impl_->state.size(); ++c) impl_->metrics.show(impl_->state, c);
+  }
+  asio::post(impl_->io, [impl = impl_.get()] { impl->schedule_publish(); });
+}
+
+void Monitor::set_drains(const std::set<std::string>& drained) {
+  std::lock_guard writing(impl_->file_mu);
+  if (!impl_->options.state_file.empty()) {
+    if (const std::string error = write_drain_file(impl_->options.state_file, drained); !error.empty()) {
+      {
+        std::lock_guard lock(impl_->mu);
+        impl_->metrics.state_file_error();
+      }
+      impl_->log(Severity::error, "healthcheck: cannot write the drain state file (the drains from etcd apply anyway): " +
+                                      error);
+    }
+  }
+  std::vector<ClusterChange> changes;
+  {
+    std::lock_guard lock(impl_->mu);
+    changes = impl_->state.replace_drained(drained);
+    for (const ClusterChange& change : changes) {
+      impl_->metrics.state_change(change);
+      impl_->metrics.show(impl_->state, change.cluster);
+    }
+  }
+  for (const ClusterChange& change : changes) impl_->log(Severity::info, change.log_line + " (from etcd)", change.fields);
+  asio::post(impl_->io, [impl = impl_.get()] { impl->schedule_publish(); });
 }
 
 std::string Monitor::status_json() const {

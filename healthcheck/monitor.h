@@ -9,8 +9,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -118,12 +120,24 @@ struct LogFields {
 // Where state changes and problems are reported: one event a line, from any thread.
 using Log = std::function<void(Severity, const std::string& line, const LogFields& fields)>;
 
+// A cluster's health after its local rise/fall (drains aside), for the instances
+// that vote on it (sync/).
+struct LocalVerdict {
+  std::string cluster;
+  bool up = false;
+  std::string reason;      // the deciding check's last result, "HTTP 503"
+  double latency_ms = 0;   // that probe's latency
+};
+
 struct MonitorOptions {
   std::string state_file;   // drain state, kept across restarts; empty: not kept
   std::string resolver;     // "ip[:port]" for ingress host names; empty: /etc/resolv.conf
   Log log;  // empty: stderr
   // Replaces socket(2) for every probe (a test injects EMFILE); empty: socket(2).
   std::function<int(int domain, int type, int protocol)> open_socket_for_test;
+  // Each change of a cluster's local verdict, on the probe thread, outside the
+  // Monitor's lock (it may call the Monitor back); empty: none.
+  std::function<void(const LocalVerdict&)> on_verdict;
 };
 
 // Descriptors the probes of `clusters` hold at most at once, which is also the
@@ -169,13 +183,29 @@ class Monitor {
 
   // Drain by name, persisted to the state file first: when the file cannot be
   // written nothing changes (not_saved, with `error`).
+  // not_stored is the daemon's, never the Monitor's: with sync on, the store the
+  // drains live in (etcd) did not acknowledge it.
   struct DrainResult {
-    enum class Outcome : uint8_t { done, no_such_cluster, not_saved } outcome = Outcome::done;
+    enum class Outcome : uint8_t { done, no_such_cluster, not_saved, not_stored } outcome = Outcome::done;
     std::string error;
   };
   // `requester` says who asked, for the log line ("HTTP client 127.0.0.1:40312
   // (no token)"); empty: nobody to name.
   DrainResult set_drained(const std::string& cluster, bool drained, const std::string& requester = {});
+
+  // Every cluster's local verdict now (clusters not probed yet left out).
+  std::vector<LocalVerdict> verdicts() const;
+
+  // Health agreed with other instances: a cluster named here is answerable when
+  // its agreed value is up and it is not drained, whatever its local verdict; the
+  // others follow their local verdict. Replaces the previous map; the view follows
+  // within the publish period (100 ms).
+  void set_agreed(std::map<std::string, bool> agreed);
+
+  // Replaces the whole drained set (from etcd), written to the state file as the
+  // cache a start reads while etcd is unreachable. A file error is logged and
+  // counted; the drains apply anyway (etcd, not the file, holds them).
+  void set_drains(const std::set<std::string>& drained);
 
   // JSON for GET /status: every cluster, drained, up, each check's last result,
   // latency and reason.

@@ -1,6 +1,7 @@
 #include "healthcheck/state.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 
 namespace gslb::health {
@@ -164,7 +165,21 @@ bool HealthState::is_drained(std::size_t cluster) const {
 }
 
 bool HealthState::answerable(std::size_t cluster) const {
-  return clusters_[cluster].health == Status::up && !is_drained(cluster);
+  const auto agreed = agreed_.find(clusters_[cluster].def.name);
+  const bool up = agreed != agreed_.end() ? agreed->second : clusters_[cluster].health == Status::up;
+  return up && !is_drained(cluster);
+}
+
+std::vector<ClusterChange> HealthState::replace_drained(const std::set<std::string>& names) {
+  std::vector<ClusterChange> changes;
+  std::set<std::string> moved;
+  std::set_symmetric_difference(drained_.begin(), drained_.end(), names.begin(), names.end(),
+                                std::inserter(moved, moved.end()));
+  for (const std::string& name : moved)
+    if (auto r = set_drained(name, names.count(name) > 0); r.change) changes.push_back(std::move(*r.change));
+  // Names of clusters not configured here are kept too, for a reload that adds them.
+  drained_ = names;
+  return changes;
 }
 
 bool HealthState::transitioning(std::size_t cluster) const {

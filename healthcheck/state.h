@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -89,6 +90,11 @@ class HealthState {
   // Drained names, including those read at startup for clusters not configured yet.
   const std::set<std::string>& drained() const { return drained_; }
   void restore_drained(std::set<std::string> names) { drained_ = std::move(names); }
+  // Replaces the drained set; a change event per configured cluster that moved.
+  std::vector<ClusterChange> replace_drained(const std::set<std::string>& names);
+  // Health agreed with other instances, by cluster name: overrides the local
+  // health in answerable() for the clusters it names (sync/).
+  void set_agreed(std::map<std::string, bool> agreed) { agreed_ = std::move(agreed); }
 
   std::size_t size() const { return clusters_.size(); }
   const ClusterDef& def(std::size_t cluster) const { return clusters_[cluster].def; }
@@ -117,6 +123,7 @@ class HealthState {
   std::vector<Cluster> clusters_;
   std::set<std::string> drained_;
   std::size_t awaiting_ = 0;   // checks with awaiting_first set
+  std::map<std::string, bool> agreed_;
 };
 
 }  // namespace gslb::health

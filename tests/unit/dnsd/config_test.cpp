@@ -136,6 +136,23 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"answer past 65535 bytes", kServer + kZone + big_cluster + "services:\n  - name: app.example.test.\n    clusters: [big]\n", "name: app",
        "services[0]: an answer of 4100 IPv4 addresses cannot fit a 65,535-byte TCP message (at most 4060 fit): cluster big has 4100"},
       {"more clusters than ids", kServer + kZone + many_clusters, "  c0:", "clusters: 65536 clusters, more than the 65535 a cluster id can number"},
+      {"sync without etcd", kServer + kZone + "sync:\n  down_when: any\n", "down_when", "sync: missing required key 'etcd'"},
+      {"sync unknown key", kServer + kZone + "sync:\n  etcd: { endpoints: [\"http://127.0.0.1:2379\"], prefix: /g/ }\n  quorum: 2\n",
+       "quorum", "sync.quorum: unknown key (expected one of: etcd, down_when)"},
+      {"sync no endpoints", kServer + kZone + "sync:\n  etcd: { endpoints: [], prefix: /g/ }\n", "endpoints",
+       "sync.etcd.endpoints: expected a list of URLs like \"http://127.0.0.1:2379\""},
+      {"sync endpoint not a URL", kServer + kZone + "sync:\n  etcd:\n    endpoints: [\"127.0.0.1:2379\"]\n    prefix: /g/\n",
+       "127.0.0.1:2379", "sync.etcd.endpoints[0]: expected a URL like \"http://127.0.0.1:2379\" (no path), got \"127.0.0.1:2379\""},
+      {"sync prefix without slash", kServer + kZone + "sync:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\"]\n    prefix: /g\n",
+       "prefix", "sync.etcd.prefix: expected a key prefix ending in \"/\""},
+      {"sync instance with slash", kServer + kZone + "sync:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\"]\n    prefix: /g/\n    instance: a/b\n",
+       "instance", "sync.etcd.instance: expected 1 to 255 characters without \"/\" or spaces, got \"a/b\""},
+      {"sync lease too short", kServer + kZone + "sync:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\"]\n    prefix: /g/\n    lease_ttl: 1s\n",
+       "lease_ttl", "sync.etcd.lease_ttl: must be at least 2s"},
+      {"sync cert without key", kServer + kZone + "sync:\n  etcd:\n    endpoints: [\"https://127.0.0.1:2379\"]\n    prefix: /g/\n    tls: { cert_file: c.pem }\n",
+       "tls", "sync.etcd.tls: cert_file and key_file go together"},
+      {"sync bad down_when", kServer + kZone + "sync:\n  etcd: { endpoints: [\"http://127.0.0.1:2379\"], prefix: /g/ }\n  down_when: most\n",
+       "down_when", "sync.down_when: expected majority, all, any or a number of instances 1..1000, got \"most\""},
   };
   for (const Case& c : cases) {
     const std::string name = c.name;
@@ -212,7 +229,30 @@ TEST_CASE("the schema says which server keys a reload cannot change") {
   std::vector<std::string> restart_only;
   for (const auto& k : dns::config_schema())
     if (k.reload == dns::Reload::needs_restart) restart_only.push_back(k.path);
-  CHECK(restart_only == V{"server.listen", "server.workers", "server.http", "server.control_socket", "server.xdp"});
+  CHECK(restart_only == V{"server.listen", "server.workers", "server.http", "server.control_socket", "server.xdp",
+                          "sync.etcd", "sync.etcd.endpoints", "sync.etcd.tls", "sync.etcd.prefix", "sync.etcd.instance",
+                          "sync.etcd.lease_ttl"});
+}
+
+TEST_CASE("a reload may change sync.down_when only") {
+  const auto load = [](const std::string& sync) { return dns::load_config(write_temp("good.yaml", kServer + kZone + sync)).sync; };
+  const std::string etcd = "sync:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\"]\n    prefix: /g/\n    instance: a\n";
+  const auto base = load(etcd);
+  REQUIRE(base);
+  CHECK(base->etcd.lease_ttl == std::chrono::seconds(10));
+  CHECK(base->down_when == sync::DownRule{});
+  using V = std::vector<std::string>;
+  CHECK(dns::restart_only_changes(base, load(etcd + "  down_when: 2\n")).empty());
+  CHECK(load(etcd + "  down_when: 2\n")->down_when == sync::DownRule{sync::DownRule::Kind::count, 2});
+  CHECK(dns::restart_only_changes(base, load("")) == V{"sync"});
+  CHECK(dns::restart_only_changes(std::nullopt, base) == V{"sync"});
+  CHECK(dns::restart_only_changes(base, load(etcd + "    lease_ttl: 5s\n")) == V{"sync.etcd.lease_ttl"});
+  CHECK(dns::restart_only_changes(base, load("sync:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2479\"]\n    prefix: /h/\n"
+                                             "    instance: a\n")) == V{"sync.etcd.endpoints", "sync.etcd.prefix"});
+  // The instance defaults to server.nsid.
+  CHECK(dns::load_config(write_temp("good.yaml", kServer + "  nsid: ns7\n" + kZone +
+                                    "sync:\n  etcd: { endpoints: [\"http://127.0.0.1:2379\"], prefix: /g/ }\n"))
+            .sync->etcd.instance == "ns7");
 }
 
 TEST_CASE("the schema lists each key with its type and the struct's default") {

@@ -339,7 +339,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
   const std::string state_file = dir.path + "/drain";
   std::vector<ClusterSpec> clusters = {cluster("eu-west", {}), cluster("us-east", {})};
   {
-    Harness h({state_file, "", {}, {}});
+    Harness h({state_file, "", {}, {}, {}});
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
     CHECK(h.monitor.set_drained("us-east", true).outcome == Outcome::done);
@@ -351,7 +351,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
           "\"checks\":[]}]}");
   }
   {
-    Harness h({state_file, "", {}, {}});
+    Harness h({state_file, "", {}, {}, {}});
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 0});
     CHECK(h.monitor.set_drained("us-east", false).outcome == Outcome::done);
@@ -359,7 +359,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
   }
   {
     std::ofstream(state_file) << "garbage\n";
-    Harness h({state_file, "", {}, {}});   // reported on stderr, not fatal
+    Harness h({state_file, "", {}, {}, {}});   // reported on stderr, not fatal
     h.start(clusters);
     CHECK(h.views.latest->up == std::vector<uint8_t>{1, 1});
   }
@@ -367,7 +367,7 @@ TEST_CASE("drain: published at once, persisted, restored at startup") {
 
 TEST_CASE("a drain that cannot be saved changes nothing and is counted") {
   TempDir dir;
-  Harness h({dir.path + "/missing-directory/drain", "", {}, {}});
+  Harness h({dir.path + "/missing-directory/drain", "", {}, {}, {}});
   h.start({cluster("eu-west", {})});
   const auto r = h.monitor.set_drained("eu-west", true);
   CHECK(r.outcome == Outcome::not_saved);
@@ -385,7 +385,7 @@ TEST_CASE("check metrics: a stable check label, up gauges, failures by reason, h
   TempDir dir;
   CheckSpec named = tcp_check("127.0.0.1:" + std::to_string(test::closed_port()));
   named.name = "api";
-  Harness h({dir.path + "/drain", "", {}, {}});
+  Harness h({dir.path + "/drain", "", {}, {}, {}});
   h.start({cluster("eu-west", {http_check(web.url()), named})});
   CHECK(h.views.latest->up == std::vector<uint8_t>{0});
   std::string m = h.metrics();

@@ -1,0 +1,659 @@
+// The sync state machine: a session with etcd (lease, own votes, list, watch) that
+// is rebuilt from scratch whenever any part of it fails, and the agreed view
+// computed from what the session last knew.
+//
+// Keys under the prefix (values are JSON):
+//   votes/<cluster>/<instance>  {"up":true,"reason":"HTTP 200","since":1700000000,"latency_ms":3.2}  (lease)
+//   instances/<instance>        {"since":1700000000}                                           (lease)
+//   drain/<cluster>             {"drained":true}                                               (no lease)
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "sync/etcd_client.h"
+#include "sync/sync.h"
+
+namespace gslb::sync {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+// Reconnection attempts back off from the first to the last, trying the next
+// endpoint each time; capped so that etcd's return is noticed within a second.
+constexpr Millis kFirstRetry{100};
+constexpr Millis kMaxRetry{1000};
+// The longest the sync thread sleeps with nothing due: bounds how late a stop is seen
+// should a wakeup be lost.
+constexpr Millis kMaxPoll{1000};
+// A clean stop revokes the lease (the votes vanish at once, not a lease_ttl later),
+// waiting at most this long for etcd.
+constexpr Millis kRevokeWait{500};
+
+const char* const kErrorKinds[] = {"connect", "lease", "write", "watch", "compacted", "garbage"};
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int64_t as_int(const nlohmann::json& j) {
+  // The gateway writes 64-bit integers as strings.
+  if (j.is_string()) return std::atoll(j.get<std::string>().c_str());
+  if (j.is_number_integer()) return j.get<int64_t>();
+  return 0;
+}
+
+struct Vote {
+  bool up = false;
+  std::string reason;
+  int64_t since = 0;
+  double latency_ms = 0;
+};
+
+std::optional<Vote> parse_vote(const std::string& value) {
+  const nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
+  if (!j.is_object() || !j.contains("up") || !j["up"].is_boolean()) return std::nullopt;
+  Vote v;
+  v.up = j["up"].get<bool>();
+  if (j.contains("reason") && j["reason"].is_string()) v.reason = j["reason"].get<std::string>();
+  if (j.contains("since") && j["since"].is_number()) v.since = j["since"].get<int64_t>();
+  if (j.contains("latency_ms") && j["latency_ms"].is_number()) v.latency_ms = j["latency_ms"].get<double>();
+  return v;
+}
+
+std::optional<bool> parse_drain(const std::string& value) {
+  const nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
+  if (!j.is_object() || !j.contains("drained") || !j["drained"].is_boolean()) return std::nullopt;
+  return j["drained"].get<bool>();
+}
+
+}  // namespace
+
+struct Sync::Impl {
+  Impl(SyncConfig c, Callbacks cb, prometheus::Registry& registry);
+
+  // Any thread.
+  void post(std::function<void()> task);
+  void log(Severity s, const std::string& line) const {
+    if (callbacks.log) {
+      callbacks.log(s, line);
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
+
+  // Sync thread.
+  void run();
+  void connect();
+  void fail(const char* kind, const std::string& error);
+  void write_all(uint64_t s);
+  void list(uint64_t s);
+  void start_watch(uint64_t s, int64_t from);
+  void on_watch(uint64_t s, const nlohmann::json& message);
+  void keepalive();
+  void put_vote(const std::string& cluster);
+  // mu held: one key's new value (or its deletion: value nullopt).
+  void apply_locked(const std::string& key, const std::optional<std::string>& value);
+  void clear_locked();
+  // Recomputes the agreed view and the metrics; hands out what changed.
+  void refresh();
+  std::string key(const std::string& kind, const std::string& rest) const { return config.etcd.prefix + kind + rest; }
+  Millis request_timeout() const { return std::clamp(config.etcd.lease_ttl / 3, Millis(300), Millis(2000)); }
+
+  Callbacks callbacks;
+  EtcdClient client;
+
+  mutable std::mutex mu;  // guards everything below up to the thread
+  SyncConfig config;
+  std::vector<std::function<void()>> tasks;
+  bool stopping = false;
+  std::vector<std::string> clusters;
+  struct Local {
+    Verdict verdict;
+    int64_t since = 0;
+  };
+  std::map<std::string, Local> local;                          // own verdicts by cluster
+  std::map<std::string, std::map<std::string, Vote>> votes;    // cluster -> instance -> vote (others)
+  std::set<std::string> instances;                             // live, from instances/ keys
+  std::set<std::string> drained;
+  std::set<std::string> garbage_logged;                        // keys whose bad value was logged
+  bool connected = false;
+  int64_t revision = 0;
+  bool have_revision = false;  // a watch may resume from revision + 1
+  // While disconnected: the agreed view at the loss, less the clusters whose local
+  // verdict changed since (they follow it).
+  std::map<std::string, bool> frozen;
+  std::map<std::string, bool> agreed;   // as last handed out
+  std::set<std::string> drained_out;    // as last handed out
+  bool drained_known = false;           // etcd's drain set has been handed out once
+
+  // Sync thread only.
+  uint64_t session = 0;        // callbacks of an older session are dropped
+  int64_t lease = 0;
+  uint64_t watch_id = 0;
+  std::optional<Clock::time_point> keepalive_at, retry_at;
+  Millis backoff = kFirstRetry;
+  bool outage_logged = false;
+  bool ever_connected = false;
+
+  // Metrics.
+  prometheus::Gauge& connected_gauge;
+  prometheus::Gauge& live_gauge;
+  prometheus::Family<prometheus::Gauge>& votes_family;
+  std::map<std::pair<std::string, bool>, prometheus::Gauge*> vote_gauges;
+  prometheus::Counter& writes;
+  prometheus::Family<prometheus::Counter>& errors;
+
+  std::thread thread;
+};
+
+Sync::Impl::Impl(SyncConfig c, Callbacks cb, prometheus::Registry& registry)
+    : callbacks(std::move(cb)),
+      client(c.etcd.endpoints, c.etcd.tls),
+      config(std::move(c)),
+      connected_gauge(prometheus::BuildGauge()
+                          .Name("gslb_sync_connected")
+                          .Help("1 while this instance's session with etcd (lease, watch) is up; 0 while it "
+                                "answers on its local verdicts merged with the last agreed state")
+                          .Register(registry)
+                          .Add({})),
+      live_gauge(prometheus::BuildGauge()
+                     .Name("gslb_sync_live_instances")
+                     .Help("Instances whose etcd lease is alive, this one included, as last seen")
+                     .Register(registry)
+                     .Add({})),
+      votes_family(prometheus::BuildGauge()
+                       .Name("gslb_sync_votes")
+                       .Help("Live instances' votes per cluster and verdict, this instance's own included")
+                       .Register(registry)),
+      writes(prometheus::BuildCounter()
+                 .Name("gslb_sync_writes_total")
+                 .Help("Writes of this instance's votes and drains to etcd")
+                 .Register(registry)
+                 .Add({})),
+      errors(prometheus::BuildCounter()
+                 .Name("gslb_sync_errors_total")
+                 .Help("etcd failures by kind: connect, lease, write, watch, compacted (a re-list), garbage "
+                       "(a value under the prefix that does not parse)")
+                 .Register(registry)) {
+  for (const char* kind : kErrorKinds) errors.Add({{"kind", kind}});
+}
+
+void Sync::Impl::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mu);
+    tasks.push_back(std::move(task));
+  }
+  client.wakeup();
+}
+
+void Sync::Impl::run() {
+  connect();
+  for (;;) {
+    std::vector<std::function<void()>> due;
+    {
+      std::lock_guard lock(mu);
+      if (stopping) break;
+      due.swap(tasks);
+    }
+    for (auto& task : due) task();
+    const auto now = Clock::now();
+    if (retry_at && *retry_at <= now) {
+      retry_at.reset();
+      connect();
+    }
+    if (keepalive_at && *keepalive_at <= now) keepalive();
+    auto next = now + kMaxPoll;
+    for (const auto& at : {retry_at, keepalive_at})
+      if (at) next = std::min(next, *at);
+    client.poll(std::max(Millis(0), std::chrono::ceil<Millis>(next - Clock::now())));
+  }
+  // Best effort: votes that vanish now instead of at lease expiry.
+  if (lease != 0 && connected) {
+    bool done = false;
+    client.cancel_all();
+    client.call("/v3/lease/revoke", {{"ID", std::to_string(lease)}}, kRevokeWait,
+                [&done](EtcdClient::Reply) { done = true; });
+    const auto until = Clock::now() + kRevokeWait;
+    while (!done && Clock::now() < until) client.poll(Millis(50));
+  }
+  client.cancel_all();
+}
+
+void Sync::Impl::connect() {
+  const uint64_t s = ++session;
+  const long ttl = static_cast<long>(std::chrono::ceil<std::chrono::seconds>(config.etcd.lease_ttl).count());
+  client.call("/v3/lease/grant", {{"TTL", ttl}}, request_timeout(), [this, s](EtcdClient::Reply r) {
+    if (s != session) return;
+    if (!r.error.empty()) return fail("connect", r.error);
+    lease = as_int(r.body.value("ID", nlohmann::json()));
+    if (lease == 0) return fail("connect", "lease grant without an ID: " + r.body.dump());
+    keepalive_at = Clock::now() + config.etcd.lease_ttl / 3;
+    write_all(s);
+  });
+}
+
+void Sync::Impl::fail(const char* kind, const std::string& error) {
+  errors.Add({{"kind", kind}}).Increment();
+  const bool was_connected = connected;
+  {
+    std::lock_guard lock(mu);
+    if (connected) frozen = agreed;
+    connected = false;
+  }
+  connected_gauge.Set(0);
+  if (!outage_logged) {
+    outage_logged = true;
+    if (was_connected || ever_connected) {
+      log(Severity::warning, "sync: lost etcd (" + client.endpoint() + ": " + error +
+                                 "); answering on local verdicts merged with the last agreed state until it is back");
+    } else {
+      log(Severity::warning, "sync: etcd not reachable (" + client.endpoint() + ": " + error +
+                                 "); answering on local verdicts until it is");
+    }
+  }
+  ++session;
+  client.cancel_all();
+  watch_id = 0;
+  lease = 0;
+  keepalive_at.reset();
+  client.next_endpoint();
+  retry_at = Clock::now() + backoff;
+  backoff = std::min(backoff * 2, kMaxRetry);
+  refresh();
+}
+
+void Sync::Impl::write_all(uint64_t s) {
+  // The instance key, then every own verdict: each with the new lease.
+  std::vector<std::pair<std::string, std::string>> puts;
+  {
+    std::lock_guard lock(mu);
+    puts.emplace_back(key("instances/", config.etcd.instance), nlohmann::json{{"since", unix_now()}}.dump());
+    for (const auto& [cluster, l] : local)
+      puts.emplace_back(key("votes/", cluster + "/" + config.etcd.instance),
+                        nlohmann::json{{"up", l.verdict.up}, {"reason", l.verdict.reason}, {"since", l.since},
+                                       {"latency_ms", l.verdict.latency_ms}}
+                            .dump());
+  }
+  auto left = std::make_shared<std::size_t>(puts.size());
+  for (const auto& [k, v] : puts) {
+    writes.Increment();
+    client.call("/v3/kv/put", {{"key", b64(k)}, {"value", b64(v)}, {"lease", std::to_string(lease)}}, request_timeout(),
+                [this, s, left](EtcdClient::Reply r) {
+                  if (s != session) return;
+                  if (!r.error.empty()) return fail("write", r.error);
+                  if (--*left > 0) return;
+                  bool resume;
+                  int64_t from;
+                  {
+                    std::lock_guard lock(mu);
+                    resume = have_revision;
+                    from = revision + 1;
+                  }
+                  if (resume) {
+                    start_watch(s, from);
+                  } else {
+                    list(s);
+                  }
+                });
+  }
+}
+
+void Sync::Impl::list(uint64_t s) {
+  const std::string& prefix = config.etcd.prefix;
+  client.call("/v3/kv/range", {{"key", b64(prefix)}, {"range_end", b64(prefix_end(prefix))}}, request_timeout(),
+              [this, s](EtcdClient::Reply r) {
+                if (s != session) return;
+                if (!r.error.empty()) return fail("connect", r.error);
+                int64_t rev;
+                {
+                  std::lock_guard lock(mu);
+                  clear_locked();
+                  for (const auto& kv : r.body.value("kvs", nlohmann::json::array())) {
+                    std::string k, v;
+                    if (!unb64(kv.value("key", ""), &k) || !unb64(kv.value("value", ""), &v)) continue;
+                    apply_locked(k, v);
+                  }
+                  revision = rev = as_int(r.body["header"].value("revision", nlohmann::json()));
+                  have_revision = true;
+                }
+                start_watch(s, rev + 1);
+              });
+}
+
+void Sync::Impl::start_watch(uint64_t s, int64_t from) {
+  const std::string& prefix = config.etcd.prefix;
+  const nlohmann::json request = {{"create_request",
+                                   {{"key", b64(prefix)}, {"range_end", b64(prefix_end(prefix))},
+                                    {"start_revision", std::to_string(from)}}}};
+  watch_id = client.watch(
+      request, [this, s](const nlohmann::json& m) { on_watch(s, m); },
+      [this, s](EtcdClient::Reply r) {
+        if (s == session) fail("watch", r.error);
+      });
+}
+
+void Sync::Impl::on_watch(uint64_t s, const nlohmann::json& message) {
+  if (s != session) return;
+  if (message.contains("error")) return fail("watch", message["error"].dump());
+  const nlohmann::json& r = message.value("result", nlohmann::json::object());
+  if (r.value("canceled", false)) {
+    const int64_t compacted = as_int(r.value("compact_revision", nlohmann::json()));
+    if (compacted == 0) return fail("watch", "watch canceled: " + r.dump());
+    // The revision to resume from is gone: list everything again and watch from there.
+    errors.Add({{"kind", "compacted"}}).Increment();
+    log(Severity::info, "sync: etcd compacted past revision " + std::to_string(compacted - 1) +
+                            " of the watch; listing the prefix again");
+    client.cancel(watch_id);
+    watch_id = 0;
+    return list(s);
+  }
+  {
+    std::lock_guard lock(mu);
+    for (const auto& e : r.value("events", nlohmann::json::array())) {
+      const nlohmann::json& kv = e.value("kv", nlohmann::json::object());
+      std::string k, v;
+      if (!unb64(kv.value("key", ""), &k)) continue;
+      if (e.value("type", "PUT") == "DELETE") {
+        apply_locked(k, std::nullopt);
+      } else if (unb64(kv.value("value", ""), &v)) {
+        apply_locked(k, v);
+      }
+      revision = std::max(revision, as_int(kv.value("mod_revision", nlohmann::json())));
+    }
+    if (r.contains("header")) revision = std::max(revision, as_int(r["header"].value("revision", nlohmann::json())));
+  }
+  if (r.value("created", false) && !connected) {
+    {
+      std::lock_guard lock(mu);
+      connected = true;
+      frozen.clear();
+    }
+    connected_gauge.Set(1);
+    backoff = kFirstRetry;
+    outage_logged = false;
+    ever_connected = true;
+    std::size_t live;
+    {
+      std::lock_guard lock(mu);
+      live = instances.size();
+    }
+    log(Severity::info, "sync: connected to etcd at " + client.endpoint() + " as instance " + config.etcd.instance +
+                            " (lease " + std::to_string(lease) + ", " + std::to_string(live) +
+                            " live instance(s), revision " + std::to_string(revision) + ")");
+  }
+  refresh();
+}
+
+void Sync::Impl::keepalive() {
+  keepalive_at = Clock::now() + config.etcd.lease_ttl / 3;
+  const uint64_t s = session;
+  client.call("/v3/lease/keepalive", {{"ID", std::to_string(lease)}}, request_timeout(), [this, s](EtcdClient::Reply r) {
+    if (s != session) return;
+    if (!r.error.empty()) return fail("lease", r.error);
+    // No TTL in the answer: the lease is gone (it expired while we could not reach etcd).
+    if (as_int(r.body.value("result", nlohmann::json::object()).value("TTL", nlohmann::json())) <= 0)
+      fail("lease", "lease " + std::to_string(lease) + " expired");
+  });
+}
+
+void Sync::Impl::put_vote(const std::string& cluster) {
+  if (lease == 0) return;  // written with the others when the session is (re)built
+  std::string k, v;
+  {
+    std::lock_guard lock(mu);
+    const auto it = local.find(cluster);
+    k = key("votes/", cluster + "/" + config.etcd.instance);
+    if (it != local.end())
+      v = nlohmann::json{{"up", it->second.verdict.up}, {"reason", it->second.verdict.reason},
+                         {"since", it->second.since}, {"latency_ms", it->second.verdict.latency_ms}}
+              .dump();
+  }
+  const uint64_t s = session;
+  writes.Increment();
+  auto done = [this, s](EtcdClient::Reply r) {
+    if (s == session && !r.error.empty()) fail("write", r.error);
+  };
+  if (v.empty()) {
+    client.call("/v3/kv/deleterange", {{"key", b64(k)}}, request_timeout(), done);
+  } else {
+    client.call("/v3/kv/put", {{"key", b64(k)}, {"value", b64(v)}, {"lease", std::to_string(lease)}}, request_timeout(),
+                done);
+  }
+}
+
+void Sync::Impl::clear_locked() {
+  votes.clear();
+  instances.clear();
+  drained.clear();
+}
+
+void Sync::Impl::apply_locked(const std::string& k, const std::optional<std::string>& value) {
+  const std::string& prefix = config.etcd.prefix;
+  if (k.compare(0, prefix.size(), prefix) != 0) return;
+  const std::string rest = k.substr(prefix.size());
+  auto garbage = [&](const std::string& why) {
+    errors.Add({{"kind", "garbage"}}).Increment();
+    if (garbage_logged.insert(k).second)
+      log(Severity::warning, "sync: ignoring " + k + " in etcd: " + why + " (said once per key)");
+  };
+  if (rest.rfind("votes/", 0) == 0) {
+    const std::string path = rest.substr(6);
+    const std::size_t slash = path.rfind('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == path.size()) return garbage("not votes/CLUSTER/INSTANCE");
+    const std::string cluster = path.substr(0, slash), instance = path.substr(slash + 1);
+    auto& of = votes[cluster];
+    of.erase(instance);
+    if (!value) return;
+    const auto vote = parse_vote(*value);
+    if (!vote) return garbage("a vote is {\"up\":true|false,\"reason\":...,\"since\":...,\"latency_ms\":...}");
+    if (instance != config.etcd.instance) of[instance] = *vote;
+  } else if (rest.rfind("drain/", 0) == 0) {
+    const std::string cluster = rest.substr(6);
+    drained.erase(cluster);
+    if (!value) return;
+    const auto d = parse_drain(*value);
+    if (!d) return garbage("a drain is {\"drained\":true}");
+    if (*d) drained.insert(cluster);
+  } else if (rest.rfind("instances/", 0) == 0) {
+    if (value) {
+      instances.insert(rest.substr(10));
+    } else {
+      instances.erase(rest.substr(10));
+    }
+  } else if (value) {
+    garbage("not a key gslbd writes (votes/, drain/, instances/)");
+  }
+}
+
+void Sync::Impl::refresh() {
+  std::map<std::string, bool> now;
+  std::optional<std::set<std::string>> drains;
+  bool agreed_changed;
+  std::vector<std::string> lines;
+  {
+    std::lock_guard lock(mu);
+    live_gauge.Set(static_cast<double>(instances.size()));
+    for (const std::string& cluster : clusters) {
+      std::vector<bool> ballot;
+      const auto it = votes.find(cluster);
+      if (it != votes.end())
+        for (const auto& [instance, v] : it->second) ballot.push_back(v.up);
+      const auto own = local.find(cluster);
+      if (own != local.end()) ballot.push_back(own->second.verdict.up);
+      const auto ups = static_cast<double>(std::count(ballot.begin(), ballot.end(), true));
+      for (const bool up : {true, false}) {
+        auto& g = vote_gauges[{cluster, up}];
+        if (!g) g = &votes_family.Add({{"cluster", cluster}, {"verdict", up ? "up" : "down"}});
+        g->Set(up ? ups : static_cast<double>(ballot.size()) - ups);
+      }
+      if (connected) {
+        if (const auto a = agreed_up(ballot, config.down_when)) now[cluster] = *a;
+      } else if (const auto f = frozen.find(cluster); f != frozen.end()) {
+        now[cluster] = f->second;
+      }
+    }
+    agreed_changed = now != agreed;
+    for (const auto& [cluster, up] : now) {
+      const auto before = agreed.find(cluster);
+      if (before != agreed.end() && before->second == up) continue;
+      const auto own = local.find(cluster);
+      std::string line = "sync: cluster " + cluster + " agreed " + (up ? "up" : "down") + " (" +
+                         to_string(config.down_when) + " of " + std::to_string(votes[cluster].size() + (own != local.end())) +
+                         " vote(s)";
+      if (own != local.end() && own->second.verdict.up != up)
+        line += std::string("; locally ") + (own->second.verdict.up ? "up" : "down");
+      lines.push_back(line + ")");
+    }
+    agreed = now;
+    if (connected && (!drained_known || drained != drained_out)) {
+      drained_known = true;
+      drained_out = drained;
+      drains = drained;
+    }
+  }
+  for (const std::string& line : lines) log(Severity::info, line);
+  if (agreed_changed && callbacks.agreed) callbacks.agreed(now);
+  if (drains && callbacks.drained) callbacks.drained(*drains);
+}
+
+Sync::Sync(SyncConfig config, Callbacks callbacks, prometheus::Registry& registry)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(callbacks), registry)) {}
+
+Sync::~Sync() { stop(); }
+
+void Sync::start() {
+  if (!impl_->thread.joinable()) impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+void Sync::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->client.wakeup();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void Sync::set_clusters(std::vector<std::string> names) {
+  impl_->post([impl = impl_.get(), names = std::move(names)] {
+    std::vector<std::string> gone;
+    {
+      std::lock_guard lock(impl->mu);
+      for (auto it = impl->local.begin(); it != impl->local.end();) {
+        if (std::find(names.begin(), names.end(), it->first) == names.end()) {
+          gone.push_back(it->first);
+          it = impl->local.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      impl->clusters = names;
+    }
+    for (const std::string& cluster : gone) impl->put_vote(cluster);
+    impl->refresh();
+  });
+}
+
+void Sync::set_rule(DownRule rule) {
+  impl_->post([impl = impl_.get(), rule] {
+    {
+      std::lock_guard lock(impl->mu);
+      if (impl->config.down_when == rule) return;
+      impl->config.down_when = rule;
+    }
+    impl->log(Severity::info, "sync: down_when is now " + to_string(rule));
+    impl->refresh();
+  });
+}
+
+void Sync::local_verdict(Verdict verdict) {
+  impl_->post([impl = impl_.get(), verdict = std::move(verdict)] {
+    const std::string cluster = verdict.cluster;
+    {
+      std::lock_guard lock(impl->mu);
+      auto& l = impl->local[cluster];
+      const bool changed = l.since == 0 || l.verdict.up != verdict.up;
+      if (changed) l.since = unix_now();
+      l.verdict = verdict;
+      // Disconnected: a cluster whose own verdict moved follows it from now on.
+      if (changed && !impl->connected && impl->frozen.erase(cluster) > 0)
+        impl->log(Severity::info, "sync: cluster " + cluster + " follows its local verdict (" +
+                                      (verdict.up ? "up" : "down") + ") until etcd is back");
+    }
+    impl->put_vote(cluster);
+    impl->refresh();
+  });
+}
+
+std::string Sync::drain(const std::string& cluster, bool drained, std::chrono::milliseconds timeout) {
+  auto result = std::make_shared<std::promise<std::string>>();
+  auto outcome = result->get_future();
+  impl_->post([impl = impl_.get(), cluster, drained, result] {
+    if (!impl->connected) return result->set_value("etcd is not reachable; try again when it is");
+    const std::string k = impl->key("drain/", cluster);
+    auto done = [impl, cluster, drained, result](EtcdClient::Reply r) {
+      if (!r.error.empty()) {
+        impl->errors.Add({{"kind", "write"}}).Increment();
+        return result->set_value("etcd: " + r.error);
+      }
+      // Applied here before the answer, so that this instance's next answer has it;
+      // the watch brings the same change again, which changes nothing.
+      {
+        std::lock_guard lock(impl->mu);
+        if (drained) {
+          impl->drained.insert(cluster);
+        } else {
+          impl->drained.erase(cluster);
+        }
+      }
+      impl->refresh();
+      result->set_value("");
+    };
+    impl->writes.Increment();
+    if (drained) {
+      impl->client.call("/v3/kv/put", {{"key", b64(k)}, {"value", b64(R"({"drained":true})")}}, impl->request_timeout(),
+                        done);
+    } else {
+      impl->client.call("/v3/kv/deleterange", {{"key", b64(k)}}, impl->request_timeout(), done);
+    }
+  });
+  if (outcome.wait_for(timeout) != std::future_status::ready)
+    return "etcd did not acknowledge within " + std::to_string(timeout.count()) + " ms";
+  return outcome.get();
+}
+
+Status Sync::status() const {
+  std::lock_guard lock(impl_->mu);
+  Status st;
+  st.connected = impl_->connected;
+  st.instance = impl_->config.etcd.instance;
+  st.live_instances = static_cast<unsigned>(impl_->instances.size());
+  st.revision = impl_->revision;
+  const int64_t now = unix_now();
+  for (const std::string& name : impl_->clusters) {
+    Status::Cluster c;
+    c.name = name;
+    const auto own = impl_->local.find(name);
+    if (own != impl_->local.end()) {
+      c.local = own->second.verdict.up;
+      c.votes.push_back({impl_->config.etcd.instance, own->second.verdict.up, own->second.verdict.reason,
+                         static_cast<double>(now - own->second.since)});
+    }
+    if (const auto it = impl_->votes.find(name); it != impl_->votes.end())
+      for (const auto& [instance, v] : it->second)
+        c.votes.push_back({instance, v.up, v.reason, static_cast<double>(std::max<int64_t>(0, now - v.since))});
+    if (const auto a = impl_->agreed.find(name); a != impl_->agreed.end()) c.agreed = a->second;
+    st.clusters.push_back(std::move(c));
+  }
+  return st;
+}
+
+}  // namespace gslb::sync
