@@ -230,3 +230,39 @@ TEST_CASE("results for indices outside the configuration are ignored") {
 
 }  // namespace
 }  // namespace gslb::health
+
+namespace gslb::health {
+namespace {
+
+TEST_CASE("an agreed value overrides the local health; a drain still wins") {
+  Fixture f;
+  f.state.configure({cluster("eu-west", {kHttp}), cluster("us-east", {kHttp})}, f.now);
+  f.feed(0, 0, fail());
+  f.feed(1, 0, ok());
+  CHECK(f.state.up_vector() == std::vector<uint8_t>{0, 1});
+  f.state.set_agreed({{"eu-west", true}, {"us-east", false}, {"elsewhere", false}});
+  CHECK(f.state.up_vector() == std::vector<uint8_t>{1, 0});
+  CHECK(f.state.health(0) == Status::down);  // the local verdict is kept as it was
+  f.state.set_drained("eu-west", true);
+  CHECK(f.state.up_vector() == std::vector<uint8_t>{0, 0});
+  f.state.set_agreed({});  // back to local health
+  CHECK(f.state.up_vector() == std::vector<uint8_t>{0, 1});
+}
+
+TEST_CASE("the whole drained set is replaced, one change per configured cluster that moved") {
+  Fixture f;
+  f.state.configure({cluster("eu-west", {}), cluster("us-east", {})}, f.now);
+  f.state.set_drained("us-east", true);
+  const auto changes = f.state.replace_drained({"eu-west", "not-here"});
+  REQUIRE(changes.size() == 2);
+  CHECK(changes[0].cause == ClusterChange::Cause::drained);
+  CHECK(changes[0].cluster == 0);
+  CHECK(changes[1].cause == ClusterChange::Cause::undrained);
+  CHECK(changes[1].cluster == 1);
+  CHECK(f.state.drained() == std::set<std::string>{"eu-west", "not-here"});
+  CHECK(f.state.up_vector() == std::vector<uint8_t>{0, 1});
+  CHECK(f.state.replace_drained({"eu-west", "not-here"}).empty());
+}
+
+}  // namespace
+}  // namespace gslb::health
