@@ -556,6 +556,15 @@ void Sync::set_clusters(std::vector<std::string> names) {
         }
       }
       impl->clusters = names;
+      // A cluster a reload removed leaves no series behind.
+      for (auto it = impl->vote_gauges.begin(); it != impl->vote_gauges.end();) {
+        if (std::find(names.begin(), names.end(), it->first.first) == names.end()) {
+          impl->votes_family.Remove(it->second);
+          it = impl->vote_gauges.erase(it);
+        } else {
+          ++it;
+        }
+      }
     }
     for (const std::string& cluster : gone) impl->put_vote(cluster);
     impl->refresh();

@@ -413,6 +413,14 @@ def test_start_with_etcd_down_answers_on_local_verdicts(tmp_path):
         assert a_records(g) == [FRA]
         x.stop()
         wait_until(lambda: a_records(g) == [IAD], timeout=FAILOVER + 1, what="the local verdict to apply")
+        # Only down_when may change on a reload; the rest is refused by name.
+        base = config(checks, clusters=("eu-west", "us-east"))
+        out = g.reload(base + sync_section(down, "/gslbd-test/other/", "a", "majority"))
+        assert "sync.etcd.prefix cannot change without a restart" in out, out
+        out = g.reload(base)
+        assert "sync cannot change without a restart" in out, out
+        assert "reloaded" in g.reload(base + sync_section(down, "/gslbd-test/down/", "a", "any"))
+        wait_log(g, r"sync: down_when is now any")
     finally:
         g.stop()
         x.stop()
