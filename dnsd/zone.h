@@ -37,7 +37,9 @@ struct RRset {
 // A name in a zone. Nodes with no RRsets are empty non-terminals (RFC 8499) or
 // service names answered per query.
 struct Node {
-  std::string name;                 // lower-case wire form, full
+  // Lower-case wire form, full: a view of the node's key in Zone::nodes, which
+  // outlives it (a million-name zone keeps one copy of each name, not two).
+  std::string_view name;
   uint8_t prefix_length = 0;        // bytes of `name` before the zone origin
   std::vector<RRset> rrsets;        // sorted by type
   bool delegation = false;          // NS below the apex: a zone cut

@@ -7,8 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
-#include <map>
-#include <set>
 
 #include "dnsd/dname.h"
 #include "dnsd/query.h"
@@ -28,7 +26,16 @@ struct RawRecord {
     std::string bytes;  // wire form (names: as written, uncompressed)
   };
   std::vector<Field> fields;
-  SourcePos pos;
+  // Where it was written: `line` of `source`'s file (the config's own position when
+  // 0). A million records share one SourcePos rather than a million file names.
+  const SourcePos* source = nullptr;
+  int line = 0;
+
+  SourcePos pos() const {
+    SourcePos p = *source;
+    if (line) p.line = line;
+    return p;
+  }
 };
 
 struct LdnsDeleter {
@@ -44,26 +51,20 @@ std::string lower_wire(const uint8_t* data, size_t size) {
   return s;
 }
 
-RawRecord from_ldns(const ldns_rr* rr, const SourcePos& pos) {
+RawRecord from_ldns(const ldns_rr* rr, const SourcePos* source, int line) {
   RawRecord rec;
   const ldns_rdf* owner = ldns_rr_owner(rr);
   rec.owner = lower_wire(ldns_rdf_data(owner), ldns_rdf_size(owner));
   rec.type = static_cast<uint16_t>(ldns_rr_get_type(rr));
   rec.ttl = ldns_rr_ttl(rr);
-  rec.pos = pos;
+  rec.source = source;
+  rec.line = line;
+  rec.fields.reserve(ldns_rr_rd_count(rr));
   for (size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
+    // An rdf's data is its wire form (what ldns_rdf2buffer_wire copies).
     const ldns_rdf* rdf = ldns_rr_rdf(rr, i);
-    RawRecord::Field f;
-    if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME) {
-      f.is_name = true;
-      f.bytes.assign(reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf));
-    } else {
-      ldns_buffer* buf = ldns_buffer_new(ldns_rdf_size(rdf) + 16);
-      ldns_rdf2buffer_wire(buf, rdf);
-      f.bytes.assign(reinterpret_cast<const char*>(ldns_buffer_begin(buf)), ldns_buffer_position(buf));
-      ldns_buffer_free(buf);
-    }
-    rec.fields.push_back(std::move(f));
+    rec.fields.push_back({ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME,
+                          std::string(reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf))});
   }
   return rec;
 }
@@ -92,9 +93,9 @@ bool is_class(std::string_view t) {
          t.find_first_not_of("0123456789", 5) == std::string_view::npos;
 }
 
-// A master-file token and the line it is on.
+// A master-file token (a slice of the text) and the line it is on.
 struct Token {
-  std::string text;
+  std::string_view text;
   int line;
 };
 
@@ -112,8 +113,9 @@ size_t string_octets(std::string_view t) {
 
 // What ldns reports only as "could not parse the RR's rdata": a type it does not
 // know, and a character-string over 255 octets in the types made of them.
-void check_rdata(const std::string& type_text, const std::vector<Token>& tokens, size_t first,
+void check_rdata(std::string_view type_view, const std::vector<Token>& tokens, size_t first,
                  const std::function<SourcePos(int)>& at_line) {
+  const std::string type_text(type_view);
   const ldns_rr_type type = ldns_get_rr_type_by_name(type_text.c_str());
   const int line = tokens[first - 1].line;
   if (type == 0) fail_at(at_line(line), "", "bad record: unknown record type " + type_text);
@@ -130,16 +132,23 @@ void check_rdata(const std::string& type_text, const std::vector<Token>& tokens,
 // part of one record) and a TTL with trailing junk ("1x" is read as 1 second).
 // This pass over the RFC 1035 5.1 text rejects both, and notes the first line of
 // every entry by its last line, so that errors in multi-line records point at
-// where the record starts.
-void scan_master(const std::string& text, const std::function<SourcePos(int)>& at_line, std::map<int, int>* start_of) {
+// where the record starts. `start_of` is indexed by line.
+void scan_master(const std::string& text, const std::function<SourcePos(int)>& at_line, std::vector<int>* start_of) {
   std::vector<Token> tokens;
-  std::string tok;
+  // The token being read: text[tok_begin, tok_end). Tokens are contiguous in the
+  // text (a comment or a parenthesis ends one), so they are views, not copies.
+  size_t tok_begin = 0, tok_end = 0;
   int tok_line = 0, line = 1, depth = 0, open_line = 0, entry_start = 0, quote_line = 0;
   bool quote = false, blank_owner = false;
   size_t line_begin = 0;
+  auto note_entry = [&] {
+    if (tokens.empty()) return;
+    if (start_of->size() <= static_cast<size_t>(line)) start_of->resize(static_cast<size_t>(line) + 1 + start_of->size() / 2);
+    (*start_of)[static_cast<size_t>(line)] = entry_start;
+  };
   auto flush = [&] {
-    if (!tok.empty()) tokens.push_back({tok, tok_line});
-    tok.clear();
+    if (tok_end > tok_begin) tokens.push_back({std::string_view(text).substr(tok_begin, tok_end - tok_begin), tok_line});
+    tok_begin = tok_end = 0;
   };
   auto check_entry = [&] {
     if (tokens.empty()) return;
@@ -151,31 +160,34 @@ void scan_master(const std::string& text, const std::function<SourcePos(int)>& a
     // [owner] then TTL and class in either order, then the type.
     size_t k = blank_owner ? 0 : 1;
     for (const size_t end = k + 2; k < tokens.size() && k < end; ++k) {
-      const std::string& t = tokens[k].text;
+      const std::string_view t = tokens[k].text;
       if (is_class(t)) continue;
       if (t[0] < '0' || t[0] > '9') break;
-      if (!is_period(t)) fail_at(at_line(tokens[k].line), "", "bad record: bad TTL \"" + t + "\"");
+      if (!is_period(t)) fail_at(at_line(tokens[k].line), "", "bad record: bad TTL \"" + std::string(t) + "\"");
     }
     if (k < tokens.size()) check_rdata(tokens[k].text, tokens, k + 1, at_line);
   };
-  auto add = [&](char c) {
-    if (tokens.empty() && tok.empty()) {
-      entry_start = line;
-      blank_owner = line_begin < text.size() && (text[line_begin] == ' ' || text[line_begin] == '\t');
+  // Takes text[at] into the token.
+  auto add = [&](size_t at) {
+    if (tok_end == tok_begin) {
+      if (tokens.empty()) {
+        entry_start = line;
+        blank_owner = line_begin < text.size() && (text[line_begin] == ' ' || text[line_begin] == '\t');
+      }
+      tok_line = line;
+      tok_begin = at;
     }
-    if (tok.empty()) tok_line = line;
-    tok += c;
+    tok_end = at + 1;
   };
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (quote) {
       if (c == '\\' && i + 1 < text.size()) {
-        tok += c;
-        tok += text[++i];
+        tok_end = ++i + 1;
         if (text[i] == '\n') ++line, line_begin = i + 1;
         continue;
       }
-      tok += c;
+      tok_end = i + 1;
       if (c == '"') quote = false;
       if (c == '\n') ++line, line_begin = i + 1;
       continue;
@@ -185,7 +197,7 @@ void scan_master(const std::string& text, const std::function<SourcePos(int)>& a
         while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
         break;
       case '"':
-        add(c);
+        add(i);
         quote = true;
         quote_line = line;
         break;
@@ -202,7 +214,7 @@ void scan_master(const std::string& text, const std::function<SourcePos(int)>& a
         flush();
         if (depth == 0) {
           check_entry();
-          if (!tokens.empty()) (*start_of)[line] = entry_start;
+          note_entry();
           tokens.clear();
         }
         ++line;
@@ -214,18 +226,18 @@ void scan_master(const std::string& text, const std::function<SourcePos(int)>& a
         flush();
         break;
       case '\\':
-        add(c);
-        if (i + 1 < text.size() && text[i + 1] != '\n') add(text[++i]);
+        add(i);
+        if (i + 1 < text.size() && text[i + 1] != '\n') add(++i);
         break;
       default:
-        add(c);
+        add(i);
     }
   }
   if (quote) fail_at(at_line(quote_line), "", "bad record: a quoted string is never closed");
   if (depth > 0) fail_at(at_line(open_line), "", "bad record: \"(\" is never closed");
   flush();
   check_entry();
-  if (!tokens.empty()) (*start_of)[line] = entry_start;
+  note_entry();
 }
 
 // Reads master-file text with ldns. `first` is where line 1 of the text is in the
@@ -238,7 +250,7 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
     p.line = first.line + l - 1;
     return p;
   };
-  std::map<int, int> start_of;  // an entry's last line -> its first line
+  std::vector<int> start_of;  // by an entry's last line: its first line (0: none ends there)
   {
     std::string text;
     char buf[4096];
@@ -247,8 +259,8 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
     rewind(fp);
   }
   auto record_line = [&](int before, int line) {
-    auto it = start_of.find(line - 1);
-    return it != start_of.end() ? it->second : std::max(before, line - 1);
+    const auto last = static_cast<size_t>(line - 1);
+    return last < start_of.size() && start_of[last] ? start_of[last] : std::max(before, line - 1);
   };
   RdfPtr origin(ldns_dname_new_frm_str(origin_text.c_str()));
   ldns_rdf* origin_raw = origin.release();
@@ -277,7 +289,7 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
       cleanup();
       fail_at(at_line(record_line(before, line)), "", std::string("bad record: ") + ldns_get_errorstr_by_id(status));
     }
-    out->push_back(from_ldns(rr, at_line(record_line(before, line))));
+    out->push_back(from_ldns(rr, &first, first.line + record_line(before, line) - 1));
   }
   cleanup();
 }
@@ -332,7 +344,7 @@ void encode(RRset* set, const RawRecord& rec, const std::string& origin) {
   ++set->count;
 }
 
-std::string text_of(const std::string& wire) { return name_to_text(wire); }
+std::string text_of(std::string_view wire) { return name_to_text(wire); }
 
 // Label offsets of a lower-case wire name, for resolve().
 unsigned label_offsets(const std::string& name, uint8_t* offsets) {
@@ -347,7 +359,7 @@ RawRecord make_record(const std::string& owner, uint16_t type, uint32_t ttl, con
   r.owner = owner;
   r.type = type;
   r.ttl = ttl;
-  r.pos = pos;
+  r.source = &pos;
   return r;
 }
 
@@ -380,10 +392,10 @@ void outside_the_zone(const std::vector<RawRecord>& records, const Zone& zone) {
     if (name_is_at_or_below(r.owner, zone.origin)) continue;
     if (++count > kMaxReported) continue;
     if (!message.empty()) message += "\n";
-    message += r.pos.describe() + ": record for " + text_of(r.owner) + " is outside the zone " + zone.origin_text;
+    message.append(r.pos().describe()).append(": record for ").append(text_of(r.owner)).append(" is outside the zone ").append(zone.origin_text);
   }
   if (count > kMaxReported)
-    message += "\n" + std::to_string(count - kMaxReported) + " more records are outside the zone " + zone.origin_text;
+    message.append("\n").append(std::to_string(count - kMaxReported)).append(" more records are outside the zone ").append(zone.origin_text);
   if (count > 0) throw ConfigError(message);
 }
 
@@ -429,11 +441,12 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     }
     fclose(fp);
   }
+  const SourcePos zonefile_start{config.zonefile, 1, 1};  // outlives the records that point at it
   if (!config.zonefile.empty()) {
     FILE* fp = fopen(config.zonefile.c_str(), "r");
     if (!fp) fail_at(config.zonefile_pos, key_path(config, "zonefile"), "cannot open " + config.zonefile + ": " + std::strerror(errno));
     try {
-      read_master(fp, config.origin, SourcePos{config.zonefile, 1, 1}, &records);
+      read_master(fp, config.origin, zonefile_start, &records);
     } catch (...) {
       fclose(fp);
       throw;
@@ -441,177 +454,218 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     fclose(fp);
   }
 
-  // Group into nodes and RRsets, checking what RFC 1034/2181 forbid.
-  std::map<std::pair<std::string, uint16_t>, std::vector<const RawRecord*>> sets;
+  // Group into nodes and RRsets, checking what RFC 1034/2181 forbid. Sorting the
+  // records by (owner, type) makes each RRset a run, in the order the checks
+  // below report in, without a map node per record.
   outside_the_zone(records, *zone);
-  for (const RawRecord& r : records) {
-    if (r.type == type::SOA && r.owner != origin) fail_at(r.pos, "", "SOA record for " + text_of(r.owner) + " is not at the zone apex");
-    sets[{r.owner, r.type}].push_back(&r);
+  std::vector<uint32_t> order(records.size());
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    const RawRecord& r = records[i];
+    if (r.type == type::SOA && r.owner != origin) fail_at(r.pos(), "", "SOA record for " + text_of(r.owner) + " is not at the zone apex");
+    order[i] = i;
   }
-  auto soa_set = sets.find({origin, type::SOA});
-  if (soa_set == sets.end()) fail_at(config.pos, key_path(config, "soa"), "zone " + config.origin + " has no SOA record");
-  if (soa_set->second.size() > 1) fail_at(soa_set->second[1]->pos, "", "zone " + config.origin + " has more than one SOA record");
-  if (sets.find({origin, type::NS}) == sets.end())
+  auto before = [&](uint32_t a, uint32_t b) {
+    const int c = records[a].owner.compare(records[b].owner);
+    return c != 0 ? c < 0 : records[a].type < records[b].type;
+  };
+  std::stable_sort(order.begin(), order.end(), before);
+  // One RRset's records: order[begin, end).
+  struct Run {
+    uint32_t begin = 0, end = 0;
+  };
+  std::vector<Run> runs;
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    if (i == 0 || before(order[i - 1], order[i])) runs.push_back({i, i});
+    runs.back().end = i + 1;
+  }
+  auto list_of = [&](const Run& run, size_t k) -> const RawRecord& { return records[order[run.begin + k]]; };
+  // The run of (owner, type), or null.
+  auto find_run = [&](std::string_view owner, uint16_t rrtype) -> const Run* {
+    auto it = std::lower_bound(runs.begin(), runs.end(), std::pair(owner, rrtype), [&](const Run& run, const auto& key) {
+      const RawRecord& r = list_of(run, 0);
+      const int c = std::string_view(r.owner).compare(key.first);
+      return c != 0 ? c < 0 : r.type < key.second;
+    });
+    if (it == runs.end() || list_of(*it, 0).owner != owner || list_of(*it, 0).type != rrtype) return nullptr;
+    return &*it;
+  };
+  const Run* soa_run = find_run(origin, type::SOA);
+  if (!soa_run) fail_at(config.pos, key_path(config, "soa"), "zone " + config.origin + " has no SOA record");
+  if (soa_run->end - soa_run->begin > 1) fail_at(list_of(*soa_run, 1).pos(), "", "zone " + config.origin + " has more than one SOA record");
+  if (!find_run(origin, type::NS))
     fail_at(config.pos, key_path(config, "ns"), "zone " + config.origin + " has no NS records at its apex (add 'ns: [...]')");
 
   for (const ServiceName& s : services) {
     for (uint16_t t : {type::A, type::AAAA, type::CNAME}) {
-      auto it = sets.find({s.name, t});
-      if (it != sets.end())
-        fail_at(it->second[0]->pos, "", text_of(s.name) + " is a service name: its addresses come from its clusters, remove this record");
+      if (const Run* run = find_run(s.name, t))
+        fail_at(list_of(*run, 0).pos(), "", text_of(s.name) + " is a service name: its addresses come from its clusters, remove this record");
     }
     // NS below the apex would make the service name a zone cut, answered with a
     // referral: the service would never be asked.
-    if (auto it = sets.find({s.name, type::NS}); it != sets.end() && s.name != origin)
-      fail_at(it->second[0]->pos, "", text_of(s.name) + " is a service name: it cannot also be delegated, remove this record");
+    if (const Run* run = find_run(s.name, type::NS); run && s.name != origin)
+      fail_at(list_of(*run, 0).pos(), "", text_of(s.name) + " is a service name: it cannot also be delegated, remove this record");
   }
 
-  for (auto& [key, list] : sets) {
-    const auto& [owner, rrtype] = key;
-    Node& node = zone->nodes[owner];
-    node.name = owner;
-    node.prefix_length = static_cast<uint8_t>(owner.size() - origin.size());
+  // Each node's runs are adjacent: the node is looked up once for all its RRsets.
+  zone->nodes.reserve(runs.size() + services.size());
+  Node* node = nullptr;
+  std::vector<Node*> run_nodes;  // each run's node, for the passes below
+  run_nodes.reserve(runs.size());
+  std::vector<std::string> identities;  // of an RRset's records, RFC 2181 5: duplicates are one record
+  for (const Run& run : runs) {
+    const RawRecord& head = list_of(run, 0);
+    if (!node || node->name != head.owner) {
+      const auto it = zone->nodes.try_emplace(head.owner).first;
+      node = &it->second;
+      node->name = it->first;
+      node->prefix_length = static_cast<uint8_t>(head.owner.size() - origin.size());
+    }
+    run_nodes.push_back(node);
     RRset set;
-    set.type = rrtype;
-    set.ttl = list.front()->ttl;
-    for (const RawRecord* r : list) set.ttl = std::min(set.ttl, r->ttl);  // RFC 2181 5.2
-    std::set<std::string> seen;  // RFC 2181 5: duplicate records are one record
-    for (const RawRecord* r : list) {
-      std::string identity;
-      for (const auto& f : r->fields) identity += f.is_name ? lower_wire(reinterpret_cast<const uint8_t*>(f.bytes.data()), f.bytes.size()) : f.bytes;
-      if (!seen.insert(identity).second) continue;
-      encode(&set, *r, origin);
+    set.type = head.type;
+    set.ttl = head.ttl;
+    for (uint32_t k = run.begin; k < run.end; ++k) set.ttl = std::min(set.ttl, records[order[k]].ttl);  // RFC 2181 5.2
+    identities.clear();
+    for (uint32_t k = run.begin; k < run.end; ++k) {
+      const RawRecord& r = records[order[k]];
+      if (run.end - run.begin > 1) {
+        std::string identity;
+        for (const auto& f : r.fields) identity += f.is_name ? lower_wire(reinterpret_cast<const uint8_t*>(f.bytes.data()), f.bytes.size()) : f.bytes;
+        if (std::find(identities.begin(), identities.end(), identity) != identities.end()) continue;
+        identities.push_back(std::move(identity));
+      }
+      encode(&set, r, origin);
       ++zone->record_count;
     }
-    if (set.body.size() > 65535) fail_at(list.front()->pos, "", "RRset " + text_of(owner) + " is larger than a DNS message");
-    node.rrsets.push_back(std::move(set));
+    if (set.body.size() > 65535) fail_at(head.pos(), "", "RRset " + text_of(head.owner) + " is larger than a DNS message");
+    node->rrsets.push_back(std::move(set));
   }
 
-  for (auto& [owner, node] : zone->nodes) {
-    const bool has_cname = node.find(type::CNAME) != nullptr;
-    if (has_cname && owner == origin) fail_at(sets[{owner, type::CNAME}].front()->pos, "", "the zone apex cannot be a CNAME");
-    if (has_cname && node.rrsets.size() > 1) {
-      const RawRecord* r = sets[{owner, type::CNAME}].front();
-      fail_at(r->pos, "", text_of(owner) + " has a CNAME and other data (RFC 1034 section 3.6.2)");
-    }
-    if (has_cname && node.find(type::CNAME)->count > 1)
-      fail_at(sets[{owner, type::CNAME}][1]->pos, "", text_of(owner) + " has more than one CNAME");
-    if (const RRset* dname = node.find(type::DNAME)) {
-      const auto& list = sets[{owner, type::DNAME}];
-      if (dname->count > 1) fail_at(list[1]->pos, "", text_of(owner) + " has more than one DNAME (RFC 6672 section 2.4)");
-      if (owner != origin && node.find(type::NS))
-        fail_at(list.front()->pos, "", text_of(owner) + " has a DNAME and NS records: below the apex the DNAME would be the child zone's");
-      node.has_dname = true;
-      node.dname_target = list.front()->fields[0].bytes;
+  for (auto& [owner, n] : zone->nodes) {
+    const RRset* cname = n.find(type::CNAME);
+    if (cname && owner == origin) fail_at(list_of(*find_run(owner, type::CNAME), 0).pos(), "", "the zone apex cannot be a CNAME");
+    if (cname && n.rrsets.size() > 1)
+      fail_at(list_of(*find_run(owner, type::CNAME), 0).pos(), "", text_of(owner) + " has a CNAME and other data (RFC 1034 section 3.6.2)");
+    if (cname && cname->count > 1) fail_at(list_of(*find_run(owner, type::CNAME), 1).pos(), "", text_of(owner) + " has more than one CNAME");
+    if (const RRset* dname = n.find(type::DNAME)) {
+      const Run& run = *find_run(owner, type::DNAME);
+      if (dname->count > 1) fail_at(list_of(run, 1).pos(), "", text_of(owner) + " has more than one DNAME (RFC 6672 section 2.4)");
+      if (owner != origin && n.find(type::NS))
+        fail_at(list_of(run, 0).pos(), "", text_of(owner) + " has a DNAME and NS records: below the apex the DNAME would be the child zone's");
+      n.has_dname = true;
+      n.dname_target = list_of(run, 0).fields[0].bytes;
       zone->has_dnames = true;
     }
-    if (owner != origin && node.find(type::NS)) {
-      node.delegation = true;
+    if (owner != origin && n.find(type::NS)) {
+      n.delegation = true;
       zone->has_delegations = true;
     }
     if (owner.size() >= 2 && owner[0] == 1 && owner[1] == '*') zone->has_wildcards = true;
   }
 
   for (const ServiceName& s : services) {
-    Node& node = zone->nodes[s.name];
-    node.name = s.name;
-    node.prefix_length = static_cast<uint8_t>(s.name.size() - origin.size());
-    node.service = s.index;
+    const auto it = zone->nodes.try_emplace(s.name).first;
+    Node& n = it->second;
+    n.name = it->first;
+    n.prefix_length = static_cast<uint8_t>(s.name.size() - origin.size());
+    n.service = s.index;
   }
 
-  // Empty non-terminals: every ancestor of a name, up to the apex, exists.
-  std::vector<std::string> owners;
-  for (const auto& [owner, node] : zone->nodes) owners.push_back(owner);
-  for (const std::string& owner : owners) {
-    size_t at = 0;
-    std::string name = owner;
+  // Empty non-terminals: every ancestor of a name, up to the apex, exists. Walking
+  // up stops at the first ancestor that does: its own ancestors are there already
+  // or are added when its turn comes.
+  std::vector<std::string_view> owners;
+  owners.reserve(zone->nodes.size());
+  for (const auto& [owner, n] : zone->nodes) owners.push_back(owner);
+  for (std::string_view name : owners) {
     while (name.size() > origin.size()) {
-      at = static_cast<uint8_t>(name[0]) + 1u;
-      name = name.substr(at);
-      Node& n = zone->nodes[name];
-      if (n.name.empty()) {
-        n.name = name;
-        n.prefix_length = static_cast<uint8_t>(name.size() - origin.size());
-      }
+      name.remove_prefix(static_cast<uint8_t>(name[0]) + 1u);
+      if (zone->nodes.find(name) != zone->nodes.end()) break;
+      const auto it = zone->nodes.try_emplace(std::string(name)).first;
+      Node& n = it->second;
+      n.name = it->first;
+      n.prefix_length = static_cast<uint8_t>(name.size() - origin.size());
     }
   }
   zone->apex = zone->find(origin);
 
   // Data below a cut is not ours to answer: only glue addresses may sit there.
   if (zone->has_delegations) {
-    for (const auto& [owner, node] : zone->nodes) {
+    for (const auto& [owner, n] : zone->nodes) {
       uint8_t offsets[kMaxLabels];
       const unsigned labels = label_offsets(owner, offsets);
       const Resolution res = resolve(*zone, owner, offsets, labels);
-      if (res.kind != Resolution::referral || res.node == &node) continue;
-      if (node.service >= 0) fail_at(config.pos, "", "service " + text_of(owner) + " lies below the delegation " + text_of(res.node->name));
-      for (const RRset& set : node.rrsets) {
-        if (set.type != type::A && set.type != type::AAAA) {
-          const RawRecord* r = sets[{owner, set.type}].front();
-          fail_at(r->pos, "", text_of(owner) + " lies below the delegation " + text_of(res.node->name) + ": only glue A/AAAA records may be there");
-        }
+      if (res.kind != Resolution::referral || res.node == &n) continue;
+      if (n.service >= 0) fail_at(config.pos, "", "service " + text_of(owner) + " lies below the delegation " + text_of(res.node->name));
+      for (const RRset& set : n.rrsets) {
+        if (set.type != type::A && set.type != type::AAAA)
+          fail_at(list_of(*find_run(owner, set.type), 0).pos(), "",
+                  text_of(owner) + " lies below the delegation " + text_of(res.node->name) + ": only glue A/AAAA records may be there");
       }
     }
   }
 
   // RFC 6672 section 2.4: nothing exists below a DNAME's owner; queries there are redirected.
   if (zone->has_dnames) {
-    for (const auto& [owner, node] : zone->nodes) {
-      if (node.rrsets.empty() && node.service < 0) continue;  // an empty non-terminal above a name reported here
+    for (const auto& [owner, n] : zone->nodes) {
+      if (n.rrsets.empty() && n.service < 0) continue;  // an empty non-terminal above a name reported here
       uint8_t offsets[kMaxLabels];
       const unsigned labels = label_offsets(owner, offsets);
       const Resolution res = resolve(*zone, owner, offsets, labels);
       if (res.kind != Resolution::dname) continue;
       const std::string where = text_of(owner) + " lies below the DNAME at " + text_of(res.node->name);
-      if (node.service >= 0) fail_at(config.pos, "", "service " + where);
-      fail_at(sets[{owner, node.rrsets.front().type}].front()->pos, "", where + ": nothing may exist there (RFC 6672 section 2.4)");
+      if (n.service >= 0) fail_at(config.pos, "", "service " + where);
+      fail_at(list_of(*find_run(owner, n.rrsets.front().type), 0).pos(), "", where + ": nothing may exist there (RFC 6672 section 2.4)");
     }
   }
 
   // Resolved at load, so that answering follows pointers: CNAME targets, and the
-  // in-zone hosts of NS, MX and SRV records whose addresses go in the additional section.
-  for (auto& [owner, node] : zone->nodes) {
-    for (RRset& set : node.rrsets) {
-      const auto& list = sets[{owner, set.type}];
-      if (set.type == type::CNAME) {
-        const std::string target = lower_wire(reinterpret_cast<const uint8_t*>(list.front()->fields[0].bytes.data()),
-                                              list.front()->fields[0].bytes.size());
-        if (!name_is_at_or_below(target, origin)) continue;
-        uint8_t offsets[kMaxLabels];
-        const unsigned labels = label_offsets(target, offsets);
-        const Resolution res = resolve(*zone, target, offsets, labels);
-        node.cname_target_name = target;
-        if (res.kind == Resolution::exact || res.kind == Resolution::wildcard) node.cname_target = res.node;
-        if (res.kind == Resolution::nxdomain) node.cname_target_missing = true;
-        if (res.kind == Resolution::referral) node.cname_target_cut = res.node;
-        continue;
-      }
-      size_t name_field;
-      if (set.type == type::NS) {
-        name_field = 0;
-      } else if (set.type == type::MX) {
-        name_field = 1;
-      } else if (set.type == type::SRV) {
-        name_field = 3;
-      } else {
-        continue;
-      }
-      for (const RawRecord* r : list) {
-        if (r->fields.size() <= name_field || !r->fields[name_field].is_name) continue;
-        const std::string& f = r->fields[name_field].bytes;
-        const Node* host = zone->find(lower_wire(reinterpret_cast<const uint8_t*>(f.data()), f.size()));
-        if (host && (host->find(type::A) || host->find(type::AAAA)) &&
-            std::find(set.additional.begin(), set.additional.end(), host) == set.additional.end())
-          set.additional.push_back(host);
-      }
+  // in-zone hosts of NS, MX and SRV records whose addresses go in the additional
+  // section. The runs are in node order and, within a node, in RRset order.
+  size_t set_index = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const Run& run = runs[i];
+    const RawRecord& head = list_of(run, 0);
+    set_index = i > 0 && run_nodes[i - 1] == run_nodes[i] ? set_index + 1 : 0;
+    node = run_nodes[i];
+    RRset& set = node->rrsets[set_index];
+    if (set.type == type::CNAME) {
+      const std::string target = lower_wire(reinterpret_cast<const uint8_t*>(head.fields[0].bytes.data()), head.fields[0].bytes.size());
+      if (!name_is_at_or_below(target, origin)) continue;
+      uint8_t offsets[kMaxLabels];
+      const unsigned labels = label_offsets(target, offsets);
+      const Resolution res = resolve(*zone, target, offsets, labels);
+      node->cname_target_name = target;
+      if (res.kind == Resolution::exact || res.kind == Resolution::wildcard) node->cname_target = res.node;
+      if (res.kind == Resolution::nxdomain) node->cname_target_missing = true;
+      if (res.kind == Resolution::referral) node->cname_target_cut = res.node;
+      continue;
+    }
+    size_t name_field;
+    if (set.type == type::NS) {
+      name_field = 0;
+    } else if (set.type == type::MX) {
+      name_field = 1;
+    } else if (set.type == type::SRV) {
+      name_field = 3;
+    } else {
+      continue;
+    }
+    for (uint32_t k = run.begin; k < run.end; ++k) {
+      const RawRecord& r = records[order[k]];
+      if (r.fields.size() <= name_field || !r.fields[name_field].is_name) continue;
+      const std::string& f = r.fields[name_field].bytes;
+      const Node* host = zone->find(lower_wire(reinterpret_cast<const uint8_t*>(f.data()), f.size()));
+      if (host && (host->find(type::A) || host->find(type::AAAA)) &&
+          std::find(set.additional.begin(), set.additional.end(), host) == set.additional.end())
+        set.additional.push_back(host);
     }
   }
 
   // RFC 2308 section 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM).
   const RRset* soa = zone->apex->find(type::SOA);
   zone->negative_soa = *soa;
-  const RawRecord* soa_rec = soa_set->second.front();
-  const std::string& min_field = soa_rec->fields.back().bytes;
+  const std::string& min_field = list_of(*soa_run, 0).fields.back().bytes;
   const uint32_t minimum = (uint32_t(uint8_t(min_field[0])) << 24) | (uint32_t(uint8_t(min_field[1])) << 16) |
                            (uint32_t(uint8_t(min_field[2])) << 8) | uint8_t(min_field[3]);
   const uint32_t neg_ttl = std::min(soa->ttl, minimum);

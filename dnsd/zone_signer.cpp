@@ -95,7 +95,7 @@ void nsec_chain(Zone* zone, std::vector<Node*> chain, uint32_t ttl,
             [](const Node* a, const Node* b) { return dnssec::canonical_compare(a->name, b->name) < 0; });
   for (size_t i = 0; i < chain.size(); ++i) {
     Node* node = chain[i];
-    const std::string& next = chain[(i + 1) % chain.size()]->name;
+    const std::string_view next = chain[(i + 1) % chain.size()]->name;
     node->rrsets.push_back(plain_set(type::NSEC, ttl, {dnssec::nsec_rdata(next, denial_types(*node, service_types))}));
     sort_by_type(node);
   }
