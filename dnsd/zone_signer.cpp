@@ -129,7 +129,7 @@ void nsec3_chain(Zone* zone, const std::vector<Node*>& names, uint32_t ttl,
   }
   uint8_t wildcard_hash[dnssec::kNsec3HashSize];
   for (Node* node : names) {
-    dnssec::nsec3_hash(std::string("\1*", 2) + node->name, wildcard_hash);
+    dnssec::nsec3_hash(std::string("\1*", 2).append(node->name), wildcard_hash);
     node->nsec3_wildcard = &zone->nsec3_at_or_before(wildcard_hash);
   }
 }
