@@ -139,6 +139,7 @@ struct Sync::Impl {
   int64_t lease = 0;
   uint64_t watch_id = 0;
   std::optional<Clock::time_point> keepalive_at, retry_at;
+  Clock::time_point lease_renewed{};   // granted or last kept alive
   Millis backoff = kFirstRetry;
   bool outage_logged = false;
   bool ever_connected = false;
@@ -235,7 +236,8 @@ void Sync::Impl::connect() {
     if (!r.error.empty()) return fail("connect", r.error);
     lease = as_int(r.body.value("ID", nlohmann::json()));
     if (lease == 0) return fail("connect", "lease grant without an ID: " + r.body.dump());
-    keepalive_at = Clock::now() + config.etcd.lease_ttl / 3;
+    lease_renewed = Clock::now();
+    keepalive_at = lease_renewed + config.etcd.lease_ttl / 3;
     write_all(s);
   });
 }
@@ -397,10 +399,22 @@ void Sync::Impl::keepalive() {
   const uint64_t s = session;
   client.call("/v3/lease/keepalive", {{"ID", std::to_string(lease)}}, request_timeout(), [this, s](EtcdClient::Reply r) {
     if (s != session) return;
-    if (!r.error.empty()) return fail("lease", r.error);
-    // No TTL in the answer: the lease is gone (it expired while we could not reach etcd).
-    if (as_int(r.body.value("result", nlohmann::json::object()).value("TTL", nlohmann::json())) <= 0)
-      fail("lease", "lease " + std::to_string(lease) + " expired");
+    if (r.error.empty()) {
+      // No TTL in the answer: the lease is gone (it expired while we could not reach etcd).
+      if (as_int(r.body.value("result", nlohmann::json::object()).value("TTL", nlohmann::json())) <= 0)
+        return fail("lease", "lease " + std::to_string(lease) + " expired");
+      lease_renewed = Clock::now();
+      return;
+    }
+    // One slow or lost keep-alive (a busy member, a leader election) is not a lost
+    // lease: try again soon, and end the session only when the lease may run out
+    // before another attempt could renew it.
+    if (Clock::now() - lease_renewed + 2 * request_timeout() < config.etcd.lease_ttl) {
+      errors.Add({{"kind", "lease"}}).Increment();
+      keepalive_at = Clock::now() + kFirstRetry;
+      return;
+    }
+    fail("lease", r.error);
   });
 }
 
