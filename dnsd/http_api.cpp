@@ -3,6 +3,8 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <zlib.h>
+
 #include <algorithm>
 
 #include "dnsd/json.h"
@@ -67,6 +69,29 @@ HttpResponse not_allowed(const char* allow) {
 
 HttpResponse text(std::string body, std::string content_type = "text/plain; charset=utf-8") {
   return {200, std::move(content_type), std::move(body), {}};
+}
+
+// The metrics text, gzip-compressed when the client takes it (Prometheus asks on
+// every scrape): label sets repeat from line to line, so the series of thousands of
+// checks shrink many times over on the wire. Level 1: the fastest, nearly as small.
+HttpResponse metrics_response(std::string body, bool gzip) {
+  HttpResponse r = text(std::move(body), "text/plain; version=0.0.4; charset=utf-8");
+  r.headers.emplace_back("Vary", "Accept-Encoding");
+  if (!gzip) return r;
+  z_stream z{};
+  if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return r;
+  std::string out(deflateBound(&z, static_cast<uLong>(r.body.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(r.body.data());
+  z.avail_in = static_cast<uInt>(r.body.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const bool done = deflate(&z, Z_FINISH) == Z_STREAM_END;
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (!done) return r;
+  r.body = std::move(out);
+  r.headers.emplace_back("Content-Encoding", "gzip");
+  return r;
 }
 
 }  // namespace
@@ -174,7 +199,7 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
   const bool change = r.method == "POST";
   if (s.size() == 1) {
     if (s[0] == "healthz") return read ? text("ok\n") : not_allowed(kRead);
-    if (s[0] == "metrics") return read ? text(routes_.metrics(), "text/plain; version=0.0.4; charset=utf-8") : not_allowed(kRead);
+    if (s[0] == "metrics") return read ? metrics_response(routes_.metrics(), r.accepts_gzip) : not_allowed(kRead);
     if (s[0] == "status") return read ? text(routes_.status(), "application/json") : not_allowed(kRead);
     if (s[0] == "explain") {
       if (!read) return not_allowed(kRead);

@@ -6,6 +6,9 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <list>
 #include <optional>
 
@@ -33,6 +36,22 @@ constexpr uint64_t kMaxBody = 16 * 1024;
 std::string endpoint_text(const tcp::endpoint& e) {
   const asio::ip::address a = e.address();
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+}
+
+// Whether an Accept-Encoding value takes gzip (or any coding), unless with q=0.
+bool accepts_gzip(std::string value) {
+  value.erase(std::remove(value.begin(), value.end(), ' '), value.end());
+  std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (std::size_t start = 0; start < value.size();) {
+    const std::size_t end = std::min(value.find(',', start), value.size());
+    const std::string coding = value.substr(start, end - start);
+    start = end + 1;
+    const std::string name = coding.substr(0, coding.find(';'));
+    if (name != "gzip" && name != "*") continue;
+    const std::size_t q = coding.find(";q=");
+    return q == std::string::npos || std::strtod(coding.c_str() + q + 3, nullptr) > 0;
+  }
+  return false;
 }
 
 std::string origin_of(const tcp::endpoint& local) { return "http://" + endpoint_text(local); }
@@ -126,6 +145,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         r.has_origin = true;
         r.origin = std::string(it->value());
       }
+      if (const auto it = req.find(http::field::accept_encoding); it != req.end())
+        r.accepts_gzip = accepts_gzip(std::string(it->value()));
       r.own_origin = own_origin_;
       r.peer = peer_;
       r.peer_text = peer_text_;

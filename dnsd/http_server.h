@@ -30,6 +30,7 @@ struct HttpRequest {
   std::string own_origin;     // "http://" + the address the client connected to
   std::string peer;           // the client's address bytes (4 or 16), a map key
   std::string peer_text;      // its address and port for logs: "127.0.0.1:40312"
+  bool accepts_gzip = false;  // Accept-Encoding takes gzip (Prometheus asks for it)
 };
 
 struct HttpResponse {

@@ -4,6 +4,7 @@ queries the test sends; probe counters, the duration histogram, cluster up and
 state changes follow the real ingresses; reloads are counted. Then a real
 Prometheus server scrapes gslbd every second and its query API shows
 gslb_cluster_up for each cluster with the right value, also after a change."""
+import gzip
 import hashlib
 import json
 import os
@@ -99,6 +100,29 @@ def test_families_types_and_labels(world):
     assert not re.search(r'^gslb_probe_duration_seconds_bucket\{check=', text, re.M)
     for cluster, kind in (("eu-west", "http"), ("us-east", "tcp"), ("ap-northeast", "http")):
         assert 0 < metric_value(text, "gslb_check_duration_seconds", cluster=cluster, check=kind + "0") < 0.3
+
+
+def test_gzip_when_the_scraper_takes_it(world):
+    """Prometheus sends Accept-Encoding: gzip on every scrape: /metrics then comes
+    compressed (the same text, several times smaller); plain without it."""
+    g, _, _ = world
+
+    def get(encoding):
+        request = urllib.request.Request(f"http://127.0.0.1:{g.http_port}/metrics")
+        if encoding:
+            request.add_header("Accept-Encoding", encoding)
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.headers, r.read()
+
+    headers, body = get("gzip, deflate")
+    assert headers["Content-Encoding"] == "gzip" and headers["Vary"] == "Accept-Encoding", headers
+    text = gzip.decompress(body).decode()
+    assert metric_value(text, "gslb_cluster_up", cluster="eu-west") == 1
+    assert len(body) * 3 < len(text.encode()), (len(body), len(text))
+    for plain in (None, "identity", "gzip;q=0"):
+        headers, body = get(plain)
+        assert headers["Content-Encoding"] is None, (plain, headers)
+        assert metric_value(body.decode(), "gslb_cluster_up", cluster="eu-west") == 1
 
 
 def test_operator_families(world):
