@@ -78,7 +78,9 @@ std::string summary(const ServingState& s) {
   for (const auto& z : s.zones) records += z->record_count;
   size_t checks = 0;
   for (const auto& c : s.config.clusters) checks += c.health.checks.size();
-  o << s.zones.size() << " zone(s) with " << records << " record(s), " << s.services.size() << " service(s), "
+  o << s.zones.size() << " zone(s)";
+  if (s.zones_kept) o << " (" << s.zones_kept << " unchanged, kept as loaded)";
+  o << " with " << records << " record(s), " << s.services.size() << " service(s), "
     << s.clusters.size() << " cluster(s), " << checks << " check(s), " << s.routing->prefix_count()
     << " geo prefix range(s)";
   return o.str();
@@ -93,9 +95,10 @@ HttpLimits http_limits(const ServerConfig& s) { return {s.http_max_connections, 
 
 // build_serving_state, and how long it took: the start and reload log lines say it,
 // the figure an operator wants after a SIGHUP with a large GeoIP source.
-std::shared_ptr<const ServingState> timed_build(Config config, uint64_t epoch, MetricNames* slots, long long* ms) {
+std::shared_ptr<const ServingState> timed_build(Config config, uint64_t epoch, MetricNames* slots, long long* ms,
+                                                const ServingState* previous = nullptr) {
   const auto start = std::chrono::steady_clock::now();
-  auto serving = build_serving_state(std::move(config), epoch, slots);
+  auto serving = build_serving_state(std::move(config), epoch, slots, std::chrono::system_clock::now(), previous);
   *ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   return serving;
 }
@@ -523,7 +526,14 @@ class Daemon {
         throw ConfigError(options_.config_path + ": " + needs_restart + " cannot change without a restart");
       auto slots = std::make_shared<MetricNames>(slots_);
       long long build_ms = 0;
-      std::shared_ptr<const ServingState> serving = timed_build(std::move(config), epoch_ + 1, slots.get(), &build_ms);
+      std::shared_ptr<const ServingState> previous;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        previous = serving_;
+      }
+      std::shared_ptr<const ServingState> serving =
+          timed_build(std::move(config), epoch_ + 1, slots.get(), &build_ms, previous.get());
+      previous.reset();
       return [this, serving = std::move(serving), slots, build_ms, seq]() mutable {
         reload_finished(seq, true, install_reload(std::move(serving), std::move(*slots), build_ms));
       };

@@ -109,7 +109,8 @@ void sign(const ZoneConfig& zc, Zone* zone, const Config& config, ServingState* 
 }  // namespace
 
 std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t epoch, MetricNames* slots,
-                                                        std::chrono::system_clock::time_point now) {
+                                                        std::chrono::system_clock::time_point now,
+                                                        const ServingState* previous) {
   auto state = std::make_shared<ServingState>();
   state->epoch = epoch;
   state->nsid = config.server.nsid;
@@ -190,11 +191,23 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
       in_zone_index.push_back(i);
       placed[i] = true;
     }
-    auto zone = build_zone(zc, default_serial, in_zone);
-    if (zc.dnssec) sign(zc, zone.get(), config, state.get(), service_wire, in_zone_index, now);
-    zone->metrics_slot = slots->zones.slot(zc.origin);
+    std::string inputs = zone_inputs(zc, default_serial, in_zone);
+    const uint16_t metrics_slot = slots->zones.slot(zc.origin);
+    std::shared_ptr<const Zone> zone;
+    for (size_t z = 0; previous && !inputs.empty() && !zone && z < previous->zones.size(); ++z) {
+      if (previous->zone_inputs[z] == inputs && previous->zones[z]->metrics_slot == metrics_slot) zone = previous->zones[z];
+    }
+    if (zone) {
+      ++state->zones_kept;
+    } else {
+      auto built = build_zone(zc, default_serial, in_zone);
+      if (zc.dnssec) sign(zc, built.get(), config, state.get(), service_wire, in_zone_index, now);
+      built->metrics_slot = metrics_slot;
+      zone = std::move(built);
+    }
     state->zone_by_origin[zone->origin] = zone.get();
     state->zones.push_back(std::move(zone));
+    state->zone_inputs.push_back(std::move(inputs));
   }
   for (size_t i = 0; i < placed.size(); ++i) {
     if (!placed[i])

@@ -67,7 +67,10 @@ struct Service {
 
 struct ServingState {
   Config config;
-  std::vector<std::unique_ptr<Zone>> zones;
+  // Shared with the state a reload replaces when a zone's inputs did not change.
+  std::vector<std::shared_ptr<const Zone>> zones;
+  std::vector<std::string> zone_inputs;   // per zone: zone_inputs(), empty when never kept
+  std::size_t zones_kept = 0;             // zones taken unchanged from the previous state
   std::unordered_map<std::string, const Zone*, NameHash, std::equal_to<>> zone_by_origin;
   std::vector<Service> services;
   std::vector<ClusterAddresses> clusters;  // index = cluster id
@@ -121,9 +124,12 @@ struct MetricNames {
 
 // Builds a complete ServingState from a loaded config; throws ConfigError or
 // geo::LoadError. `slots` gains any new names. Signed zones get signatures valid
-// from an hour before `now` (clock skew) to now + signature_validity.
+// from an hour before `now` (clock skew) to now + signature_validity. A zone whose
+// inputs equal those of one in `previous` (the state a reload replaces) is shared
+// with it rather than built again.
 std::shared_ptr<const ServingState> build_serving_state(
     Config config, uint64_t epoch, MetricNames* slots,
-    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
+    const ServingState* previous = nullptr);
 
 }  // namespace gslb::dns

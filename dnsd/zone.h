@@ -80,6 +80,12 @@ struct NameHash {
 };
 
 struct Zone {
+  Zone() = default;
+  // Nodes hold views of their keys and pointers to each other: a copy would point
+  // into the original.
+  Zone(const Zone&) = delete;
+  Zone& operator=(const Zone&) = delete;
+
   std::string origin;               // lower-case wire form
   std::string origin_text;          // for logs and metrics labels
   unsigned origin_labels = 0;

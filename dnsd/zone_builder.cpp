@@ -1,12 +1,14 @@
 #include "dnsd/zone_builder.h"
 
 #include <ldns/ldns.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <set>
 
 #include "dnsd/dname.h"
 #include "dnsd/query.h"
@@ -401,6 +403,39 @@ void outside_the_zone(const std::vector<RawRecord>& records, const Zone& zone) {
 
 }  // namespace
 
+std::string zone_inputs(const ZoneConfig& config, uint32_t default_serial, const std::vector<ServiceName>& services) {
+  if (config.dnssec) return "";
+  std::string key;
+  // Each field with its length first, so that no two different inputs concatenate alike.
+  auto field = [&](std::string_view v) { key.append(std::to_string(v.size())).append(":").append(v); };
+  auto number = [&](uint64_t v) { field(std::to_string(v)); };
+  field(config.origin);
+  const SoaConfig& s = config.soa;
+  number(s.present);
+  if (s.present) {
+    field(s.mname);
+    field(s.rname);
+    for (uint32_t v : {s.serial ? s.serial : default_serial, s.refresh, s.retry, s.expire, s.minimum, s.ttl}) number(v);
+  }
+  number(config.ns.size());
+  for (const std::string& ns : config.ns) field(ns);
+  field(config.records);
+  field(config.zonefile);
+  if (!config.zonefile.empty()) {
+    struct stat st {};
+    if (stat(config.zonefile.c_str(), &st) != 0) return "";
+    for (uint64_t v : {uint64_t(st.st_dev), uint64_t(st.st_ino), uint64_t(st.st_size), uint64_t(st.st_mtim.tv_sec),
+                       uint64_t(st.st_mtim.tv_nsec), uint64_t(st.st_ctim.tv_sec), uint64_t(st.st_ctim.tv_nsec)})
+      number(v);
+  }
+  number(services.size());
+  for (const ServiceName& service : services) {
+    field(service.name);
+    number(static_cast<uint32_t>(service.index));
+  }
+  return key;
+}
+
 std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_serial,
                                  const std::vector<ServiceName>& services) {
   auto zone = std::make_unique<Zone>();
@@ -511,7 +546,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
   Node* node = nullptr;
   std::vector<Node*> run_nodes;  // each run's node, for the passes below
   run_nodes.reserve(runs.size());
-  std::vector<std::string> identities;  // of an RRset's records, RFC 2181 5: duplicates are one record
+  std::set<std::string> identities;  // of an RRset's records, RFC 2181 5: duplicates are one record
   for (const Run& run : runs) {
     const RawRecord& head = list_of(run, 0);
     if (!node || node->name != head.owner) {
@@ -528,11 +563,10 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     identities.clear();
     for (uint32_t k = run.begin; k < run.end; ++k) {
       const RawRecord& r = records[order[k]];
-      if (run.end - run.begin > 1) {
+      if (run.end - run.begin > 1) {  // a single record has no duplicate: no set node for it
         std::string identity;
         for (const auto& f : r.fields) identity += f.is_name ? lower_wire(reinterpret_cast<const uint8_t*>(f.bytes.data()), f.bytes.size()) : f.bytes;
-        if (std::find(identities.begin(), identities.end(), identity) != identities.end()) continue;
-        identities.push_back(std::move(identity));
+        if (!identities.insert(std::move(identity)).second) continue;
       }
       encode(&set, r, origin);
       ++zone->record_count;

@@ -88,6 +88,30 @@ def test_reload_rereads_zone_files(g):
     assert g.dig("file.test", "SOA").rdata("SOA")[0].split()[2] == "2"
 
 
+def test_reload_keeps_unchanged_zones_and_rebuilds_edited_ones(g):
+    """An unchanged zone is kept as loaded (no second copy of a large zone during the
+    reload); one whose records or file changed is built again, even when an edit
+    keeps the file's size and modification time."""
+    path = os.path.join(g.dir, "file.test.zone")
+    out = g.reload(CONFIG.replace("192.0.2.80", "192.0.2.81"))
+    assert "1 unchanged, kept as loaded" in out, out
+    wait_until(lambda: www(g) == ["192.0.2.81"], what="the edited inline zone's address")
+    assert www(g, "file.test") == ["192.0.2.10"]
+
+    before = os.stat(path)
+    with open(path, "w") as f:
+        f.write(ZONEFILE % (1, "192.0.2.12"))  # same length as the original
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size
+    out = g.reload(CONFIG.replace("192.0.2.80", "192.0.2.81"))
+    assert "1 unchanged, kept as loaded" in out, out  # the inline zone this time
+    wait_until(lambda: www(g, "file.test") == ["192.0.2.12"], what="the rewritten zone file's address")
+
+    out = g.reload(CONFIG.replace("192.0.2.80", "192.0.2.81"))
+    assert "2 unchanged, kept as loaded" in out, out
+    assert www(g, "file.test") == ["192.0.2.12"] and www(g) == ["192.0.2.81"]
+
+
 BAD = {
     "yaml error": (CONFIG.replace("zones:", "zones: [", 1), "- origin", "illegal block entry"),
     "unknown key": (CONFIG.replace("  workers: 2\n", "  workers: 2\n  wrokers: 3\n"), "wrokers",
