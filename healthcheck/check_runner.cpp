@@ -48,8 +48,12 @@ void CheckRunner::fire() {
   probe_->start([this, alive = lifetime_.token()](ProbeResult result) {
     if (alive.expired()) return;
     const auto now = std::chrono::steady_clock::now();
-    if (result.failure == Failure::timeout && lag_.stalled(started_, now, timeout_))
-      result = probe_local(LocalError::lag, result.reason + " while the probe engine was stalled", result.latency);
+    if (result.failure == Failure::timeout && excuse_timeout(started_, now, timeout_, excused_in_a_row_)) {
+      ++excused_in_a_row_;
+      result = probe_local(LocalError::lag, result.reason + ", reported late: the probe engine is behind", result.latency);
+    } else {
+      excused_in_a_row_ = 0;
+    }
     report_(result);
     std::uniform_real_distribution<double> jitter(0.9, 1.1);
     const auto next = started_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(

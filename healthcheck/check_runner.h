@@ -1,7 +1,7 @@
 // Schedules one check's probes: the first at a given delay, then every interval
 // ±10% measured from the previous start, never two at once, so that hundreds of
 // checks with the same interval do not fire in lockstep. Each start is told to the
-// LagMeter, and a timeout while the engine was stalled is reported as a local error.
+// LagMeter, and a timeout reported late is excused as a local error (excuse_timeout).
 //
 // Probe thread only. Destroying it cancels the probe in flight without a report.
 #pragma once
@@ -58,6 +58,7 @@ class CheckRunner {
   Report report_;
   std::chrono::steady_clock::time_point due_;       // when the timer was set to fire
   std::chrono::steady_clock::time_point started_;
+  unsigned excused_in_a_row_ = 0;                  // timeouts excused as lag since the last other result
   Lifetime lifetime_;
 };
 

@@ -33,10 +33,11 @@ LagMeter::Duration LagMeter::worst_between(int64_t first, int64_t last) const {
   return worst;
 }
 
-bool LagMeter::stalled(TimePoint since, TimePoint now, Millis timeout) const {
-  // From the slot after the probe's own start: its own lateness was before it ran.
-  const Duration worst = worst_between(slot_of(since) + 1, slot_of(now));
-  return worst > std::max<Duration>(timeout / 4, kLateFloor);
+bool excuse_timeout(std::chrono::steady_clock::time_point started, std::chrono::steady_clock::time_point now,
+                    Millis timeout, unsigned excused_in_a_row) {
+  if (excused_in_a_row >= kMaxExcusedTimeouts) return false;
+  const LagMeter::Duration late = now - started - timeout;
+  return late > std::max<LagMeter::Duration>(timeout / 4, LagMeter::kLateFloor);
 }
 
 LagMeter::Report LagMeter::poll(TimePoint now) {
@@ -48,8 +49,9 @@ LagMeter::Report LagMeter::poll(TimePoint now) {
     report.warning = true;
     report.line = "healthcheck: the probe engine is behind: " + std::to_string(late_) +
                   " probe(s) started late, worst by " + millis_text(burst_worst_) +
-                  " (gslb_probe_lag_seconds); a late probe is no failure, and a probe that times out while "
-                  "the engine is stalled counts as a local error (lag), not against its check";
+                  " (gslb_probe_lag_seconds); a late probe is no failure, and a timeout reported late counts as a "
+                  "local error (lag), not against its check, up to " + std::to_string(kMaxExcusedTimeouts) +
+                  " in a row";
   } else if (behind_ && now - last_late_ > kQuiet) {
     behind_ = false;
     report.line = "healthcheck: the probe engine caught up: " + std::to_string(late_) +

@@ -1,7 +1,8 @@
 // How late probes start against their schedule, and whether the probe engine is
 // behind. A probe that starts late is no failed probe (its timeout counts from its
-// actual start); one that timed out while the engine was stalled says nothing about
-// its target, so the Monitor reports it as a local error instead of a failure.
+// actual start); one whose own timeout fired late may have had its answer waiting
+// unread, so it is excused as a local error — a few times in a row at most, so
+// that a target that never answers still goes down when the engine stays behind.
 //
 // Pure: every time is passed in, so tests drive it with a fake clock. Probe thread
 // only.
@@ -16,6 +17,17 @@
 
 namespace gslb::health {
 
+// A probe that ran from `started` and was reported timed out at `now`, after
+// `excused_in_a_row` timeouts of its check excused just before: excused when the
+// report came a quarter of `timeout` (at least LagMeter::kLateFloor) after the
+// timeout was due — the engine was too busy to read an answer that may have come
+// in time — unless kMaxExcusedTimeouts in a row are excused already. Another
+// check's lateness does not excuse it: a target that blackholes probes is down
+// however far behind the engine is.
+inline constexpr unsigned kMaxExcusedTimeouts = 2;
+bool excuse_timeout(std::chrono::steady_clock::time_point started, std::chrono::steady_clock::time_point now,
+                    Millis timeout, unsigned excused_in_a_row);
+
 class LagMeter {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
@@ -26,10 +38,6 @@ class LagMeter {
   // its run of intervals then misses the ±10 % the scheduler keeps.
   void started(TimePoint due, TimePoint now, Millis interval);
 
-  // Whether a probe that ran from `since` to `now` may have timed out only because
-  // the engine was stalled meanwhile: some probe started after `since` was a quarter
-  // of `timeout` (at least kLateFloor) late.
-  bool stalled(TimePoint since, TimePoint now, Millis timeout) const;
 
   // Called about once a second: the worst start lag of the last kWindow (the
   // gslb_probe_lag_seconds gauge), and the line to log when a burst of late probes
@@ -47,7 +55,7 @@ class LagMeter {
 
  private:
   // The worst lag of the probes started in each kSlot of the last kSlots, as a ring
-  // indexed by slot number: stalled() looks at the slots after a probe's start.
+  // indexed by slot number.
   static constexpr Duration kSlot = std::chrono::milliseconds(100);
   static constexpr std::size_t kSlots = 128;   // 12.8 s: more than kWindow
   struct Slot {

@@ -42,7 +42,7 @@ enum class LocalError : uint8_t {
   memory,             // ENOMEM, or a library out of memory
   no_local_address,   // EADDRNOTAVAIL: no source address or ephemeral port left
   probe_budget,       // the probe engine is at its own descriptor budget
-  lag,                // timed out while the probe engine itself was stalled (LagMeter)
+  lag,                // timed out, reported late: the probe engine is behind (excuse_timeout)
 };
 constexpr LocalError kLocalErrors[] = {LocalError::descriptors, LocalError::buffers, LocalError::memory,
                                        LocalError::no_local_address, LocalError::probe_budget, LocalError::lag};
