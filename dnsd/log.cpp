@@ -1,6 +1,8 @@
 #include "dnsd/log.h"
 
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <systemd/sd-journal.h>
 
 #include <array>
@@ -13,10 +15,19 @@
 namespace gslb::dns {
 
 namespace {
-// Under systemd, stderr is a journal stream ($JOURNAL_STREAM is set): events go to
-// the journal's native socket instead, where their fields stay apart and journald
-// stamps the time itself.
-const bool kJournal = std::getenv("JOURNAL_STREAM") != nullptr;
+// Under systemd, stderr is a journal stream: events go to the journal's native
+// socket instead, where their fields stay apart and journald stamps the time
+// itself. $JOURNAL_STREAM names that stream's device and inode (systemd.exec(5));
+// the variable alone is not enough, since a shell in a terminal that a user service
+// started inherits it while its stderr is the terminal.
+bool stderr_is_journal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  unsigned long long device = 0, inode = 0;
+  if (!stream || std::sscanf(stream, "%llu:%llu", &device, &inode) != 2) return false;
+  struct stat st {};
+  return fstat(STDERR_FILENO, &st) == 0 && st.st_dev == device && st.st_ino == inode;
+}
+const bool kJournal = stderr_is_journal();
 
 std::atomic<LogLevel> g_level{LogLevel::info};
 

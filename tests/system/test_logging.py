@@ -34,12 +34,9 @@ def ctl_reload(g):
 def test_lines_carry_a_utc_timestamp_and_the_level_and_a_reload_changes_the_level():
     started = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     g = Gslbd(DNS_CONFIG)
-    env = os.environ.pop("JOURNAL_STREAM", None)  # the test may itself run under systemd
-    try:
-        g.start()
-    finally:
-        if env is not None:
-            os.environ["JOURNAL_STREAM"] = env
+    # A JOURNAL_STREAM that is not stderr's (inherited by a shell in a terminal that a
+    # user service started, or by this test under systemd): the lines stay on stderr.
+    g.start(env=dict(os.environ, JOURNAL_STREAM="8:1234"))
     try:
         lines = g.log_text().splitlines()
         assert lines and all(LINE.match(l) for l in lines), lines
@@ -134,6 +131,8 @@ class JournalStandIn:
 # gslbd's libsystemd writes to /run/systemd/journal/socket: in a private mount
 # namespace the stand-in's directory is laid over /run/systemd, for gslbd alone.
 UNDER_JOURNAL = 'mount --bind "$1" /run/systemd && shift && exec "$@"'
+# As systemd sets it (systemd.exec(5)): the device and inode of stderr, here the log file.
+UNDER_JOURNAL_STREAM = 'export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) && ' + UNDER_JOURNAL
 
 
 def private_journal_or_skip(journal):
@@ -153,9 +152,9 @@ class JournaledGslbd(Gslbd):
         self.journal = journal
 
     def start(self, **kwargs):
-        env = dict(os.environ, JOURNAL_STREAM="8:1234")
-        prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", UNDER_JOURNAL, "sh", self.journal.dir]
-        return super().start(prefix=prefix, env=env, **kwargs)
+        prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", UNDER_JOURNAL_STREAM, "sh",
+                  self.journal.dir]
+        return super().start(prefix=prefix, **kwargs)
 
     def log_text(self):  # what waits for "serving" reads: the journal's messages, then stderr
         return "\n".join(e.get("MESSAGE", "") for e in self.journal.entries) + "\n" + super().log_text()
