@@ -38,7 +38,10 @@ std::optional<bool> agreed_up(const std::vector<bool>& votes, const DownRule& ru
     case DownRule::Kind::any: return down == 0;
     case DownRule::Kind::count: break;
   }
-  return down < rule.count;
+  // With fewer live instances than N (two of three crashed), all of them must agree:
+  // otherwise a survivor would answer with a cluster it sees dead for as long as the
+  // others are gone.
+  return down < std::min<std::size_t>(rule.count, votes.size());
 }
 
 }  // namespace gslb::sync

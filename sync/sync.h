@@ -26,7 +26,7 @@ namespace gslb::sync {
 // sync.down_when: when the live instances' votes make a cluster down.
 struct DownRule {
   enum class Kind : uint8_t { majority, all, any, count } kind = Kind::majority;
-  unsigned count = 0;  // Kind::count: down when at least this many vote down
+  unsigned count = 0;  // Kind::count: down when at least this many vote down (all, when fewer live)
   bool operator==(const DownRule&) const = default;
 };
 // "majority", "all", "any" or the count; nullopt for anything else.

@@ -33,7 +33,7 @@ TEST_CASE("agreement by down_when") {
       {"uudd", majority, true},     {"uddd", majority, false},
       {"uud", all, true},           {"ddd", all, false},     {"d", all, false},
       {"uuu", any, true},           {"uud", any, false},
-      {"uud", two, true},           {"udd", two, false},     {"d", two, true},  // fewer voters than N
+      {"uud", two, true},           {"udd", two, false},     {"d", two, false},  // fewer voters than N: all of them
       {"ddd", two, false},
   };
   for (const Row& r : rows)
