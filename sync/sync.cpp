@@ -617,15 +617,25 @@ void Sync::local_verdict(Verdict verdict) {
 }
 
 std::string Sync::drain(const std::string& cluster, bool drained, std::chrono::milliseconds timeout) {
+  // The etcd call ends (answered or timed out) before the caller stops waiting, so
+  // the caller always hears the outcome: an acknowledgement after a refusal would
+  // apply a drain the operator was told did not happen.
+  constexpr Millis kAnswerMargin{200};
+  const Clock::time_point deadline = Clock::now() + timeout - kAnswerMargin;
   auto result = std::make_shared<std::promise<std::string>>();
   auto outcome = result->get_future();
-  impl_->post([impl = impl_.get(), cluster, drained, result] {
+  impl_->post([impl = impl_.get(), cluster, drained, result, deadline] {
     if (!impl->connected) return result->set_value("etcd is not reachable; try again when it is");
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    if (left <= Millis(0)) return result->set_value("the etcd client was too busy to send it in time; try again");
     const std::string k = impl->key("drain/", cluster);
     auto done = [impl, cluster, drained, result](EtcdClient::Reply r) {
       if (!r.error.empty()) {
         impl->errors.Add({{"kind", "write"}}).Increment();
-        return result->set_value("etcd: " + r.error);
+        // A request etcd applied whose answer was lost still takes effect everywhere.
+        return result->set_value("etcd: " + r.error +
+                                 " (should etcd have stored it nonetheless, every instance applies it: GET /status "
+                                 "shows the drains in effect)");
       }
       // Applied here before the answer, so that this instance's next answer has it;
       // the watch brings the same change again, which changes nothing.
@@ -642,14 +652,15 @@ std::string Sync::drain(const std::string& cluster, bool drained, std::chrono::m
     };
     impl->writes.Increment();
     if (drained) {
-      impl->client.call("/v3/kv/put", {{"key", b64(k)}, {"value", b64(R"({"drained":true})")}}, impl->request_timeout(),
-                        done);
+      impl->client.call("/v3/kv/put", {{"key", b64(k)}, {"value", b64(R"({"drained":true})")}},
+                        std::min(impl->request_timeout(), left), done);
     } else {
-      impl->client.call("/v3/kv/deleterange", {{"key", b64(k)}}, impl->request_timeout(), done);
+      impl->client.call("/v3/kv/deleterange", {{"key", b64(k)}}, std::min(impl->request_timeout(), left), done);
     }
   });
-  if (outcome.wait_for(timeout) != std::future_status::ready)
-    return "etcd did not acknowledge within " + std::to_string(timeout.count()) + " ms";
+  // Only when the etcd thread never ran the task (it is stopping): the call above
+  // has its own, shorter timeout.
+  if (outcome.wait_for(timeout) != std::future_status::ready) return "the etcd client is stopping; nothing changes";
   return outcome.get();
 }
 

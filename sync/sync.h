@@ -122,8 +122,9 @@ class Sync {
   void stop();
 
   // Stores a drain (or removes it) in etcd and applies it here once etcd has it.
-  // Waits at most `timeout`; an error text when etcd did not acknowledge it, and
-  // then nothing changed on this instance.
+  // Waits at most `timeout`, and the etcd call ends before that, so an error text
+  // (etcd did not acknowledge it) means nothing changed on this instance; only a
+  // request etcd stored while its answer was lost still comes back through the watch.
   std::string drain(const std::string& cluster, bool drained, std::chrono::milliseconds timeout);
 
   Status status() const;
