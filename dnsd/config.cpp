@@ -1027,8 +1027,14 @@ std::vector<std::string> restart_only_changes(const std::optional<sync::SyncConf
   if (running.has_value() != next.has_value()) return {"sync"};
   std::vector<std::string> changed;
   if (!running) return changed;
-  for (const Field<sync::EtcdConfig>& f : etcd_fields())
-    if (f.reload == Reload::needs_restart && !f.same(running->etcd, next->etcd)) changed.push_back("sync.etcd." + f.key);
+  for (const Field<sync::EtcdConfig>& f : etcd_fields()) {
+    if (f.reload != Reload::needs_restart || f.same(running->etcd, next->etcd)) continue;
+    // server.nsid alone may change on a reload; the operator wrote no instance.
+    if (f.key == "instance" && running->etcd.instance_is_nsid && next->etcd.instance_is_nsid)
+      changed.push_back("server.nsid (sync.etcd.instance defaults to it)");
+    else
+      changed.push_back("sync.etcd." + f.key);
+  }
   return changed;
 }
 
@@ -1059,7 +1065,10 @@ Config load_config(const std::string& path) {
   if (const YAML::Node n = root["sync"]) {
     sync::SyncConfig sc;
     read_fields(r, n, "sync", config_dir, sync_fields(), &sc);
-    if (sc.etcd.instance.empty()) sc.etcd.instance = default_instance(cfg.server);
+    if (sc.etcd.instance.empty()) {
+      sc.etcd.instance = default_instance(cfg.server);
+      sc.etcd.instance_is_nsid = !cfg.server.nsid.empty();
+    }
     if (!good_instance(sc.etcd.instance))
       r.fail(n["etcd"], "sync.etcd.instance", "left out, and neither server.nsid nor the host name (\"" +
                                                   sc.etcd.instance + "\") can name this instance: set it");

@@ -48,6 +48,7 @@ struct EtcdConfig {
   TlsFiles tls;
   std::string prefix;                        // ends with '/'
   std::string instance;                      // default: server.nsid, else the host name
+  bool instance_is_nsid = false;             // left out and taken from server.nsid
   std::chrono::milliseconds lease_ttl{10000};
   bool operator==(const EtcdConfig&) const = default;
 };

@@ -226,6 +226,19 @@ TEST_CASE("the schema says which server keys a reload cannot change") {
                                              "  http_token: t\n  state_file: s\n  resolver: 127.0.0.1\n  nsid: n\n"
                                              "  tcp_idle_timeout: 1s\n  tcp_max_connections: 5\n  rrl: { responses_per_second: 5 }\n"))
             .empty());
+  // With sync on and no instance written, the instance is the nsid: the refusal names
+  // the key the operator changed.
+  const auto load_sync = [](const std::string& nsid, const std::string& instance) {
+    return dns::load_config(write_temp("sync.yaml", "server:\n  listen: [\"127.0.0.1:5300\"]\n  nsid: " + nsid + "\n" + kZone +
+                                                        "sync:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\"]\n"
+                                                        "    prefix: /g/\n" + instance))
+        .sync;
+  };
+  CHECK(dns::restart_only_changes(load_sync("ns1", ""), load_sync("ns2", "")) ==
+        V{"server.nsid (sync.etcd.instance defaults to it)"});
+  CHECK(dns::restart_only_changes(load_sync("ns1", "    instance: a\n"), load_sync("ns2", "    instance: a\n")).empty());
+  CHECK(dns::restart_only_changes(load_sync("ns1", "    instance: a\n"), load_sync("ns1", "    instance: b\n")) ==
+        V{"sync.etcd.instance"});
   std::vector<std::string> restart_only;
   for (const auto& k : dns::config_schema())
     if (k.reload == dns::Reload::needs_restart) restart_only.push_back(k.path);
