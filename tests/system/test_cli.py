@@ -45,7 +45,7 @@ CASES = {
     "yaml bad indentation": (S + " workers: 2\n" + Z, "workers", None),
     "not a mapping": ("- server\n", "-", "expected a mapping with server, zones, services and clusters"),
     "unknown top-level key": (S + Z + "servces: []\n", "servces",
-                              "servces: unknown key (expected one of: server, geo, latency, zones, services, clusters)"),
+                              "servces: unknown key (expected one of: server, geo, latency, zones, services, clusters, sync)"),
     "unknown nested key": (S + "  wrokers: 2\n" + Z, "wrokers",
                            "server.wrokers: unknown key (expected one of: listen, workers, http, http_token, nsid, "
                            "max_udp_size, tcp_idle_timeout, tcp_max_connections, state_file..."),
