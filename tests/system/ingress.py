@@ -84,14 +84,16 @@ class HttpIngress:
     """An in-process ThreadingHTTPServer answering /healthz with `status`; optional TLS.
     With keep_alive it speaks HTTP/1.1 and keeps connections open between requests
     (HTTP/1.0 and a close after each response otherwise); `connections` counts the
-    connections it accepted."""
+    connections it accepted. `delay`: seconds each response waits (a slow health
+    endpoint), settable while it runs."""
 
-    def __init__(self, host, port=None, status=200, tls=None, body=b"ok\n", keep_alive=False):
+    def __init__(self, host, port=None, status=200, tls=None, body=b"ok\n", keep_alive=False, delay=0.0):
         self.host, self.port = host, port or free_port(host)
         self.status = status
         self.body = body
         self.tls = tls  # an ssl.SSLContext (server side) or None
         self.keep_alive = keep_alive
+        self.delay = delay
         self.server = None
         self.requests = 0
         self.connections = 0
@@ -106,6 +108,8 @@ class HttpIngress:
 
             def do_GET(self):
                 ingress.requests += 1
+                if ingress.delay:
+                    time.sleep(ingress.delay)  # the slow endpoint itself, not a wait in the test
                 body = ingress.body
                 self.send_response(ingress.status if self.path == "/healthz" else 200)
                 self.send_header("Content-Type", "text/plain")

@@ -3,12 +3,12 @@ protocol (read from a stand-in NOTIFY_SOCKET), and `gslbd --replace` / `ctl
 replace` under UDP (dnsperf) and pipelined TCP load: no query lost, no SERVFAIL,
 never a drained or down cluster, drains and health kept across every replacement."""
 import json
+import multiprocessing
 import os
 import shutil
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import pytest
@@ -92,8 +92,34 @@ def test_ctl_every_command_and_its_errors(world):
         f.write(good)
     assert ctl(g, "status", "extra").returncode == CTL_USAGE
     assert ctl(g, "frobnicate").returncode == CTL_USAGE
-    r = subprocess.run([BINARY, "ctl", "-s", os.path.join(g.dir, "nobody.sock"), "status"], capture_output=True, text=True)
+    assert ctl(g, "drain").returncode == CTL_USAGE
+    assert ctl(g, "explain", SERVICE).returncode == CTL_USAGE
+    r = ctl(g, "undrain", "no-such")
+    assert r.returncode == CTL_FAILED and "no cluster named no-such" in r.stderr, r
+    r = ctl(g, "pid")
+    assert r.returncode == CTL_OK and int(r.stdout) == g.proc.pid, r
+    # -s names the socket itself (the config's default: the file's path + .sock).
+    r = subprocess.run([BINARY, "ctl", "-s", g.config_path + ".sock", "status"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == CTL_OK and json.loads(r.stdout)["clusters"], r
+    for command in (["status"], ["pid"], ["drain", "eu-west"], ["undrain", "eu-west"], ["reload"],
+                    ["explain", SERVICE, "127.0.0.1"], ["replace"]):
+        r = subprocess.run([BINARY, "ctl", "-s", os.path.join(g.dir, "nobody.sock"), *command], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == CTL_NO_DAEMON and "no gslbd" in r.stderr, (command, r)
+
+
+def test_a_crashed_daemons_socket_file_is_no_daemon_and_no_obstacle(world):
+    """SIGKILL leaves the socket file behind: ctl says no daemon (3), a start takes it over."""
+    g = world.g
+    g.proc.kill()
+    g.proc.wait(timeout=10)
+    assert os.path.exists(g.config_path + ".sock")
+    r = ctl(g, "status")
     assert r.returncode == CTL_NO_DAEMON and "no gslbd" in r.stderr, r
+    g.log.close()
+    g.start()
+    r = ctl(g, "pid")
+    assert r.returncode == CTL_OK and int(r.stdout) == g.proc.pid, r
 
 
 def test_second_instance_is_refused(world):
@@ -120,6 +146,68 @@ def test_replace_with_broken_config_is_refused_and_old_serves(world):
     assert r.returncode == CTL_FAILED and "keeps serving" in r.stderr, r
     assert g.proc.poll() is None and answer(g)[0] == [FRA]
     assert serving_pids(g) == [g.proc.pid]
+
+
+def test_replace_that_fails_to_start_is_refused_and_old_serves(world):
+    """A config that loads but cannot start (a DNS address another process holds):
+    the replacement has the old process's sockets in hand when it fails."""
+    g = world.g
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # no SO_REUSEPORT: gslbd cannot join it
+    busy.bind(("127.0.0.2", 0))
+    try:
+        good = open(g.config_path).read()
+        with open(g.config_path, "w") as f:
+            f.write(good.replace(f'listen: ["127.0.0.1:{g.port}"]',
+                                 f'listen: ["127.0.0.1:{g.port}", "127.0.0.2:{busy.getsockname()[1]}"]', 1))
+        assert open(g.config_path).read() != good
+        r = subprocess.run([BINARY, "--replace", "-c", g.config_path], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and "replacement failed, the running gslbd keeps serving" in r.stderr, r
+        assert f"127.0.0.2:{busy.getsockname()[1]}" in r.stderr, r
+        assert g.proc.poll() is None and serving_pids(g) == [g.proc.pid]
+        assert wait_until(lambda: "went away before taking over; still serving" in g.log_text(), what="old notices")
+        assert answer(g)[0] == [FRA]
+        with open(g.config_path, "w") as f:
+            f.write(good)
+        r = ctl(g, "replace")  # and a good one still takes over afterwards
+        assert r.returncode == CTL_OK, r
+    finally:
+        busy.close()
+
+
+def test_replacement_answers_at_once_with_the_old_processes_health(tmp_path):
+    """No cluster is unknown to the replacement at its first answer, and it does not
+    wait for its own first probes: here each takes 8 s (a slow health endpoint), a
+    fresh start would wait for them, the replacement answers within 5 s with the
+    health the old process saw (us-east down, ap-northeast up) and its drain."""
+    tyo = HttpIngress("127.0.0.13").start()
+    checks = {"us-east": f'[{{ tcp: {{ address: "127.0.0.12:{closed_port("127.0.0.12")}", interval: 300ms, timeout: 200ms, fall: 1 }} }}]',
+              "ap-northeast": f'[{{ http: {{ url: "{tyo.url()}", interval: 10s, timeout: 9s }} }}]'}
+    g = Gslbd(config(checks, server_extra='  state_file: "drain.state"'), workdir=str(tmp_path),
+              extra_files={"networks.yaml": NETWORKS})
+    g.start()
+    try:
+        assert ctl(g, "drain", "eu-west").returncode == CTL_OK
+        wait_until(lambda: answer(g)[0] == [TYO], what="only ap-northeast answered")
+        tyo.delay = 8
+        t0 = time.monotonic()
+        r = ctl(g, "replace")
+        took = time.monotonic() - t0
+        assert r.returncode == CTL_OK, r
+        new_pid = int(r.stdout.split("pid ")[1])
+        assert serving_pids(g) == [new_pid]
+        # The old process has stopped reading: this is the replacement's answer.
+        rcode, addrs = a_records(dnswire.udp_exchange(g.port, dnswire.query(SERVICE, "A", qid=7), timeout=1.0))
+        assert (rcode, addrs) == (0, [TYO]) and took < 5, (rcode, addrs, took)
+        status = {c["name"]: c for c in json.loads(ctl(g, "status").stdout)["clusters"]}
+        assert status["eu-west"]["drained"] and status["us-east"]["health"] == "down", status
+        assert status["ap-northeast"]["health"] == "up", status
+        assert g.proc.wait(timeout=10) == 0
+    finally:
+        for pid in serving_pids(g):
+            os.kill(pid, 15)
+        tyo.delay = 0
+        g.stop()
+        tyo.stop()
 
 
 def test_second_instance_after_a_replacement_names_the_replacement(world):
@@ -153,15 +241,22 @@ class NotifySocket:
         return found[1]
 
 
+def first_answer(g):
+    """One UDP query, no retry: what a client gets at this very moment."""
+    return a_records(dnswire.udp_exchange(g.port, dnswire.query(SERVICE, "A", qid=0x4242), timeout=1.0))
+
+
 def test_notify_protocol(world, monkeypatch):
     g = world.g
+    assert ctl(g, "drain", "eu-west").returncode == CTL_OK  # kept in the state file across the restart
     g.stop()
     notify = NotifySocket(g.dir)
     monkeypatch.setenv("NOTIFY_SOCKET", notify.path)
     g.start(expect_ready=False)
     ready = notify.wait_for("READY")
-    # The first health round is done by now: the answer is right at once.
-    assert answer(g)[0] == [TYO] or answer(g)[0] == [FRA]
+    # At READY the port answers at once, with the first health round done: us-east's
+    # check has failed and ap-northeast's has passed (unknown would be neither).
+    assert first_answer(g) == (0, [TYO])
     assert ready["STATUS"].startswith("serving ")
     assert ctl(g, "reload").returncode == CTL_OK
     reloading = notify.wait_for("RELOADING")
@@ -181,7 +276,10 @@ def test_notify_protocol(world, monkeypatch):
     new_pid = int(r.stdout.split("pid ")[1])
     assert int(notify.wait_for("MAINPID")["MAINPID"]) == new_pid
     assert notify.wait_for("READY")["STATUS"].startswith("serving ")
+    assert first_answer(g) == (0, [TYO])
     assert g.proc.wait(timeout=10) == 0
+    os.kill(new_pid, 15)
+    assert notify.wait_for("STOPPING")["STOPPING"] == "1"
 
 
 def a_records(wire):
@@ -189,11 +287,32 @@ def a_records(wire):
     return msg.rcode(), sorted(rr.address for rrset in msg.answer for rr in rrset)
 
 
-class UdpChecker(threading.Thread):
-    """One query every 5 ms, no retries: every answer checked, every latency kept."""
+class InProcess:
+    """Runs client.run() in a child process: each client has its own interpreter lock,
+    so the latencies it measures are gslbd's and not the time it waited for the other
+    client's thread. join() brings the client's results (its attributes) back."""
+
+    def __init__(self, client):
+        self.client = client
+        ctx = multiprocessing.get_context("fork")
+        self.results, send = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=lambda: (client.run(), send.send(vars(client))), daemon=True)
+
+    def start(self):
+        self.proc.start()
+
+    def join(self, timeout):
+        assert self.results.poll(timeout), f"{type(self.client).__name__} sent no results within {timeout} s"
+        vars(self.client).update(self.results.recv())
+        self.proc.join(timeout=10)
+        return self.client
+
+
+class UdpChecker:
+    """One query every 5 ms, no retries: every answer checked, every latency kept
+    with the time its query was sent and the time its answer came."""
 
     def __init__(self, port, until):
-        super().__init__(daemon=True)
         self.port, self.until = port, until
         self.sent, self.lost, self.wrong, self.samples = 0, 0, [], []
 
@@ -214,37 +333,39 @@ class UdpChecker(threading.Thread):
             except socket.timeout:
                 self.lost += 1
                 continue
-            self.samples.append((start, time.monotonic() - start))
+            now = time.monotonic()
+            self.samples.append((start, now - start, now))
             rcode, addrs = a_records(data)
             if rcode != 0 or addrs != [TYO]:
                 self.wrong.append((rcode, addrs))
             time.sleep(max(0.0, start + 0.005 - time.monotonic()))  # pacing the load, not synchronising
 
 
-class TcpPipeliner(threading.Thread):
+class TcpPipeliner:
     """Long-lived connections with 20 queries in flight each. A query is lost only if
     it never gets its answer: RFC 7766 clients resend on a new connection what a
-    closed one left unanswered (what the replaced process does on its way out)."""
+    closed one left unanswered (what the replaced process does on its way out). A
+    query's latency runs from its first sending to its answer, resends included."""
 
     def __init__(self, port, until, window=20):
-        super().__init__(daemon=True)
         self.port, self.until, self.window = port, until, window
         self.answered, self.wrong, self.reconnects, self.errors = 0, [], 0, []
+        self.samples = []  # (first sent, latency, answered at)
 
     def run(self):
         qid = 0
-        pending = {}
+        pending = {}  # qid -> (wire, first sent)
         s = None
         while time.monotonic() < self.until or pending:
             try:
                 if s is None:
                     s = dnswire.tcp_connect(self.port, timeout=5)
-                    for q, wire in pending.items():
+                    for wire, _ in pending.values():
                         s.sendall(dnswire.frame(wire))
                 while len(pending) < self.window and time.monotonic() < self.until:
                     qid = (qid + 1) & 0xFFFF
-                    pending[qid] = dnswire.query(SERVICE, "A", qid=qid)
-                    s.sendall(dnswire.frame(pending[qid]))
+                    pending[qid] = (dnswire.query(SERVICE, "A", qid=qid), time.monotonic())
+                    s.sendall(dnswire.frame(pending[qid][0]))
                 data = dnswire.tcp_read(s)
             except (OSError, AssertionError, EOFError) as e:
                 if s is not None:
@@ -256,8 +377,11 @@ class TcpPipeliner(threading.Thread):
                     return
                 continue
             q = struct.unpack("!H", data[:2])[0]
-            if pending.pop(q, None) is None:
+            query = pending.pop(q, None)
+            if query is None:
                 continue
+            now = time.monotonic()
+            self.samples.append((query[1], now - query[1], now))
             self.answered += 1
             rcode, addrs = a_records(data)
             if rcode != 0 or addrs != [TYO]:
@@ -266,19 +390,49 @@ class TcpPipeliner(threading.Thread):
             s.close()
 
 
-def p99(values):
+def percentile(values, q):
     values = sorted(values)
-    return values[int(len(values) * 0.99)] if values else 0.0
+    return values[min(len(values) - 1, int(len(values) * q))] if values else 0.0
+
+
+def longest_silence(samples, windows):
+    """The longest time between two answers that falls in a replacement window."""
+    answered = sorted(t for _, _, t in samples)
+    return max((b - a for a, b in zip(answered, answered[1:]) if any(w0 <= b and a <= w1 for w0, w1 in windows)),
+               default=0.0)
+
+
+def dnsperf_results(path):
+    """dnsperf -v: one line '> RCODE NAME TYPE SECONDS' per answered query ('> T ...'
+    when it timed out), then the statistics."""
+    rcodes, latencies = {}, []
+    with open(path) as f:
+        text = f.read()
+    for line in text.splitlines():
+        if line.startswith("> "):
+            fields = line.split()
+            rcodes[fields[1]] = rcodes.get(fields[1], 0) + 1
+            if fields[1] != "T":
+                latencies.append(float(fields[-1]))
+    return text, rcodes, latencies
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.2f} ms"
 
 
 def test_replace_five_times_under_load(world, tmp_path, monkeypatch):
     """The same binary twice, then an upgraded one: a new file at the path gslbd was
-    started from, as a package upgrade leaves it; each replacement runs that path."""
+    started from, as a package upgrade leaves it; each replacement runs that path.
+    The upgrade is GSLBD_UPGRADE_BINARY when set (another build, of another commit,
+    say), else a copy of GSLBD_BINARY. Reports the latency percentiles and the
+    longest silence around the replacements (GSLBD_REPLACE_REPORT: a file for it)."""
     import gslb
     g = world.g
     g.stop()
     installed = str(tmp_path / "gslbd")
     shutil.copy2(BINARY, installed)
+    upgrade = os.environ.get("GSLBD_UPGRADE_BINARY", BINARY)
     monkeypatch.setattr(gslb, "BINARY", installed)
     g.start()
     assert ctl(g, "drain", "eu-west").returncode == CTL_OK
@@ -288,19 +442,20 @@ def test_replace_five_times_under_load(world, tmp_path, monkeypatch):
     duration = 20
     start = time.monotonic()
     until = start + duration
-    perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(g.port), "-d", str(qfile), "-l", str(duration),
-                             "-Q", "10000", "-c", "4", "-t", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    udp = UdpChecker(g.port, until)
-    tcp = TcpPipeliner(g.port, until)
-    udp.start()
-    tcp.start()
+    perf_out = tmp_path / "dnsperf.out"  # a file: -v writes a line a query, more than a pipe holds
+    with open(perf_out, "w") as out:
+        perf = subprocess.Popen(["dnsperf", "-s", "127.0.0.1", "-p", str(g.port), "-d", str(qfile), "-l", str(duration),
+                                 "-Q", "10000", "-c", "4", "-t", "2", "-v"], stdout=out, stderr=subprocess.STDOUT)
+    udp_client = InProcess(UdpChecker(g.port, until))
+    tcp_client = InProcess(TcpPipeliner(g.port, until))
+    udp_client.start()
+    tcp_client.start()
     windows = []
     pids = [g.proc.pid]
     try:
         for i in range(5):
             if i == 2:
-                shutil.copy2(BINARY, installed + ".new")
+                shutil.copy2(upgrade, installed + ".new")
                 os.replace(installed + ".new", installed)
             wait_until(lambda: time.monotonic() >= start + 2 + 3 * i, timeout=30, what="the next replacement's time")
             t0 = time.monotonic()
@@ -312,23 +467,31 @@ def test_replace_five_times_under_load(world, tmp_path, monkeypatch):
             status = {c["name"]: c for c in json.loads(ctl(g, "status").stdout)["clusters"]}
             assert status["eu-west"]["drained"] and status["us-east"]["health"] == "down", status
             assert status["ap-northeast"]["health"] == "up", status
-        out, _ = perf.communicate(timeout=duration + 30)
+        perf.wait(timeout=duration + 30)
     finally:
         stop_process(perf)
-    udp.join(timeout=30)
-    tcp.join(timeout=30)
+    udp = udp_client.join(timeout=30)
+    tcp = tcp_client.join(timeout=30)
     assert g.proc.wait(timeout=10) == 0
-    assert "Queries lost:         0 " in out, out
+    out, rcodes, perf_latencies = dnsperf_results(perf_out)
+    assert "Queries lost:         0 " in out, out[-2000:]
     completed = int(out.split("Queries completed:")[1].split()[0])
-    noerror = int(out.split("NOERROR")[1].split()[0])
-    assert completed == noerror and completed > 100000, out
+    assert completed > 100000 and rcodes == {"NOERROR": completed}, (completed, rcodes)  # no SERVFAIL, no timeout
     assert udp.lost == 0 and not udp.wrong and udp.sent > 1000, (udp.lost, udp.wrong[:5])
     assert not tcp.errors and not tcp.wrong and tcp.answered > 1000, (tcp.errors, tcp.wrong[:5])
-    during = [lat for t, lat in udp.samples if any(a <= t <= b for a, b in windows)]
-    outside = [lat for t, lat in udp.samples if not any(a <= t <= b for a, b in windows)]
-    report = (f"replaced 5 times ({' -> '.join(map(str, pids))}); dnsperf: {completed} completed, 0 lost; "
-              f"UDP checker: {udp.sent} sent, {udp.lost} lost, p99 {p99(during) * 1000:.2f} ms during replacements "
-              f"vs {p99(outside) * 1000:.2f} ms outside; TCP: {tcp.answered} answered, {tcp.reconnects} reconnects")
+    during = [lat for t, lat, _ in udp.samples if any(a <= t <= b for a, b in windows)]
+    outside = [lat for t, lat, _ in udp.samples if not any(a <= t <= b for a, b in windows)]
+    tcp_during = [lat for t, lat, _ in tcp.samples if any(a <= t <= b for a, b in windows)]
+    report = (f"replaced 5 times ({' -> '.join(map(str, pids))}; the last 3 from {upgrade}); "
+              f"dnsperf UDP 10,000 q/s: {completed} completed, 0 lost, 0 SERVFAIL, latency p50 "
+              f"{ms(percentile(perf_latencies, 0.5))} p99 {ms(percentile(perf_latencies, 0.99))} p99.9 "
+              f"{ms(percentile(perf_latencies, 0.999))} max {ms(max(perf_latencies))}; "
+              f"UDP checker: {udp.sent} sent, {udp.lost} lost, p99 {ms(percentile(during, 0.99))} during replacements "
+              f"(max {ms(max(during, default=0))}) vs {ms(percentile(outside, 0.99))} outside, longest silence "
+              f"{ms(longest_silence(udp.samples, windows))} (one query every 5 ms); "
+              f"TCP pipelined: {tcp.answered} answered, {tcp.reconnects} reconnects, p99 {ms(percentile(tcp_during, 0.99))}"
+              f" during replacements (max {ms(max(tcp_during, default=0))}), longest silence "
+              f"{ms(longest_silence(tcp.samples, windows))}")
     print(report)
-    with open(os.environ.get("GSLBD_REPLACE_REPORT", os.devnull), "w") as f:
+    with open(os.environ.get("GSLBD_REPLACE_REPORT", os.devnull), "a") as f:
         f.write(report + "\n")
