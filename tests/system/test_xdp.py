@@ -406,6 +406,18 @@ def test_start_fails_with_the_reason(net, server):
     assert net.dig("www.example.test", "A").rdata("A") == ["192.0.2.80"]
 
 
+def test_replace_is_refused_and_the_old_process_keeps_xdp(net, server):
+    """The AF_XDP queues are not handed over: `gslbd --replace` fails naming the queue,
+    the running server answers on, through XDP still (the kernel counts nothing)."""
+    r = net.in_ns(net.srv, BINARY, "--replace", "-c", server.config_path, timeout=60)
+    assert r.returncode == 1 and "replacement failed, the running gslbd keeps serving" in r.stderr, r
+    assert "queue 0 already has an AF_XDP socket" in r.stderr, r
+    assert server.proc.poll() is None
+    before = net.udp_received()
+    assert net.dig("www.example.test", "A").rdata("A") == ["192.0.2.80"]
+    assert net.udp_received()[0] == before[0]
+
+
 @pytest.mark.parametrize("xdp, message", [
     ("{ queues: all }", "server.xdp: missing required key 'interface'"),
     ("{ interface: eth0, queues: [0, 0] }", "server.xdp.queues[1]: listed twice"),
