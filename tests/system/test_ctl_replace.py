@@ -176,9 +176,10 @@ def test_replace_that_fails_to_start_is_refused_and_old_serves(world):
 
 def test_replacement_answers_at_once_with_the_old_processes_health(tmp_path):
     """No cluster is unknown to the replacement at its first answer, and it does not
-    wait for its own first probes: here each takes 8 s (a slow health endpoint), a
-    fresh start would wait for them, the replacement answers within 5 s with the
-    health the old process saw (us-east down, ap-northeast up) and its drain."""
+    wait for its own first probes: here each takes 8.5 s (a slow health endpoint), a
+    fresh start would wait for them, the replacement answers within 7 s (a loaded CI
+    machine's margin) with the health the old process saw (us-east down,
+    ap-northeast up) and its drain."""
     tyo = HttpIngress("127.0.0.13").start()
     checks = {"us-east": f'[{{ tcp: {{ address: "127.0.0.12:{closed_port("127.0.0.12")}", interval: 300ms, timeout: 200ms, fall: 1 }} }}]',
               "ap-northeast": f'[{{ http: {{ url: "{tyo.url()}", interval: 10s, timeout: 9s }} }}]'}
@@ -188,7 +189,7 @@ def test_replacement_answers_at_once_with_the_old_processes_health(tmp_path):
     try:
         assert ctl(g, "drain", "eu-west").returncode == CTL_OK
         wait_until(lambda: answer(g)[0] == [TYO], what="only ap-northeast answered")
-        tyo.delay = 8
+        tyo.delay = 8.5
         t0 = time.monotonic()
         r = ctl(g, "replace")
         took = time.monotonic() - t0
@@ -197,7 +198,7 @@ def test_replacement_answers_at_once_with_the_old_processes_health(tmp_path):
         assert serving_pids(g) == [new_pid]
         # The old process has stopped reading: this is the replacement's answer.
         rcode, addrs = a_records(dnswire.udp_exchange(g.port, dnswire.query(SERVICE, "A", qid=7), timeout=1.0))
-        assert (rcode, addrs) == (0, [TYO]) and took < 5, (rcode, addrs, took)
+        assert (rcode, addrs) == (0, [TYO]) and took < 7, (rcode, addrs, took)
         status = {c["name"]: c for c in json.loads(ctl(g, "status").stdout)["clusters"]}
         assert status["eu-west"]["drained"] and status["us-east"]["health"] == "down", status
         assert status["ap-northeast"]["health"] == "up", status
