@@ -109,17 +109,21 @@ def test_ctl_every_command_and_its_errors(world):
 
 
 def test_a_crashed_daemons_socket_file_is_no_daemon_and_no_obstacle(world):
-    """SIGKILL leaves the socket file behind: ctl says no daemon (3), a start takes it over."""
+    """SIGKILL leaves the socket file behind: ctl says no daemon (3); a start, and a
+    --replace with nothing to replace, take it over."""
     g = world.g
-    g.proc.kill()
-    g.proc.wait(timeout=10)
-    assert os.path.exists(g.config_path + ".sock")
-    r = ctl(g, "status")
-    assert r.returncode == CTL_NO_DAEMON and "no gslbd" in r.stderr, r
-    g.log.close()
-    g.start()
-    r = ctl(g, "pid")
-    assert r.returncode == CTL_OK and int(r.stdout) == g.proc.pid, r
+    for options in ((), ("--replace",)):
+        g.proc.kill()
+        g.proc.wait(timeout=10)
+        assert os.path.exists(g.config_path + ".sock")
+        r = ctl(g, "status")
+        assert r.returncode == CTL_NO_DAEMON and "no gslbd" in r.stderr, r
+        g.log.close()
+        g.start(args=options)
+        r = ctl(g, "pid")
+        assert r.returncode == CTL_OK and int(r.stdout) == g.proc.pid, r
+        assert answer(g)[0] == [FRA]
+    assert "to replace: starting afresh" in g.log_text()
 
 
 def test_second_instance_is_refused(world):
