@@ -747,10 +747,10 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
     // the query proves the client really is at its address.
     const uint8_t* client_cookie = q.edns.cookie;
     outcome->valid_cookie =
-        server_cookie_valid(serving.cookie_secret, client_cookie, client_cookie + kClientCookieSize,
+        server_cookie_valid(serving.cookie_keys, client_cookie, client_cookie + kClientCookieSize,
                             q.edns.cookie_size - kClientCookieSize, client.now, client.v6, client.address);
     std::memcpy(cookie_option, client_cookie, kClientCookieSize);
-    make_server_cookie(serving.cookie_secret, client_cookie, client.now, client.v6, client.address,
+    make_server_cookie(serving.cookie_keys, client_cookie, client.now, client.v6, client.address,
                        cookie_option + kClientCookieSize);
     cookie = cookie_option;
   }

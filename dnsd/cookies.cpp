@@ -11,7 +11,7 @@ namespace {
 
 // RFC 9018 section 4.3: valid for an hour, and five minutes of clock skew ahead.
 constexpr uint32_t kMaxAge = 3600, kMaxAhead = 300;
-// The SipHash key in use changes with each hour of the cookie's timestamp.
+// A random secret's SipHash key changes with each hour of the cookie's timestamp.
 constexpr uint32_t kKeyPeriod = 3600;
 
 uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
@@ -24,21 +24,6 @@ uint64_t load64(const uint8_t* p) {
 
 void store64(uint64_t v, uint8_t* p) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-
-// The key for the period holding `timestamp`: two SipHash outputs of the secret
-// over the period number (with distinct tags), so one period's key tells nothing
-// of another's.
-CookieSecret period_key(const CookieSecret& secret, uint32_t timestamp) {
-  uint8_t msg[5];
-  const uint32_t period = timestamp / kKeyPeriod;
-  std::memcpy(msg, &period, 4);
-  CookieSecret key;
-  msg[4] = 0;
-  store64(siphash24(secret, msg, sizeof msg), key.data());
-  msg[4] = 1;
-  store64(siphash24(secret, msg, sizeof msg), key.data() + 8);
-  return key;
 }
 
 }  // namespace
@@ -87,12 +72,28 @@ void server_cookie_with_key(const CookieSecret& key, const uint8_t* client_cooki
   store64(siphash24(key, msg, kClientCookieSize + 8 + address_size), out + 8);
 }
 
-void make_server_cookie(const CookieSecret& secret, const uint8_t* client_cookie, uint32_t now, bool v6,
-                        const uint8_t* address, uint8_t* out) noexcept {
-  server_cookie_with_key(period_key(secret, now), client_cookie, now, v6, address, out);
+// A random secret's key for the hour holding `timestamp`: two SipHash outputs of the
+// secret over the hour's number (with distinct tags), so one hour's key tells
+// nothing of another's nor of the secret.
+CookieSecret cookie_key(const CookieKeys& keys, uint32_t timestamp) noexcept {
+  if (keys.shared) return keys.secret;
+  uint8_t msg[5];
+  const uint32_t period = timestamp / kKeyPeriod;
+  std::memcpy(msg, &period, 4);
+  CookieSecret key;
+  msg[4] = 0;
+  store64(siphash24(keys.secret, msg, sizeof msg), key.data());
+  msg[4] = 1;
+  store64(siphash24(keys.secret, msg, sizeof msg), key.data() + 8);
+  return key;
 }
 
-bool server_cookie_valid(const CookieSecret& secret, const uint8_t* client_cookie, const uint8_t* server_cookie,
+void make_server_cookie(const CookieKeys& keys, const uint8_t* client_cookie, uint32_t now, bool v6,
+                        const uint8_t* address, uint8_t* out) noexcept {
+  server_cookie_with_key(cookie_key(keys, now), client_cookie, now, v6, address, out);
+}
+
+bool server_cookie_valid(const CookieKeys& keys, const uint8_t* client_cookie, const uint8_t* server_cookie,
                          size_t size, uint32_t now, bool v6, const uint8_t* address) noexcept {
   if (size != kServerCookieSize || server_cookie[0] != 1) return false;
   const uint32_t timestamp = (uint32_t(server_cookie[4]) << 24) | (uint32_t(server_cookie[5]) << 16) |
@@ -101,7 +102,7 @@ bool server_cookie_valid(const CookieSecret& secret, const uint8_t* client_cooki
   const uint32_t age = now - timestamp;
   if (age > kMaxAge && -age > kMaxAhead) return false;
   uint8_t expected[kServerCookieSize];
-  server_cookie_with_key(period_key(secret, timestamp), client_cookie, timestamp, v6, address, expected);
+  server_cookie_with_key(cookie_key(keys, timestamp), client_cookie, timestamp, v6, address, expected);
   // Compared in full whatever differs first, so timing tells nothing of the hash.
   uint8_t diff = 0;
   for (size_t i = 0; i < kServerCookieSize; ++i) diff |= expected[i] ^ server_cookie[i];

@@ -120,7 +120,8 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
   state->version_txt = txt(config.server.version);
   const CookieConfig& cookies = config.server.cookies;
   state->cookies = cookies.enabled;
-  state->cookie_secret = cookies.secret_file.empty() ? process_cookie_secret() : cookies.secret;
+  state->cookie_keys.shared = !cookies.secret_file.empty();
+  state->cookie_keys.secret = state->cookie_keys.shared ? cookies.secret : process_cookie_secret();
   state->max_udp_size = config.server.max_udp_size;
 
   // Serial default: the config's modification time, so that an edited config gives

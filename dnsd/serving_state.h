@@ -80,7 +80,7 @@ struct ServingState {
   // and version.server/version.bind (server.version); empty: refused (RFC 4892).
   std::string identity_txt, version_txt;
   bool cookies = true;              // answer DNS cookies (RFC 7873)
-  CookieSecret cookie_secret = {};
+  CookieKeys cookie_keys;
   uint16_t max_udp_size = 1232;
   uint64_t epoch = 0;
   // Its identity and cost, for the metrics: the highest SOA serial of the zones

@@ -75,9 +75,10 @@ class Process:
 
 
 class Knot(Process):
-    """knotd serving `zones` ({origin: zone file text}) on address@port."""
+    """knotd serving `zones` ({origin: zone file text}) on address@port, with
+    `modules` ({"mod-cookies": {"secret": "0x..."}, ...}) loaded for every zone."""
 
-    def __init__(self, address, port, zones, workdir=None):
+    def __init__(self, address, port, zones, workdir=None, modules=None):
         super().__init__("knotd", workdir or tempfile.mkdtemp(prefix="knot-test-"))
         self.address, self.port = address, port
         self.zones = zones
@@ -89,6 +90,11 @@ class Knot(Process):
             with open(os.path.join(self.dir, "storage", fname), "w") as f:
                 f.write(text)
             zone_lines.append(f"  - domain: \"{origin}\"\n    file: \"{fname}\"\n")
+        modules = modules or {}
+        module_text = "".join(f"{name}:\n  - id: test\n" + "".join(f"    {k}: {v}\n" for k, v in settings.items())
+                              for name, settings in modules.items())
+        global_modules = (f"    global-module: [{', '.join(f'{name}/test' for name in modules)}]\n"
+                          if modules else "")
         self.config_path = os.path.join(self.dir, "knot.conf")
         with open(self.config_path, "w") as f:
             f.write(f"""server:
@@ -105,13 +111,13 @@ database:
     storage: "{self.dir}/storage"
 control:
     listen: "{self.dir}/run/knot.sock"
-template:
+{module_text}template:
   - id: default
     storage: "{self.dir}/storage"
     zonefile-sync: -1
     journal-content: none
     semantic-checks: on
-zone:
+{global_modules}zone:
 """ + "".join(zone_lines))
 
     def start(self):

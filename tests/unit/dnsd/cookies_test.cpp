@@ -1,5 +1,6 @@
-// Server cookies: RFC 9018's own test vectors, the validity window with the time
-// passed in, and what binds a cookie (secret, client cookie, address).
+// Server cookies: RFC 9018's own test vectors, the validity window and the hourly
+// key of a random secret with the time passed in, and what binds a cookie (secret,
+// client cookie, address).
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -25,6 +26,11 @@ CookieSecret secret_of(const std::string& text) {
   REQUIRE(parse_cookie_secret(text, &s));
   return s;
 }
+
+CookieKeys random_keys(const std::string& text) { return {secret_of(text), false}; }
+CookieKeys shared_keys(const std::string& text) { return {secret_of(text), true}; }
+
+std::vector<uint8_t> bytes_of(const uint8_t* p, size_t n) { return {p, p + n}; }
 
 }  // namespace
 
@@ -56,12 +62,19 @@ TEST_CASE("server cookies match RFC 9018 appendix A") {
     REQUIRE(inet_pton(v.v6 ? AF_INET6 : AF_INET, v.address, address) == 1);
     uint8_t out[kServerCookieSize];
     server_cookie_with_key(secret_of(v.secret), hex(v.client_cookie).data(), v.timestamp, v.v6, address, out);
-    CHECK(std::vector<uint8_t>(out, out + sizeof out) == hex(v.server_cookie));
+    CHECK(bytes_of(out, sizeof out) == hex(v.server_cookie));
+    // A shared secret (server.cookies.secret_file) makes and accepts exactly these:
+    // what BIND and Knot holding the same secret make.
+    const CookieKeys shared = shared_keys(v.secret);
+    make_server_cookie(shared, hex(v.client_cookie).data(), v.timestamp, v.v6, address, out);
+    CHECK(bytes_of(out, sizeof out) == hex(v.server_cookie));
+    CHECK(server_cookie_valid(shared, hex(v.client_cookie).data(), hex(v.server_cookie).data(), kServerCookieSize,
+                              v.timestamp + 1800, v.v6, address));
   }
 }
 
 TEST_CASE("a server cookie is valid for an hour, for its client cookie, address and secret only") {
-  const CookieSecret secret = secret_of("000102030405060708090a0b0c0d0e0f");
+  const CookieKeys secret = random_keys("000102030405060708090a0b0c0d0e0f");
   const std::vector<uint8_t> client = hex("0102030405060708");
   const uint8_t address[16] = {192, 0, 2, 1};
   const uint32_t made = 1700000000;
@@ -78,28 +91,41 @@ TEST_CASE("a server cookie is valid for an hour, for its client cookie, address 
   CHECK_FALSE(server_cookie_valid(secret, client.data(), cookie, sizeof cookie, made, false, other_address));
   const std::vector<uint8_t> other_client = hex("0102030405060709");
   CHECK_FALSE(server_cookie_valid(secret, other_client.data(), cookie, sizeof cookie, made, false, address));
-  const CookieSecret other_secret = secret_of("000102030405060708090a0b0c0d0e10");
+  const CookieKeys other_secret = random_keys("000102030405060708090a0b0c0d0e10");
   CHECK_FALSE(server_cookie_valid(other_secret, client.data(), cookie, sizeof cookie, made, false, address));
   CHECK_FALSE(server_cookie_valid(secret, client.data(), cookie, 8, made, false, address));
   cookie[15] ^= 1;
   CHECK_FALSE(valid_at(made));
 }
 
-TEST_CASE("the hash key is derived from the secret per hour, the same for every holder of the secret") {
-  const CookieSecret secret = secret_of("000102030405060708090a0b0c0d0e0f");
+TEST_CASE("a random secret's key rotates every hour; a shared secret is the key itself") {
+  const CookieKeys random = random_keys("000102030405060708090a0b0c0d0e0f");
+  const CookieKeys shared = shared_keys("000102030405060708090a0b0c0d0e0f");
+  const uint32_t hour = 1700002800;  // a multiple of 3600
+  CHECK(cookie_key(random, hour) == cookie_key(random, hour + 3599));
+  CHECK(cookie_key(random, hour) != cookie_key(random, hour - 1));
+  CHECK(cookie_key(random, hour) != cookie_key(random, hour + 3600));
+  CHECK(cookie_key(random, hour) != random.secret);  // the secret itself is never a key
+  for (uint32_t t : {hour - 1, hour, hour + 3600, hour + 86400}) CHECK(cookie_key(shared, t) == shared.secret);
+
   const std::vector<uint8_t> client = hex("0102030405060708");
   const uint8_t address[16] = {192, 0, 2, 1};
-  const uint32_t hour = 1700002800;  // a multiple of 3600
-  uint8_t derived[kServerCookieSize], raw[kServerCookieSize], again[kServerCookieSize];
-  make_server_cookie(secret, client.data(), hour, false, address, derived);
-  server_cookie_with_key(secret, client.data(), hour, false, address, raw);
-  CHECK(std::vector<uint8_t>(derived + 8, derived + 16) != std::vector<uint8_t>(raw + 8, raw + 16));
-  make_server_cookie(secret, client.data(), hour, false, address, again);
-  CHECK(std::vector<uint8_t>(derived, derived + 16) == std::vector<uint8_t>(again, again + 16));
-  // Made in the last second of one hour, checked in the next: its own hour's key.
-  uint8_t before[kServerCookieSize];
-  make_server_cookie(secret, client.data(), hour - 1, false, address, before);
-  CHECK(server_cookie_valid(secret, client.data(), before, 16, hour + 10, false, address));
+  uint8_t late[kServerCookieSize], early[kServerCookieSize], raw[kServerCookieSize];
+  // Made in the last second of one hour: checked in the next with its own hour's key.
+  make_server_cookie(random, client.data(), hour - 1, false, address, late);
+  CHECK(server_cookie_valid(random, client.data(), late, sizeof late, hour + 10, false, address));
+  server_cookie_with_key(cookie_key(random, hour - 1), client.data(), hour - 1, false, address, raw);
+  CHECK(bytes_of(raw, sizeof raw) == bytes_of(late, sizeof late));
+  // The hour's key is what makes the cookie: the next hour's key would make another.
+  server_cookie_with_key(cookie_key(random, hour), client.data(), hour - 1, false, address, raw);
+  CHECK(bytes_of(raw, sizeof raw) != bytes_of(late, sizeof late));
+  // A cookie of the new hour is made with the new key, and the old one expires on time.
+  make_server_cookie(random, client.data(), hour, false, address, early);
+  server_cookie_with_key(cookie_key(random, hour), client.data(), hour, false, address, raw);
+  CHECK(bytes_of(raw, sizeof raw) == bytes_of(early, sizeof early));
+  CHECK_FALSE(server_cookie_valid(random, client.data(), late, sizeof late, hour + 3600, false, address));
+  // The two kinds of keys never accept each other's cookies.
+  CHECK_FALSE(server_cookie_valid(shared, client.data(), early, sizeof early, hour, false, address));
 }
 
 TEST_CASE("cookie secrets are 32 hex digits") {
