@@ -190,6 +190,14 @@ class Responder {
         // ours (AA stays), the referral after it is not an answer.
         at_cut(*node.cname_target_cut, node.cname_target_cut->name == node.cname_target_name,
                Owner::zone_name(node.cname_target_name, zone_->origin.size()), node.cname_target_name, depth + 1);
+      } else if (node.cname_target_dname) {
+        // Step 3a starts over with the target, whose lookup meets the DNAME (RFC 6672
+        // section 3.2), as Knot and BIND chase it.
+        ParsedName target;
+        std::memcpy(target.wire, node.cname_target_name.data(), node.cname_target_name.size());
+        index_name(&target, node.cname_target_name.size());
+        dname(*node.cname_target_dname, target, Owner::zone_name(node.cname_target_name, zone_->origin.size()),
+              depth + 1);
       }
       return;
     }
@@ -226,19 +234,30 @@ class Responder {
         break;
       case Resolution::dname:
         aa_ = true;
-        dname(*res.node, name, name_at, depth);
+        dname(*res.node, name, Owner::at(name_at), depth);
         break;
     }
   }
 
+  // The labels, their offsets and the lower case of a name whose `length` bytes of
+  // wire form are in place.
+  static void index_name(ParsedName* n, size_t length) {
+    n->length = static_cast<uint8_t>(length);
+    n->labels = 0;
+    for (size_t at = 0; n->wire[at] != 0; at += n->wire[at] + 1u) n->label_offset[n->labels++] = static_cast<uint8_t>(at);
+    for (size_t i = 0; i < length; ++i) n->lower[i] = ascii_lower(n->wire[i]);
+  }
+
   // RFC 6672 section 3.2: the DNAME, a CNAME synthesized from it for `name` (TTL of
-  // the DNAME), and the answer for the new name when a zone here holds it.
-  void dname(const Node& owner, const ParsedName& name, uint16_t name_at, unsigned depth) {
-    const RRset& set = *owner.find(type::DNAME);
-    const size_t owner_at = name_at + name.length - owner.name.size();
-    answer_rrset(set, Owner::at(owner_at));
-    const size_t kept = name.length - owner.name.size();  // the labels replaced keep their case
-    const std::string_view target = owner.dname_target;
+  // the DNAME held by `holder`), and the answer for the new name when a zone here
+  // holds it. `name` is in the message where `o` says: the question (or a name a
+  // DNAME made), whose suffix is the holder's name, or a CNAME's target in zone_.
+  void dname(const Node& holder, const ParsedName& name, const Owner& o, unsigned depth) {
+    const RRset& set = *holder.find(type::DNAME);
+    answer_rrset(set, o.is_pointer ? Owner::at(o.offset + name.length - holder.name.size())
+                                   : Owner::zone_name(holder.name, zone_->origin.size()));
+    const size_t kept = name.length - holder.name.size();  // the labels replaced keep their case
+    const std::string_view target = holder.dname_target;
     if (kept + target.size() > kMaxNameLength) {
       rcode_ = rcode::YXDOMAIN;
       return;
@@ -246,13 +265,10 @@ class Responder {
     ParsedName next;
     std::memcpy(next.wire, name.wire, kept);
     std::memcpy(next.wire + kept, target.data(), target.size());
-    next.length = static_cast<uint8_t>(kept + target.size());
-    next.labels = 0;
-    for (size_t at = 0; next.wire[at] != 0; at += next.wire[at] + 1u) next.label_offset[next.labels++] = static_cast<uint8_t>(at);
-    for (size_t i = 0; i < next.length; ++i) next.lower[i] = ascii_lower(next.wire[i]);
+    index_name(&next, kept + target.size());
 
     const size_t mark = w_.pos();
-    w_.u16(static_cast<uint16_t>(0xC000 | name_at));
+    owner(o);
     w_.u16(type::CNAME);
     w_.u16(kClassIN);
     w_.u32(set.ttl);

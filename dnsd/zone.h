@@ -45,12 +45,13 @@ struct Node {
   bool delegation = false;          // NS below the apex: a zone cut
   int32_t service = -1;             // index into ServingState::services, or -1
   // CNAME chasing inside the zone, resolved at load: the node the target names
-  // (exact or wildcard match), or null when it leaves the zone, is missing or lies
-  // at or below a cut.
+  // (exact or wildcard match), or null when it leaves the zone, is missing, lies
+  // at or below a cut or below a DNAME.
   const Node* cname_target = nullptr;
   std::string cname_target_name;    // the target's own name (owner of chased records)
   bool cname_target_missing = false;  // in zone, no such name: NXDOMAIN (RFC 6604)
   const Node* cname_target_cut = nullptr;  // the target is at or below this zone cut
+  const Node* cname_target_dname = nullptr;  // the target lies below this DNAME's owner
   bool has_dname = false;           // names below this one are redirected (RFC 6672)
   std::string dname_target;         // the DNAME's target, wire form as written
   // NSEC3 zones, for names in the chain: the NSEC3 matching this name, and the one

@@ -673,6 +673,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
       if (res.kind == Resolution::exact || res.kind == Resolution::wildcard) node->cname_target = res.node;
       if (res.kind == Resolution::nxdomain) node->cname_target_missing = true;
       if (res.kind == Resolution::referral) node->cname_target_cut = res.node;
+      if (res.kind == Resolution::dname) node->cname_target_dname = res.node;
       continue;
     }
     size_t name_field;

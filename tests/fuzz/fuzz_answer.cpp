@@ -29,9 +29,9 @@ using namespace gslb::dns;
 namespace {
 
 // Static records, a wildcard, a delegation with glue, CNAME chains (in zone, to a
-// wildcard, dangling, leaving the zone, looping), an RRset too big for 512 bytes,
-// a child zone and services with two clusters (one answering SERVFAIL when all
-// are down).
+// wildcard, dangling, leaving the zone, looping, into a DNAME), DNAMEs, an RRset
+// too big for 512 bytes, a child zone and services with two clusters (one
+// answering SERVFAIL when all are down).
 const char* kConfig = R"(
 server:
   listen: ["127.0.0.1:5300"]
@@ -54,6 +54,7 @@ zones:
       away     300  IN CNAME www.example.org.
       dn       300  IN DNAME child.example.test.
       dx       300  IN DNAME example.org.
+      todn     300  IN CNAME www.dn
       intocut  300  IN CNAME host.sub
       loop1    300  IN CNAME loop2
       loop2    300  IN CNAME loop1

@@ -36,6 +36,8 @@ www.hosts 300 IN A     192.0.2.91
 od       300  IN DNAME Target.Test.
 xd       300  IN DNAME example.org.
 long     300  IN DNAME {LONG_TARGET}
+tosd     300  IN CNAME www.sd
+tonosd   300  IN CNAME nope.sd
 """.replace("{LONG_TARGET}", LONG_TARGET),
     "target.test.": """
 ns1      3600 IN A     192.0.2.63
@@ -199,6 +201,29 @@ def test_dname_synthesizes_a_cname_and_chases_it_in_the_zone(g, tool, transport)
                                         ("www.xd.example.test", "A"), ("www.sd.example.test", "DNAME")])
 def test_dname_like_knot(g, knot, name, qtype):
     like_knot(g, knot, name, qtype)
+
+
+# RFC 1034 4.3.2 step 3a starts over with a CNAME's target, which may lie below a DNAME.
+@pytest.mark.parametrize("tool,transport", [("dig", "udp"), ("kdig", "tcp")])
+def test_a_cname_to_a_name_below_a_dname_is_chased_through_it(g, tool, transport):
+    r = ask(g, tool, transport, "tosd.example.test", "A")
+    assert r.status == "NOERROR" and "aa" in r.flags, r
+    assert r.records() == [["tosd.example.test.", "300", "IN", "CNAME", "www.sd.example.test."],
+                           ["sd.example.test.", "300", "IN", "DNAME", "hosts.example.test."],
+                           ["www.sd.example.test.", "300", "IN", "CNAME", "www.hosts.example.test."],
+                           ["www.hosts.example.test.", "300", "IN", "A", "192.0.2.91"]], r
+    assert r.records("AUTHORITY") == [] and r.records("ADDITIONAL") == [], r
+    r = ask(g, tool, transport, "tonosd.example.test", "A")
+    assert r.status == "NXDOMAIN" and "aa" in r.flags, r
+    assert r.records() == [["tonosd.example.test.", "300", "IN", "CNAME", "nope.sd.example.test."],
+                           ["sd.example.test.", "300", "IN", "DNAME", "hosts.example.test."],
+                           ["nope.sd.example.test.", "300", "IN", "CNAME", "nope.hosts.example.test."]], r
+    assert [rr[:4] for rr in r.records("AUTHORITY")] == [["example.test.", "60", "IN", "SOA"]], r
+
+
+@pytest.mark.parametrize("name", ["tosd.example.test", "tonosd.example.test"])
+def test_a_cname_to_a_name_below_a_dname_like_knot(g, knot, name):
+    like_knot(g, knot, name, "A")
 
 
 def test_dname_into_another_served_zone_is_chased(g):
