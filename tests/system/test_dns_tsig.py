@@ -13,7 +13,8 @@ import pytest
 
 import dnswire
 from dnsconfig import DNS_CONFIG
-from gslb import DigResult, Gslbd
+from gslb import DigResult, Gslbd, free_port
+from resolvers import Knot
 
 KEY_NAME, SECRET = "Transfer-Key.", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
 KEYRING = dns.tsigkeyring.from_text({KEY_NAME: SECRET})
@@ -26,6 +27,15 @@ def g():
         yield server
 
 
+@pytest.fixture(scope="module")
+def knot(tmp_path_factory):
+    """Knot without keys: the reference for a query signed with a key it does not have."""
+    zone = ("$ORIGIN example.test.\n@ 3600 IN SOA ns1 hostmaster 1 3600 900 1209600 60\n@ 3600 IN NS ns1\n"
+            "ns1 3600 IN A 192.0.2.53\nwww 300 IN A 192.0.2.80\n")
+    with Knot("127.0.0.1", free_port(), {"example.test.": zone}, workdir=str(tmp_path_factory.mktemp("knot"))) as k:
+        yield k
+
+
 def signed(name="www.example.test", qid=0x7a7a, edns=False):
     q = dns.message.make_query(name, "A", use_edns=0 if edns else False)
     q.id = qid
@@ -33,9 +43,9 @@ def signed(name="www.example.test", qid=0x7a7a, edns=False):
     return q
 
 
-def tool(g, name, transport):
+def tool(g, name, transport, *options):
     cmd = [name, "@127.0.0.1", "-p", str(g.port), "+norec", "-y", f"hmac-sha256:{KEY_NAME}:{SECRET}",
-           "www.example.test", "A"] + (["+tcp"] if transport == "tcp" else [])
+           "www.example.test", "A", *options] + (["+tcp"] if transport == "tcp" else [])
     return DigResult(subprocess.run(cmd, capture_output=True, text=True, timeout=30))
 
 
@@ -54,6 +64,19 @@ def test_unknown_key_is_notauth_badkey_with_dig(g, transport):
     assert owner.lower() == KEY_NAME.lower() and algorithm == "hmac-sha256.", r
     assert (fudge, mac_size, error, other_len) == ("300", "0", "BADKEY", "0"), r
     assert int(original_id) == int(re.search(r"id: (\d+)", r.stdout).group(1)), r
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("edns", ["+edns", "+noedns"])
+def test_unknown_key_like_knot(g, knot, transport, edns):
+    def seen(server):
+        r = tool(server, "dig", transport, edns, "+nocookie")
+        owner, fields = tsig_line(r.stdout)
+        counts = re.search(r"QUERY: \d+, ANSWER: \d+, AUTHORITY: \d+, ADDITIONAL: \d+", r.stdout).group(0)
+        assert int(fields[4]) == int(re.search(r"id: (\d+)", r.stdout).group(1)), r  # the original ID
+        # The time is the server's clock; the rest of the TSIG, header and sections must agree.
+        return r.status, r.flags, counts, r.records(), r.records("AUTHORITY"), owner.lower(), fields[:1] + fields[2:4] + fields[5:]
+    assert seen(g) == seen(knot)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
