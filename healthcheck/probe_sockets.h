@@ -3,11 +3,20 @@
 // DNS and HTTP clients cannot take it), and says why an open failed, so that a
 // local shortage is reported as such and not as the target being down.
 //
+// It knows each socket it opened by its inode, not only by its number: libcurl
+// 7.88 (Debian 12) closes a socket whose connect had not completed (a probe that
+// timed out connecting) with close(2) instead of CURLOPT_CLOSESOCKETFUNCTION
+// (curl PR #11439, fixed in 8.2.0). Counted by number alone, every such probe
+// leaked one from the budget until no probe could open a socket.
+//
 // Probe thread only.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <functional>
+#include <vector>
 
 #include "healthcheck/probe.h"
 
@@ -31,14 +40,21 @@ class ProbeSockets {
   Opened open(int domain, int type, int protocol);
   // Closes a descriptor open() returned.
   void close(int fd);
+  // Sockets open() returned that are still open.
   std::size_t in_use() const { return in_use_; }
   // A new cluster set brings a new budget; sockets already open stay open.
   void set_budget(std::size_t budget) { budget_ = budget; }
 
  private:
+  // Forgets the sockets that were closed behind our back (their number free, or
+  // now another file's).
+  void reclaim();
+
   std::size_t budget_;
   OpenFn open_;
   std::size_t in_use_ = 0;
+  std::vector<ino_t> owned_;        // by descriptor: our socket's inode there, or 0
+  std::size_t refused_in_a_row_ = 0;  // opens refused at the budget since the last success
 };
 
 }  // namespace gslb::health

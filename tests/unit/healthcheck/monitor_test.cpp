@@ -5,7 +5,11 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -468,6 +472,62 @@ TEST_CASE("hundreds of checks against hanging targets run concurrently") {
   CHECK(h.views.latest->up == std::vector<uint8_t>(200, 0));
   // Every first probe was in flight at once (serially: one at a time, 500 ms each).
   CHECK(hanging.max_hanging() >= 200);
+}
+
+// A listener whose accept queue is full: the kernel drops every new SYN, so a
+// connect to it never completes, as to a host that went away.
+struct Blackhole {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  int filler = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  Blackhole() {
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(listener, 0) == 0);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+    // A backlog of 0 holds one connection nobody accepts.
+    REQUIRE(::connect(filler, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  }
+  ~Blackhole() {
+    ::close(filler);
+    ::close(listener);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/healthz"; }
+  bool swallows_connects() const {
+    const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+    pollfd p{probe, POLLOUT, 0};
+    const bool pending = ::poll(&p, 1, 200) == 0;
+    ::close(probe);
+    return pending;
+  }
+};
+
+// libcurl 7.88 closes a socket whose connect it abandoned without the close
+// callback; counted by number, each such probe kept one of the probe engine's
+// descriptors (10 here) until every probe was refused as over budget.
+TEST_CASE("probes that time out connecting do not use up the probe engine's descriptors") {
+  Blackhole hole;
+  REQUIRE(hole.swallows_connects());
+  HttpServer server;
+  CheckSpec lost = http_check(hole.url());
+  lost.interval = 50ms;
+  lost.timeout = 100ms;
+  CheckSpec fresh = http_check(server.url());
+  fresh.http.fresh_connection = true;
+  Harness h;
+  h.start({cluster("lost", {lost}), cluster("fresh", {fresh})});
+  CHECK(eventually([&] {
+    return metric_sum(h.metrics(), "gslb_checks_total", "cluster=\"lost\",result=\"failure\"") >= 30;
+  }));
+  const int ok_before = server.successes();
+  CHECK(eventually([&] { return server.successes() >= ok_before + 3; }));
+  const std::string m = h.metrics();
+  CHECK(metric_sum(m, "gslb_check_local_errors_total") == 0);
+  CHECK(h.monitor.status_json().find("timeout after") != std::string::npos);
+  CHECK(h.views.latest->up == std::vector<uint8_t>{0, 1});
 }
 
 TEST_CASE("a socket that cannot be opened (EMFILE) is a local error; a refusal takes the check down") {
