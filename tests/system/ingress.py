@@ -230,6 +230,31 @@ class HangingServer:
         self.held = []
 
 
+class SilentListener:
+    """A listener whose accept queue is full (backlog 0, one connection held): the
+    kernel drops every new SYN, so connecting never completes, as to a host that
+    went away."""
+
+    def __init__(self, host, port=None):
+        self.host, self.port = host, port or free_port(host)
+        self.sock = self.filler = None
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.host, self.port))
+        self.sock.listen(0)
+        self.filler = socket.create_connection((self.host, self.port), timeout=2)
+        assert not listening(self.host, self.port), "a connect to the silent listener completed"
+        return self
+
+    def stop(self):
+        for s in (self.filler, self.sock):
+            if s:
+                s.close()
+        self.sock = self.filler = None
+
+
 class TcpListener(HangingServer):
     """A listening socket for TCP checks (accepts and closes nothing until stopped)."""
 

@@ -18,7 +18,8 @@ import dns.message
 import pytest
 
 from gslb import Gslbd, wait_until
-from ingress import (FRA, IAD, NETWORKS, SERVICE, TYO, DemoIngress, HangingServer, HttpIngress, TcpListener,
+from ingress import (FRA, IAD, NETWORKS, SERVICE, TYO, DemoIngress, HangingServer, HttpIngress, SilentListener,
+                     TcpListener,
                      answer, closed_port, cluster_status, config, make_tls, metric_value, server_tls_context,
                      status_json, timed)
 
@@ -108,6 +109,42 @@ def test_hanging_endpoint_fails_by_timeout():
             assert 0.25 <= st["checks"][0]["latency_ms"] / 1000 <= TIMEOUT + 0.4, st
     finally:
         hang.stop()
+        eu.stop()
+        for i in good.values():
+            i.stop()
+
+
+def test_endpoint_dropping_connects_comes_back():
+    """An endpoint that drops connection attempts (its host went away) is down by
+    connect timeouts, and up again once it answers, however many connects were
+    abandoned meanwhile: libcurl 7.88 closes such a socket without telling gslbd's
+    probe engine, which counted each one against its descriptor budget until no
+    probe could open a socket and the cluster stayed down for good."""
+    good = {name: HttpIngress(host).start() for name, host in HOSTS.items() if name != "eu-west"}
+    eu = HttpIngress(HOSTS["eu-west"]).start()
+    silent = SilentListener(HOSTS["eu-west"], port=eu.port)
+    checks = {name: http_check(i.url()) for name, i in good.items()}
+    checks["eu-west"] = http_check(eu.url(), interval="100ms", timeout="100ms")
+    g = Gslbd(config(checks), extra_files={"networks.yaml": NETWORKS})
+    try:
+        with g:
+            assert first_a(g) == FRA
+            eu.stop()
+            silent.start()
+            timed(lambda: first_a(g) == IAD, timeout=FAIL_BOUND + 5, what="the answer to move to us-east")
+            # Twice the probe engine's budget for this config (8 + 3 checks).
+            wait_until(lambda: metric_value(g.http_get("/metrics")[1], "gslb_checks_total", cluster="eu-west",
+                                            result="failure") >= 25,
+                       timeout=20, what="25 connects to the silent endpoint abandoned")
+            assert re.search(r"cluster eu-west down: http \S+: timeout after 100ms", g.log_text()), g.log_text()
+            silent.stop()
+            eu = HttpIngress(HOSTS["eu-west"], port=eu.port).start()
+            took = timed(lambda: first_a(g) == FRA, timeout=RISE_BOUND + 5, what="eu-west back in the answers")
+            print(f"\nendpoint back after dropped connects: recovery after {took:.3f}s, bound {RISE_BOUND}")
+            assert took <= RISE_BOUND
+            assert metric_value(g.http_get("/metrics")[1], "gslb_check_local_errors_total") == 0
+    finally:
+        silent.stop()
         eu.stop()
         for i in good.values():
             i.stop()
