@@ -180,6 +180,7 @@ class Daemon {
     if (takeover_) seed_health(specs, *takeover_);
     monitor_->configure(std::move(specs), serving->epoch);
     if (sync_) {
+      if (takeover_) sync_->replaces(takeover_->old_pid);
       sync_->set_clusters(cluster_names(serving->config));
       {
         // Under the lock the probe thread reports changes with: a verdict read here

@@ -35,6 +35,7 @@ std::string with_sync(const std::string& status_json, const sync::Status& sync) 
   add_to(doc["clusters"], "name", sync);
   doc["sync"] = {{"connected", sync.connected},
                  {"instance", sync.instance},
+                 {"conflict", sync.conflict.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(sync.conflict)},
                  {"live_instances", sync.live_instances},
                  {"revision", sync.revision}};
   return json_text(doc);

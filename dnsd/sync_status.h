@@ -1,6 +1,7 @@
 // What sync adds to GET /status and /explain (and `gslbd ctl status|explain`): per
 // cluster the local verdict, every live instance's vote with its age and the agreed
-// result; in /status also the session (connected, instance, live instances, revision).
+// result; in /status also the session (connected, instance, a name conflict, live
+// instances, revision).
 #pragma once
 
 #include <string>

@@ -4,16 +4,31 @@
 //
 // Keys under the prefix (values are JSON):
 //   votes/<cluster>/<instance>  {"up":true,"reason":"HTTP 200","since":1700000000,"latency_ms":3.2}  (lease)
-//   instances/<instance>        {"since":1700000000}                                           (lease)
+//   instances/<instance>        {"since":1700000000,"host":"ns1","pid":4711,"boot_id":...,"token":...}  (lease)
 //   drain/<cluster>             {"drained":true}                                               (no lease)
+//
+// instances/<instance> is claimed with a transaction (created only when absent), and
+// its value says which process holds the name: a second gslbd configured with the
+// same instance name is refused instead of voting as the same instance, while this
+// process's earlier session, its predecessor (gslbd --replace) or a crashed gslbd of
+// this host (restarted within lease_ttl) take the key over. The holder puts back any
+// of its keys that etcd shows deleted or put under another lease (a replaced
+// process's last write, or its lease ending after the replacement wrote): whatever
+// order the two processes' writes reach etcd in, the holder's keys are the ones left.
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "sync/etcd_client.h"
@@ -37,7 +52,7 @@ constexpr Millis kMaxPoll{1000};
 // waiting at most this long for etcd.
 constexpr Millis kRevokeWait{500};
 
-const char* const kErrorKinds[] = {"connect", "lease", "write", "watch", "compacted", "garbage"};
+const char* const kErrorKinds[] = {"connect", "lease", "write", "watch", "compacted", "garbage", "duplicate"};
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -68,6 +83,40 @@ std::optional<Vote> parse_vote(const std::string& value) {
   return v;
 }
 
+// Who holds an instance name, as written in instances/<instance>. boot_id tells this
+// machine from a clone with the same host name; the token, this process from an
+// earlier one with the same pid (a container's pid 1).
+struct Owner {
+  std::string host, boot_id, token;
+  int64_t pid = 0;
+};
+
+Owner this_process() {
+  Owner me;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) me.host = host;
+  std::ifstream(std::string("/proc/sys/kernel/random/boot_id")) >> me.boot_id;
+  std::random_device random;
+  char token[17];
+  std::snprintf(token, sizeof token, "%08x%08x", random(), random());
+  me.token = token;
+  me.pid = getpid();
+  return me;
+}
+
+std::optional<Owner> parse_owner(const std::string& value) {
+  const nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
+  if (!j.is_object() || !j.contains("token") || !j["token"].is_string()) return std::nullopt;
+  Owner o;
+  o.token = j["token"].get<std::string>();
+  if (j.contains("host") && j["host"].is_string()) o.host = j["host"].get<std::string>();
+  if (j.contains("boot_id") && j["boot_id"].is_string()) o.boot_id = j["boot_id"].get<std::string>();
+  if (j.contains("pid") && j["pid"].is_number_integer()) o.pid = j["pid"].get<int64_t>();
+  return o;
+}
+
+std::string describe(const Owner& o) { return "host " + o.host + ", pid " + std::to_string(o.pid); }
+
 std::optional<bool> parse_drain(const std::string& value) {
   const nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
   if (!j.is_object() || !j.contains("drained") || !j["drained"].is_boolean()) return std::nullopt;
@@ -93,12 +142,28 @@ struct Sync::Impl {
   void run();
   void connect();
   void fail(const char* kind, const std::string& error);
-  void write_all(uint64_t s);
+  // Another live gslbd holds the instance name (`held`, its instances/ value).
+  void refuse(const std::string& held);
+  void end_session();
+  void claim(uint64_t s, bool first);
+  void write_votes(uint64_t s, bool first);
+  bool may_take(const std::string& held) const;
+  std::string owner_value() const;
   void list(uint64_t s);
   void start_watch(uint64_t s, int64_t from);
   void on_watch(uint64_t s, const nlohmann::json& message);
+  // A key of this instance's as etcd shows it now (deleted: value empty).
+  struct OwnKey {
+    std::string key;
+    bool deleted = false;
+    int64_t lease = 0, revision = 0;
+    std::string value;
+  };
+  std::optional<OwnKey> own_key(const std::string& key, const nlohmann::json& kv, bool deleted) const;
+  void check_own(uint64_t s, const OwnKey& k);
   void keepalive();
-  void put_vote(const std::string& cluster);
+  // `then` runs once etcd has the write (not when it fails: the session ends).
+  void put_vote(const std::string& cluster, std::function<void()> then = {});
   // mu held: one key's new value (or its deletion: value nullopt).
   void apply_locked(const std::string& key, const std::optional<std::string>& value);
   void clear_locked();
@@ -109,6 +174,8 @@ struct Sync::Impl {
 
   Callbacks callbacks;
   EtcdClient client;
+  const Owner me = this_process();
+  int64_t predecessor = 0;  // replaces(): set before the thread starts
 
   mutable std::mutex mu;  // guards everything below up to the thread
   SyncConfig config;
@@ -125,6 +192,7 @@ struct Sync::Impl {
   std::set<std::string> drained;
   std::set<std::string> garbage_logged;                        // keys whose bad value was logged
   bool connected = false;
+  std::string conflict;        // Status::conflict
   int64_t revision = 0;
   bool have_revision = false;  // a watch may resume from revision + 1
   // While disconnected: the agreed view at the loss, less the clusters whose local
@@ -138,6 +206,8 @@ struct Sync::Impl {
   uint64_t session = 0;        // callbacks of an older session are dropped
   int64_t lease = 0;
   uint64_t watch_id = 0;
+  int64_t claimed_at = 0;      // revision of the session's claim: older events of own keys are done with
+  std::string superseded;      // who took the instance key over (a replacement): votes are its to write
   std::optional<Clock::time_point> keepalive_at, retry_at;
   Clock::time_point lease_renewed{};   // granted or last kept alive
   Millis backoff = kFirstRetry;
@@ -182,7 +252,8 @@ Sync::Impl::Impl(SyncConfig c, Callbacks cb, prometheus::Registry& registry)
       errors(prometheus::BuildCounter()
                  .Name("gslb_sync_errors_total")
                  .Help("etcd failures by kind: connect, lease, write, watch, compacted (a re-list), garbage "
-                       "(a value under the prefix that does not parse)")
+                       "(a value under the prefix that does not parse), duplicate (a connection refused because another live "
+                       "gslbd holds this instance's name)")
                  .Register(registry)) {
   for (const char* kind : kErrorKinds) errors.Add({{"kind", kind}});
 }
@@ -238,19 +309,13 @@ void Sync::Impl::connect() {
     if (lease == 0) return fail("connect", "lease grant without an ID: " + r.body.dump());
     lease_renewed = Clock::now();
     keepalive_at = lease_renewed + config.etcd.lease_ttl / 3;
-    write_all(s);
+    claim(s, true);
   });
 }
 
 void Sync::Impl::fail(const char* kind, const std::string& error) {
   errors.Add({{"kind", kind}}).Increment();
   const bool was_connected = connected;
-  {
-    std::lock_guard lock(mu);
-    if (connected) frozen = agreed;
-    connected = false;
-  }
-  connected_gauge.Set(0);
   if (!outage_logged) {
     outage_logged = true;
     if (was_connected || ever_connected) {
@@ -261,51 +326,128 @@ void Sync::Impl::fail(const char* kind, const std::string& error) {
                                  "); answering on local verdicts until it is");
     }
   }
-  ++session;
-  client.cancel_all();
-  watch_id = 0;
-  lease = 0;
-  keepalive_at.reset();
+  end_session();
   client.next_endpoint();
   retry_at = Clock::now() + backoff;
   backoff = std::min(backoff * 2, kMaxRetry);
   refresh();
 }
 
-void Sync::Impl::write_all(uint64_t s) {
-  // The instance key, then every own verdict: each with the new lease.
-  std::vector<std::pair<std::string, std::string>> puts;
+void Sync::Impl::refuse(const std::string& held) {
+  errors.Add({{"kind", "duplicate"}}).Increment();
+  const auto owner = parse_owner(held);
+  const std::string who = owner ? describe(*owner) : "unknown";
+  bool first_time;
   {
     std::lock_guard lock(mu);
-    puts.emplace_back(key("instances/", config.etcd.instance), nlohmann::json{{"since", unix_now()}}.dump());
-    for (const auto& [cluster, l] : local)
-      puts.emplace_back(key("votes/", cluster + "/" + config.etcd.instance),
-                        nlohmann::json{{"up", l.verdict.up}, {"reason", l.verdict.reason}, {"since", l.since},
-                                       {"latency_ms", l.verdict.latency_ms}}
-                            .dump());
+    first_time = conflict != who;
+    conflict = who;
   }
-  auto left = std::make_shared<std::size_t>(puts.size());
-  for (const auto& [k, v] : puts) {
+  // The replacement that took this process's keys over is no duplicate.
+  if (first_time && who != superseded)
+    log(Severity::error, "sync: instance name " + config.etcd.instance + " is held in etcd by another gslbd (" + who +
+                             "): this one does not join (no votes written, answering on its local verdicts) and "
+                             "tries again every second until the name is free; give each gslbd its own "
+                             "sync.etcd.instance");
+  const int64_t unused = lease;
+  end_session();
+  client.call("/v3/lease/revoke", {{"ID", std::to_string(unused)}}, request_timeout(), [](EtcdClient::Reply) {});
+  retry_at = Clock::now() + kMaxRetry;
+  refresh();
+}
+
+void Sync::Impl::end_session() {
+  {
+    std::lock_guard lock(mu);
+    if (connected) frozen = agreed;
+    connected = false;
+  }
+  connected_gauge.Set(0);
+  ++session;
+  client.cancel_all();
+  watch_id = 0;
+  lease = 0;
+  keepalive_at.reset();
+}
+
+std::string Sync::Impl::owner_value() const {
+  return nlohmann::json{{"since", unix_now()}, {"host", me.host}, {"pid", me.pid}, {"boot_id", me.boot_id},
+                        {"token", me.token}}
+      .dump();
+}
+
+// The instance key may be taken over from this process itself (an earlier session's
+// lease not yet expired), from its predecessor, from a gslbd of this host that is
+// gone (kill -9, restarted within lease_ttl), or when no gslbd's identity is in it
+// (written by hand). Anything else is another live gslbd with the same name.
+bool Sync::Impl::may_take(const std::string& held) const {
+  const auto o = parse_owner(held);
+  if (!o || o->token == me.token) return true;
+  if (o->host != me.host || o->boot_id != me.boot_id) return false;
+  if (o->pid == predecessor || o->pid == me.pid || o->pid <= 0) return true;
+  return kill(static_cast<pid_t>(o->pid), 0) != 0 && errno == ESRCH;
+}
+
+void Sync::Impl::claim(uint64_t s, bool first) {
+  const std::string k = b64(key("instances/", config.etcd.instance));
+  const nlohmann::json put = {{"key", k}, {"value", b64(owner_value())}, {"lease", std::to_string(lease)}};
+  const nlohmann::json txn = {
+      {"compare", nlohmann::json::array({{{"result", "EQUAL"}, {"target", "CREATE"}, {"key", k}, {"create_revision", "0"}}})},
+      {"success", nlohmann::json::array({{{"request_put", put}}})},
+      {"failure", nlohmann::json::array({{{"request_range", {{"key", k}}}}})}};
+  auto claimed = [this, s, first](const EtcdClient::Reply& r) {
+    claimed_at = as_int(r.body.value("header", nlohmann::json::object()).value("revision", nlohmann::json()));
+    superseded.clear();
+    write_votes(s, first);
+  };
+  writes.Increment();
+  client.call("/v3/kv/txn", txn, request_timeout(), [this, s, put, claimed](EtcdClient::Reply r) {
+    if (s != session) return;
+    if (!r.error.empty()) return fail("write", r.error);
+    if (r.body.value("succeeded", false)) return claimed(r);
+    std::string held;
+    for (const auto& response : r.body.value("responses", nlohmann::json::array()))
+      for (const auto& kv : response.value("response_range", nlohmann::json::object()).value("kvs", nlohmann::json::array()))
+        unb64(kv.value("value", ""), &held);
+    if (!may_take(held)) return refuse(held);
     writes.Increment();
-    client.call("/v3/kv/put", {{"key", b64(k)}, {"value", b64(v)}, {"lease", std::to_string(lease)}}, request_timeout(),
-                [this, s, left](EtcdClient::Reply r) {
-                  if (s != session) return;
-                  if (!r.error.empty()) return fail("write", r.error);
-                  if (--*left > 0) return;
-                  bool resume;
-                  int64_t from;
-                  {
-                    std::lock_guard lock(mu);
-                    resume = have_revision;
-                    from = revision + 1;
-                  }
-                  if (resume) {
-                    start_watch(s, from);
-                  } else {
-                    list(s);
-                  }
-                });
+    client.call("/v3/kv/put", put, request_timeout(), [this, s, claimed](EtcdClient::Reply taken) {
+      if (s != session) return;
+      if (!taken.error.empty()) return fail("write", taken.error);
+      claimed(taken);
+    });
+  });
+}
+
+// Every own verdict with the session's lease; the session's first write goes on to
+// the list (or the watch's resumption) once etcd has them all.
+void Sync::Impl::write_votes(uint64_t s, bool first) {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [cluster, l] : local) names.push_back(cluster);
   }
+  auto watch = [this, s] {
+    bool resume;
+    int64_t from;
+    {
+      std::lock_guard lock(mu);
+      resume = have_revision;
+      from = revision + 1;
+    }
+    if (resume) {
+      start_watch(s, from);
+    } else {
+      list(s);
+    }
+  };
+  if (first && names.empty()) return watch();
+  auto left = std::make_shared<std::size_t>(names.size());
+  for (const std::string& cluster : names)
+    put_vote(cluster, first ? std::function<void()>([left, watch] {
+      if (--*left == 0) watch();
+    })
+                            : nullptr);
 }
 
 void Sync::Impl::list(uint64_t s) {
@@ -315,6 +457,7 @@ void Sync::Impl::list(uint64_t s) {
                 if (s != session) return;
                 if (!r.error.empty()) return fail("connect", r.error);
                 int64_t rev;
+                std::vector<OwnKey> own;
                 {
                   std::lock_guard lock(mu);
                   clear_locked();
@@ -322,11 +465,13 @@ void Sync::Impl::list(uint64_t s) {
                     std::string k, v;
                     if (!unb64(kv.value("key", ""), &k) || !unb64(kv.value("value", ""), &v)) continue;
                     apply_locked(k, v);
+                    if (auto o = own_key(k, kv, false)) own.push_back(std::move(*o));
                   }
                   revision = rev = as_int(r.body["header"].value("revision", nlohmann::json()));
                   have_revision = true;
                 }
                 start_watch(s, rev + 1);
+                for (const OwnKey& o : own) check_own(s, o);
               });
 }
 
@@ -357,17 +502,20 @@ void Sync::Impl::on_watch(uint64_t s, const nlohmann::json& message) {
     watch_id = 0;
     return list(s);
   }
+  std::vector<OwnKey> own;
   {
     std::lock_guard lock(mu);
     for (const auto& e : r.value("events", nlohmann::json::array())) {
       const nlohmann::json& kv = e.value("kv", nlohmann::json::object());
       std::string k, v;
       if (!unb64(kv.value("key", ""), &k)) continue;
-      if (e.value("type", "PUT") == "DELETE") {
+      const bool deleted = e.value("type", "PUT") == "DELETE";
+      if (deleted) {
         apply_locked(k, std::nullopt);
       } else if (unb64(kv.value("value", ""), &v)) {
         apply_locked(k, v);
       }
+      if (auto o = own_key(k, kv, deleted)) own.push_back(std::move(*o));
       revision = std::max(revision, as_int(kv.value("mod_revision", nlohmann::json())));
     }
     if (r.contains("header")) revision = std::max(revision, as_int(r["header"].value("revision", nlohmann::json())));
@@ -376,6 +524,7 @@ void Sync::Impl::on_watch(uint64_t s, const nlohmann::json& message) {
     {
       std::lock_guard lock(mu);
       connected = true;
+      conflict.clear();
       frozen.clear();
     }
     connected_gauge.Set(1);
@@ -391,7 +540,51 @@ void Sync::Impl::on_watch(uint64_t s, const nlohmann::json& message) {
                             " (lease " + std::to_string(lease) + ", " + std::to_string(live) +
                             " live instance(s), revision " + std::to_string(revision) + ")");
   }
+  for (const OwnKey& o : own) check_own(s, o);
   refresh();
+}
+
+std::optional<Sync::Impl::OwnKey> Sync::Impl::own_key(const std::string& k, const nlohmann::json& kv,
+                                                      bool deleted) const {
+  const std::string& instance = config.etcd.instance;
+  const std::string of_votes = config.etcd.prefix + "votes/";
+  const bool vote = k.size() > of_votes.size() + instance.size() + 1 && k.compare(0, of_votes.size(), of_votes) == 0 &&
+                    k.compare(k.size() - instance.size() - 1, std::string::npos, "/" + instance) == 0;
+  if (!vote && k != key("instances/", instance)) return std::nullopt;
+  OwnKey o{k, deleted, as_int(kv.value("lease", nlohmann::json())), as_int(kv.value("mod_revision", nlohmann::json())), {}};
+  if (!deleted) unb64(kv.value("value", ""), &o.value);
+  return o;
+}
+
+// Own keys that someone else changed: a replaced gslbd's last vote or the end of its
+// lease (after this process wrote), an etcdctl del, or this process's replacement
+// taking the instance key over.
+void Sync::Impl::check_own(uint64_t s, const OwnKey& o) {
+  if (s != session || lease == 0 || o.revision <= claimed_at) return;  // older: the claim rewrote them all
+  if (!o.deleted && o.lease == lease) return;                          // this session's own write
+  if (o.key == key("instances/", config.etcd.instance)) {
+    if (o.deleted || may_take(o.value)) {
+      if (!superseded.empty())
+        log(Severity::info, "sync: the gslbd that took instance " + config.etcd.instance + " over (" + superseded +
+                                ") is gone; this process writes its votes again");
+      return claim(s, false);
+    }
+    if (superseded.empty()) {
+      const auto owner = parse_owner(o.value);
+      superseded = owner ? describe(*owner) : "unknown";
+      log(Severity::info, "sync: instance " + config.etcd.instance + " taken over in etcd by " + superseded +
+                              " (a gslbd replacing this one): this process writes no more votes");
+    }
+    return;
+  }
+  if (!superseded.empty()) return;
+  const std::string cluster =
+      o.key.substr(config.etcd.prefix.size() + 6, o.key.size() - config.etcd.prefix.size() - 6 - config.etcd.instance.size() - 1);
+  {
+    std::lock_guard lock(mu);
+    if (local.count(cluster) == 0) return;
+  }
+  put_vote(cluster);
 }
 
 void Sync::Impl::keepalive() {
@@ -418,8 +611,10 @@ void Sync::Impl::keepalive() {
   });
 }
 
-void Sync::Impl::put_vote(const std::string& cluster) {
-  if (lease == 0) return;  // written with the others when the session is (re)built
+void Sync::Impl::put_vote(const std::string& cluster, std::function<void()> then) {
+  // Written with the others when the session is (re)built; none while a replacement
+  // holds the instance.
+  if (lease == 0 || !superseded.empty()) return;
   std::string k, v;
   {
     std::lock_guard lock(mu);
@@ -432,8 +627,10 @@ void Sync::Impl::put_vote(const std::string& cluster) {
   }
   const uint64_t s = session;
   writes.Increment();
-  auto done = [this, s](EtcdClient::Reply r) {
-    if (s == session && !r.error.empty()) fail("write", r.error);
+  auto done = [this, s, then](EtcdClient::Reply r) {
+    if (s != session) return;
+    if (!r.error.empty()) return fail("write", r.error);
+    if (then) then();
   };
   if (v.empty()) {
     client.call("/v3/kv/deleterange", {{"key", b64(k)}}, request_timeout(), done);
@@ -616,6 +813,8 @@ void Sync::local_verdict(Verdict verdict) {
   });
 }
 
+void Sync::replaces(int64_t pid) { impl_->predecessor = pid; }
+
 std::string Sync::drain(const std::string& cluster, bool drained, std::chrono::milliseconds timeout) {
   // The etcd call ends (answered or timed out) before the caller stops waiting, so
   // the caller always hears the outcome: an acknowledgement after a refusal would
@@ -625,7 +824,12 @@ std::string Sync::drain(const std::string& cluster, bool drained, std::chrono::m
   auto result = std::make_shared<std::promise<std::string>>();
   auto outcome = result->get_future();
   impl_->post([impl = impl_.get(), cluster, drained, result, deadline] {
-    if (!impl->connected) return result->set_value("etcd is not reachable; try again when it is");
+    if (!impl->connected) {
+      if (!impl->conflict.empty())
+        return result->set_value("this instance has not joined: another gslbd holds its instance name (" +
+                                 impl->conflict + ")");
+      return result->set_value("etcd is not reachable; try again when it is");
+    }
     const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
     if (left <= Millis(0)) return result->set_value("the etcd client was too busy to send it in time; try again");
     const std::string k = impl->key("drain/", cluster);
@@ -669,6 +873,7 @@ Status Sync::status() const {
   Status st;
   st.connected = impl_->connected;
   st.instance = impl_->config.etcd.instance;
+  st.conflict = impl_->conflict;
   st.live_instances = static_cast<unsigned>(impl_->instances.size());
   st.revision = impl_->revision;
   const int64_t now = unix_now();

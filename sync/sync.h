@@ -96,6 +96,9 @@ struct Status {
   };
   bool connected = false;
   std::string instance;
+  // Non-empty while this instance refuses to join because another live gslbd holds
+  // its instance name in etcd: who ("host ns1, pid 4711").
+  std::string conflict;
   unsigned live_instances = 0;
   int64_t revision = 0;          // of the last event or list seen
   std::vector<Cluster> clusters; // the configured ones, in set_clusters() order
@@ -118,6 +121,11 @@ class Sync {
   void set_rule(DownRule rule);
   // The local verdicts known now (at start), then each change of one.
   void local_verdict(Verdict verdict);
+
+  // Before start(): the pid of the gslbd on this host that this process replaces
+  // (gslbd --replace). Its instance key in etcd is taken over, not taken for another
+  // gslbd using the same instance name.
+  void replaces(int64_t pid);
 
   void start();
   void stop();

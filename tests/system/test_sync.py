@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from gslb import ROOT, Gslbd, free_port, stop_process, wait_until
+from gslb import BINARY, ROOT, Gslbd, free_port, stop_process, wait_until
 from ingress import (FRA, IAD, NETWORKS, SERVICE, HttpIngress, answer, config, metric_value, status_json, timed,
                      wait_log)
 from dnswire import parse, query, udp_exchange
@@ -165,9 +165,9 @@ class Forwarder:
         self.conns = []
 
 
-def sync_section(endpoints, prefix, instance, down_when):
+def sync_section(endpoints, prefix, instance, down_when, lease_ttl="2s"):
     return (f"sync:\n  etcd:\n    endpoints: [{', '.join(endpoints)}]\n    prefix: {prefix}\n"
-            f"    instance: {instance}\n    lease_ttl: 2s\n  down_when: {down_when}\n")
+            f"    instance: {instance}\n    lease_ttl: {lease_ttl}\n  down_when: {down_when}\n")
 
 
 class Trio:
@@ -425,6 +425,100 @@ def test_start_with_etcd_down_answers_on_local_verdicts(tmp_path):
         g.stop()
         x.stop()
         y.stop()
+
+
+def etcd_kv(etcd, key):
+    """The key's value (parsed) and lease id in etcd; (None, None) when absent."""
+    kvs = json.loads(etcd.ctl("get", key, "--write-out=json")).get("kvs", [])
+    if not kvs:
+        return None, None
+    import base64
+    return json.loads(base64.b64decode(kvs[0]["value"])), kvs[0].get("lease", 0)
+
+
+def ctl(g, *args):
+    return subprocess.run([BINARY, "ctl", "-c", g.config_path, *args], capture_output=True, text=True, timeout=60)
+
+
+def votes_of(g, name="eu-west"):
+    return {v["instance"]: v["up"] for v in cluster_sync(g, name)["votes"]}
+
+
+def test_replaced_instance_keeps_its_keys_and_votes_in_etcd(etcd, tmp_path):
+    """gslbd ctl replace of B: the old B's stop (its lease revoked) and any late write
+    of its own must not take the new B's keys from etcd: they hold the same names."""
+    with Trio(etcd, tmp_path, "replace") as t:
+        old = t.b.proc.pid
+        r = ctl(t.b, "replace")
+        assert r.returncode == 0, r
+        t.b.proc.wait(timeout=30)
+        new = int(ctl(t.b, "pid").stdout)
+        assert new != old
+        try:
+            def present():
+                instance, lease = etcd_kv(etcd, t.prefix + "instances/b")
+                vote, vote_lease = etcd_kv(etcd, t.prefix + "votes/eu-west/b")
+                return instance is not None and vote is not None and vote["up"] is True and vote_lease == lease
+            wait_until(present, timeout=LEASE_TTL, what="B's keys in etcd under one lease")
+            assert etcd_kv(etcd, t.prefix + "instances/b")[0].get("pid") == new, "held by the new process"
+            # Longer than a lease: a key left on the old process's lease would be gone by now.
+            holds(lambda: present() and all(votes_of(g) == {"a": True, "b": True, "c": True} and
+                                            sync_of(g)["live_instances"] == 3 for g in (t.a, t.c)), LEASE_TTL + 1)
+
+            # The replaced process's last vote reaching etcd after the new one's, then
+            # its lease revoked at its exit: the holder of the name puts its vote back.
+            stale = etcd.ctl("lease", "grant", "30").split()[1]
+            etcd.ctl("put", "--lease=" + stale, t.prefix + "votes/eu-west/b",
+                     '{"up":false,"reason":"old process","since":1,"latency_ms":0}')
+            etcd.ctl("lease", "revoke", stale)
+            took = timed(present, timeout=1, what="the new B's vote put back")
+            measured("stale predecessor write on B's vote -> put back", took)
+            wait_until(lambda: all(votes_of(g) == {"a": True, "b": True, "c": True} for g in (t.a, t.c)), timeout=1,
+                       what="A and C counting B's up vote again")
+            # Its keys deleted by hand: put back (the instance key claimed again).
+            for key in ("votes/eu-west/b", "instances/b"):
+                etcd.ctl("del", t.prefix + key)
+                wait_until(present, timeout=1, what=f"B's {key} back")
+            assert "held in etcd by another gslbd" not in t.b.log_text()
+        finally:
+            os.kill(new, signal.SIGTERM)
+            wait_until(lambda: ctl(t.b, "pid").returncode != 0, timeout=15, what="the new B to stop")
+
+
+def test_second_gslbd_with_the_same_instance_name_is_refused(etcd, tmp_path):
+    """D is configured as instance b while B runs: D does not join (it would vote as
+    B), says so (log, /status, metrics), answers on its own verdicts, and joins once
+    B is gone."""
+    with Trio(etcd, tmp_path, "duplicate") as t:
+        directory = tmp_path / "d"
+        directory.mkdir()
+        d = Gslbd(t.config("b"), workdir=str(directory), extra_files={"networks.yaml": NETWORKS})
+        try:
+            d.start()
+            wait_log(d, r"error: sync: instance name b is held in etcd by another gslbd \(host \S+, pid %d\)"
+                     % t.b.proc.pid)
+            s = sync_of(d)
+            assert s["connected"] is False and f"pid {t.b.proc.pid}" in s["conflict"], s
+            wait_until(lambda: metric_value(metrics(d), "gslb_sync_errors_total", kind="duplicate") >= 2,
+                       what="the refused attempts counted")
+            assert metric_value(metrics(d), "gslb_sync_connected") == 0
+            assert a_records(d) == [FRA]
+            code, body = d.http_post("/clusters/eu-west/drain")
+            assert code == 503 and "another gslbd holds its instance name" in json.loads(body)["error"], (code, body)
+            # B's keys are B's, and the others see three instances, not four.
+            assert etcd_kv(etcd, t.prefix + "instances/b")[0]["pid"] == t.b.proc.pid
+            assert all(sync_of(g)["live_instances"] == 3 and votes_of(g) == {"a": True, "b": True, "c": True}
+                       for g in (t.a, t.c))
+            assert d.log_text().count("is held in etcd by another gslbd") == 1, "said once"
+
+            t.b.stop()  # its lease revoked: the name is free
+            wait_until(lambda: sync_of(d)["connected"] and sync_of(d)["conflict"] is None, timeout=LEASE_TTL + 2,
+                       what="D to join as b once B is gone")
+            assert etcd_kv(etcd, t.prefix + "instances/b")[0]["pid"] == d.proc.pid
+            wait_until(lambda: all(sync_of(g)["live_instances"] == 3 and "b" in votes_of(g) for g in (t.a, t.c)),
+                       what="A and C counting D as b")
+        finally:
+            d.stop()
 
 
 class Dnsperf:
