@@ -499,19 +499,32 @@ class Responder {
     const uint32_t ttl = transitioning ? svc.transition_ttl : svc.ttl;
     const size_t mark = w_.pos();
     uint16_t written = 0;
+    // The addresses are this answer's own choice, so fewer of them are still a
+    // whole answer: when the client's payload (or a TCP message) cannot take them
+    // all, as many as fit go out, best clusters' first, without TC. Only when not
+    // even one fits is the answer truncated. A signed answer goes whole or not at
+    // all: its signature covers every address of its clusters.
+    bool full = false;
     auto put = [&](const uint8_t* address, uint16_t size) {
+      if (full) return;
+      const size_t at = w_.pos();
       owner(o);
       w_.u16(want_v6 ? type::AAAA : type::A);
       w_.u16(kClassIN);
       w_.u32(ttl);
       w_.u16(size);
       w_.bytes(address, size);
+      if (w_.failed()) {
+        w_.rewind(at);
+        full = true;
+        return;
+      }
       ++written;
     };
-    for (unsigned i = 0; i < count; ++i) {
+    for (unsigned i = 0; i < count && !full; ++i) {
       const ClusterAddresses& addrs = serving_.clusters[picked[i]];
       const health::Ingress& dynamic = resolved_ingress(health_, picked[i]);
-      outcome_->cluster_slots[outcome_->picked++] = addrs.metrics_slot;
+      const uint16_t before = written;
       if (want_v6) {
         for (const auto& a : addrs.ipv6) put(a.data(), 16);
         for (const auto& a : dynamic.ipv6) put(a.data(), 16);
@@ -519,7 +532,14 @@ class Responder {
         for (const auto& a : addrs.ipv4) put(a.data(), 4);
         for (const auto& a : dynamic.ipv4) put(a.data(), 4);
       }
+      if (written > before) outcome_->cluster_slots[outcome_->picked++] = addrs.metrics_slot;
     }
+    if (written == 0 || (full && dnssec_)) {
+      w_.rewind(mark);
+      overflow_ = true;
+      return;
+    }
+    outcome_->trimmed = full;
     if (dnssec_) {
       uint64_t mask = 0;  // picked positions in svc.clusters: the name of the signature
       for (unsigned i = 0; i < count; ++i)
@@ -803,6 +823,7 @@ size_t answer_query(const uint8_t* packet, size_t size, const ClientInfo& client
     w.rewind(sections_at);
     outcome->truncated = true;
     outcome->picked = 0;
+    outcome->trimmed = false;
     return finish(r.rc(), kFlagTC | (r.aa() ? kFlagAA : 0), 0, 0, 0, q.edns.present, with_ecs, r.ecs_scope());
   }
   return finish(r.rc(), r.aa() ? kFlagAA : 0, r.ancount, r.nscount, r.arcount, q.edns.present, with_ecs, r.ecs_scope());

@@ -31,6 +31,7 @@ struct Outcome {
   uint16_t qtype = 0;
   uint16_t rcode = 0;            // including extended (BADVERS = 16)
   bool truncated = false;
+  bool trimmed = false;          // fewer addresses than the picked clusters have: the rest did not fit
   uint8_t ecs_scope = 0;         // scope returned in the ECS option
   bool valid_cookie = false;     // the query's server cookie is ours: exempt from RRL
   int service_slot = -1;

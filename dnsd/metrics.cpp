@@ -178,6 +178,9 @@ std::string Metrics::scrape(const Snapshot& now) const {
     families.push_back(std::move(f));
   };
   single("gslb_truncated_responses_total", "UDP responses sent with TC=1 because the answer did not fit", &WorkerStats::truncated);
+  single("gslb_trimmed_answers_total",
+         "Service answers that carry only the addresses that fit the client's payload or a TCP message (best clusters' first)",
+         &WorkerStats::trimmed);
   single("gslb_dropped_packets_total", "Packets given no response (not a query, or send buffer full)", &WorkerStats::dropped);
   single("gslb_udp_receive_errors_total", "UDP receive calls that failed (each retried after 10 ms)",
          &WorkerStats::receive_errors);

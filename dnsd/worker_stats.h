@@ -49,6 +49,7 @@ struct alignas(64) WorkerStats {
   Counter service_queries[MetricSlots::kMax][kTypeBuckets][kRcodeBuckets];  // queries at a service name
   Counter fail_open[MetricSlots::kMax];  // [service]: answers given with every cluster down
   Counter truncated;
+  Counter trimmed;   // service answers with only the addresses that fit
   Counter dropped;
   Counter receive_errors;  // UDP receives failing with other than a timeout or a signal
   Counter udp_queries, tcp_queries;
@@ -60,6 +61,7 @@ struct alignas(64) WorkerStats {
     const unsigned zone = o.zone_slot < 0 ? MetricSlots::kMax - 1 : static_cast<unsigned>(o.zone_slot);
     queries[zone][type_bucket(o.qtype)][rcode_bucket(o.rcode)].add();
     if (o.truncated) truncated.add();
+    if (o.trimmed) trimmed.add();
     (tcp ? tcp_queries : udp_queries).add();
     if (o.service_slot < 0) return;
     service_queries[o.service_slot][type_bucket(o.qtype)][rcode_bucket(o.rcode)].add();

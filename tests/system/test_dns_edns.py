@@ -14,6 +14,7 @@ import dnswire
 from dnsconfig import BIG_STRINGS, DNS_CONFIG, HUGE_STRINGS
 from dnswire import ask
 from gslb import Gslbd
+from ingress import metric_value
 
 TOOLS = ["dig", "kdig"]
 TRANSPORTS = ["udp", "tcp"]
@@ -242,3 +243,31 @@ def test_opt_options_that_do_not_fit_are_left_out_not_cut_short():
         # A short question has room for it all.
         r = ask(g, "dig", "udp", "www.example.test", "A", "+nsid", "+bufsize=512")
         assert nsid in r.stdout and "tc" not in r.flags
+
+
+WIDE = [f"10.0.{i // 256}.{i % 256}" for i in range(300)]
+WIDE_CONFIG = DNS_CONFIG.replace("services: []\nclusters: {}\n", f"""services:
+  - {{ name: app.example.test., policy: failover, answers: 2, clusters: [wide, small] }}
+clusters:
+  wide: {{ ingress: [{", ".join(WIDE)}] }}
+  small: {{ ingress: [192.0.2.7] }}
+""")
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_service_answer_wider_than_the_payload_carries_what_fits(tool):
+    """300 addresses cannot fit a UDP payload: the answer carries as many as fit,
+    the best cluster's first, without TC (issue 12 item 4); TCP carries them all."""
+    with Gslbd(WIDE_CONFIG) as g:
+        for edns, size in ((["+noedns"], 512), (["+bufsize=1232"], 1232), (["+bufsize=4096"], 1232)):
+            r = ask(g, tool, "udp", "app.example.test", "A", "+ignore", *edns)
+            got = r.rdata("A")
+            assert "tc" not in r.flags and len(got) > 20 and got == WIDE[:len(got)], r
+            # As many as fit: one more address (16 bytes) would not have.
+            m = re.search(r"MSG SIZE +rcvd: (\d+)", r.stdout) or re.search(r"Received (\d+) B", r.stdout)
+            assert m and int(m.group(1)) <= size < int(m.group(1)) + 16, r
+        r = ask(g, tool, "tcp", "app.example.test", "A")
+        assert "tc" not in r.flags and r.rdata("A") == WIDE + ["192.0.2.7"], r
+        text = g.http_get("/metrics")[1]
+        assert metric_value(text, "gslb_trimmed_answers_total") == 3
+        assert metric_value(text, "gslb_truncated_responses_total") == 0

@@ -204,6 +204,54 @@ TEST_CASE("service names answer with the best clusters that are up, and their IP
   CHECK(a.section(LDNS_SECTION_AUTHORITY).size() == 1);
 }
 
+// A service whose first cluster has more addresses than a UDP payload takes.
+std::string wide_config() {
+  std::string wide;
+  for (int i = 0; i < 100; ++i) wide += (i > 0 ? ", 10.0.0." : "10.0.0.") + std::to_string(i);
+  std::string text = kZone;
+  const std::string one = "  one:   { ingress: [203.0.113.1] }";
+  return text.replace(text.find(one), one.size(), "  one:   { ingress: [" + wide + "] }");
+}
+
+TEST_CASE("a service answer the payload cannot take whole carries the addresses that fit, best cluster's first") {
+  const Served s = serve(wide_config());
+  auto addresses = [](const Answer& a) {
+    std::vector<std::string> out;
+    for (const std::string& rr : a.section(LDNS_SECTION_ANSWER)) out.push_back(rr.substr(rr.rfind('\t') + 1));
+    return out;
+  };
+  auto first_of_one = [](size_t n) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n; ++i) out.push_back("10.0.0." + std::to_string(i));
+    return out;
+  };
+  // Header 12, question 18 + 4, each A 16 (a pointer to the question's name).
+  Answer a;
+  ask(s, make_query("app.example.test.", LDNS_RR_TYPE_A, {.edns = false}), &a);
+  REQUIRE(a.pkt != nullptr);
+  CHECK_FALSE(ldns_pkt_tc(a.pkt));
+  CHECK(a.wire.size() <= 512);
+  CHECK(addresses(a) == first_of_one((512 - 12 - 22) / 16));
+  CHECK(a.outcome.trimmed);
+  CHECK(a.outcome.picked == 1);   // cluster two did not get into the answer
+  // The client's payload, capped at max_udp_size (1232), less the OPT (11).
+  ask(s, make_query("app.example.test.", LDNS_RR_TYPE_A, {.payload = 4096}), &a);
+  CHECK_FALSE(ldns_pkt_tc(a.pkt));
+  CHECK(a.wire.size() <= 1232);
+  CHECK(addresses(a) == first_of_one((1232 - 12 - 22 - 11) / 16));
+  // TCP takes both clusters whole.
+  ask(s, make_query("app.example.test.", LDNS_RR_TYPE_A), &a, /*tcp=*/true);
+  std::vector<std::string> all = first_of_one(100);
+  all.push_back("203.0.113.2");
+  CHECK(addresses(a) == all);
+  CHECK_FALSE(a.outcome.trimmed);
+  CHECK(a.outcome.picked == 2);
+  // A whole answer that fits is not trimmed.
+  ask(s, make_query("app.example.test.", LDNS_RR_TYPE_AAAA, {.edns = false}), &a);
+  CHECK(addresses(a) == std::vector<std::string>{"2001:db8::2", "2001:db8::3"});
+  CHECK_FALSE(a.outcome.trimmed);
+}
+
 TEST_CASE("ECS is echoed with scope 0 for static names") {
   Answer a;
   ask(served(), make_query("www.example.test.", LDNS_RR_TYPE_A, {.ecs = "192.0.2.0/24"}), &a);

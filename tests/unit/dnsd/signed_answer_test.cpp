@@ -382,4 +382,26 @@ TEST_CASE("a signed answer that does not fit truncates; unsigned, it fits") {
   check_signed(served(), tcp);
 }
 
+TEST_CASE("a signed service answer goes whole or truncates; unsigned, the addresses that fit go") {
+  std::string text = signed_config();
+  const std::string one = "ingress: [203.0.113.1]";
+  std::string wide;
+  for (int i = 0; i < 100; ++i) wide += (i > 0 ? ", 10.0.0." : "10.0.0.") + std::to_string(i);
+  const Served s = serve(text.replace(text.find(one), one.size(), "ingress: [" + wide + "]"));
+  Answer plain;
+  ask(s, make_query("app.example.test.", LDNS_RR_TYPE_A, QueryOptions{.payload = 512}), &plain);
+  CHECK(!ldns_pkt_tc(plain.pkt));
+  CHECK(plain.outcome.trimmed);
+  CHECK(count(plain, LDNS_RR_TYPE_A, LDNS_SECTION_ANSWER) > 20);
+  Answer signed_udp;
+  ask(s, make_query("app.example.test.", LDNS_RR_TYPE_A, QueryOptions{.payload = 512, .dnssec_ok = true}), &signed_udp);
+  CHECK(ldns_pkt_tc(signed_udp.pkt));
+  CHECK(signed_udp.section(LDNS_SECTION_ANSWER).empty());
+  Answer tcp;
+  ask(s, make_query("app.example.test.", LDNS_RR_TYPE_A, kDo), &tcp, true);
+  CHECK(!ldns_pkt_tc(tcp.pkt));
+  CHECK(count(tcp, LDNS_RR_TYPE_A, LDNS_SECTION_ANSWER) == 101);
+  check_signed(s, tcp);
+}
+
 }  // namespace
