@@ -579,10 +579,18 @@ TEST_CASE("a socket that cannot be opened (EMFILE) is a local error; a refusal t
           }) == 1);   // once per burst, not once per probe
   }
 
-  // A failure the target could cause counts towards `fall`.
+  // A failure the target could cause counts towards `fall`: each check goes down
+  // at its third failure in a row, the local errors before it not counted.
   inject = ECONNREFUSED;
   CHECK(h.views.wait([](const HealthView& v) { return v.up == std::vector<uint8_t>{0, 0, 0}; }));
   inject = 0;
+  {
+    std::lock_guard lock(log_mu);
+    for (const std::string name : {"http", "tcp", "dns"})
+      CHECK(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+              return l.rfind("cluster " + name + " down: ", 0) == 0 && l.find("(3/3 failures)") != std::string::npos;
+            }) == 1);
+  }
   CHECK(h.views.wait([](const HealthView& v) { return v.up == std::vector<uint8_t>{1, 1, 1}; }));
 }
 
