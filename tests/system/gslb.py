@@ -119,15 +119,17 @@ class Gslbd:
         os.replace(tmp, self.config_path)
 
     def start(self, expect_ready=True, nofile=None, prefix=(), env=None, args=()):
-        """`nofile`: the open-files limit (soft and hard) gslbd starts under, as
-        `prlimit --nofile=N` would set it; default: the test's own. `prefix`: a
+        """`nofile`: the open-files limit gslbd starts under, N for soft and hard or
+        (soft, hard), as `prlimit --nofile=N` or `--nofile=SOFT:HARD` would set it;
+        default: the test's own. `prefix`: a
         command gslbd runs under (it must exec it, keeping the pid); `env`: its
         environment instead of the test's; `args`: options before -c FILE."""
         self.log = open(self.log_path, "w")
         limit = None
         if nofile is not None:
             import resource
-            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            pair = nofile if isinstance(nofile, tuple) else (nofile, nofile)
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, pair)
         self.proc = subprocess.Popen([*prefix, BINARY, *args, "-c", self.config_path], stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=limit, env=env)
         if expect_ready:

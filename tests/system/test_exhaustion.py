@@ -159,8 +159,8 @@ def test_idle_connections_under_1024_descriptors(ingresses):
                            "(not yet understood); the optimised build runs it")
 def test_limit_cut_while_running(ingresses):
     """The limit drops below what gslbd holds: probes cannot open sockets (local
-    errors, counted, no cluster moves), TCP accepts fail with EMFILE (the listener
-    pauses, the newest connection is closed, CPU stays low); back to normal once
+    errors, counted, no cluster moves), DNS TCP and HTTP accepts fail with EMFILE (each
+    listener pauses, a waiting connection is closed, CPU stays low); back to normal once
     the limit is restored."""
     g = start_gslbd(ingresses)
     held = []
@@ -170,7 +170,7 @@ def test_limit_cut_while_running(ingresses):
         in_use = len(os.listdir(f"/proc/{g.proc.pid}/fd"))
         resource.prlimit(g.proc.pid, resource.RLIMIT_NOFILE, (in_use, limit[1]))
         try:
-            held = open_idle(g.port, 200)
+            held = open_idle(g.port, 200) + open_idle(g.http_port, 50)
             query = dnswire.query(SERVICE, "A")
             cpu0, t0 = cpu_seconds(g.proc.pid), time.monotonic()
             # Long enough for every check to fail `fall` times over if local errors counted.
@@ -192,6 +192,7 @@ def test_limit_cut_while_running(ingresses):
         assert cpu < CPU_BOUND
         assert metric_value(text, "gslb_check_local_errors_total", reason="descriptors") > 0, text
         assert metric_value(text, "gslb_accept_errors_total", listener="dns", reason="descriptors") > 0, text
+        assert metric_value(text, "gslb_accept_errors_total", listener="http", reason="descriptors") > 0, text
         assert state_changes(text) == changes_before
         assert all(up_vector(g).values())
         assert "check local errors" in g.log_text()
@@ -222,5 +223,28 @@ def test_budget_that_cannot_fit_is_refused(ingresses):
     try:
         assert g.proc.wait(timeout=30) == 1
         assert "exceeds the open-files limit 1024" in g.log_text()
+    finally:
+        g.stop()
+
+
+def open_files_limit(pid):
+    """(soft, hard) RLIMIT_NOFILE of a running process."""
+    return resource.prlimit(pid, resource.RLIMIT_NOFILE)
+
+
+def test_soft_limit_raised_and_a_reload_past_the_budget_refused(ingresses):
+    """Started with a soft limit of 1,024 under a hard one of 4,096, gslbd raises the
+    soft limit and serves with the default caps (2 x 1,000 DNS TCP); a reload that
+    raises a cap past the hard limit is refused by name and changes nothing."""
+    checks_text = {name: checks(i) for name, i in ingresses.items()}
+    g = Gslbd(config(checks_text), extra_files={"networks.yaml": NETWORKS})
+    g.start(nofile=(1024, 4096))
+    try:
+        assert open_files_limit(g.proc.pid) == (4096, 4096)
+        too_many = config(checks_text, server_extra="  tcp_max_connections: 2100\n")
+        outcome = g.reload(too_many)
+        assert "reload failed" in outcome and "exceeds the open-files limit 4096" in outcome, outcome
+        assert "lower server.tcp_max_connections, server.workers or server.http_max_connections" in outcome, outcome
+        assert dnswire.parse(dnswire.tcp_exchange(g.port, dnswire.query(SERVICE, "A"), timeout=2.0)).answer
     finally:
         g.stop()
