@@ -102,15 +102,17 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
     if (cmd == "pid" && w.size() == 1) return c->reply(true, std::to_string(getpid()));
     if ((cmd == "drain" || cmd == "undrain") && w.size() == 2) {
       const pid_t pid = peer_pid(c->fd());
-      const auto result = routes.set_drained(
-          w[1], cmd == "drain", "gslbd ctl on the control socket" + (pid ? " (pid " + std::to_string(pid) + ")" : std::string()));
-      using Outcome = health::Monitor::DrainResult::Outcome;
-      if (result.outcome == Outcome::no_such_cluster) return c->reply(false, "no cluster named " + w[1]);
-      if (result.outcome == Outcome::not_saved)
-        return c->reply(false, "not " + cmd + "ed: the drain state cannot be saved: " + result.error);
-      if (result.outcome == Outcome::not_stored)
-        return c->reply(false, "not " + cmd + "ed: etcd did not store it: " + result.error);
-      return c->reply(true, "cluster " + w[1] + (cmd == "drain" ? " drained" : " undrained"));
+      return routes.set_drained(
+          w[1], cmd == "drain", "gslbd ctl on the control socket" + (pid ? " (pid " + std::to_string(pid) + ")" : std::string()),
+          [c, cmd, cluster = w[1]](const health::Monitor::DrainResult& result) {
+            using Outcome = health::Monitor::DrainResult::Outcome;
+            if (result.outcome == Outcome::no_such_cluster) return c->reply(false, "no cluster named " + cluster);
+            if (result.outcome == Outcome::not_saved)
+              return c->reply(false, "not " + cmd + "ed: the drain state cannot be saved: " + result.error);
+            if (result.outcome == Outcome::not_stored)
+              return c->reply(false, "not " + cmd + "ed: etcd did not store it: " + result.error);
+            c->reply(true, "cluster " + cluster + (cmd == "drain" ? " drained" : " undrained"));
+          });
     }
     if (cmd == "explain" && w.size() == 3) {
       const HttpResponse r = routes.explain(w[1], w[2]);

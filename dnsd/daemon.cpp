@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -42,7 +43,8 @@ namespace {
 constexpr auto kInitialProbeWait = std::chrono::seconds(10);
 
 // The longest a drain or undrain through the API waits for etcd (sync on) before
-// it is refused as not stored: the HTTP and control thread waits meanwhile.
+// it is refused as not stored. Only that request waits: the HTTP server and the
+// control socket go on answering the others.
 constexpr auto kDrainStoreWait = std::chrono::milliseconds(2000);
 
 // SIGHUPs that keep coming (a config management loop, a script) rebuild at most
@@ -218,15 +220,18 @@ class Daemon {
             HttpResponse r = explain(*snapshot_.get(), name, client);
             return sync_ ? with_sync(std::move(r), sync_->status()) : r;
           },
-          [this](const std::string& cluster, bool drained, const std::string& requester) {
-            return set_drained(cluster, drained, requester);
+          [this](const std::string& cluster, bool drained, const std::string& requester, HttpRoutes::DrainDone done) {
+            set_drained(cluster, drained, requester, std::move(done));
           }};
       if (server_config_.has_http) {
         api_ = std::make_unique<HttpApi>(routes, metrics_->registry());
         api_->set_token(http_token(server_config_));
         UniqueFd inherited = takeover_ ? takeover_->sockets.take("http", server_config_.http.text) : UniqueFd();
         http_ = std::make_unique<HttpServer>(ctx_, server_config_.http, http_limits(server_config_),
-                                             [this](const HttpRequest& r) { return api_->handle(r); }, metrics_->registry(),
+                                             [this](const HttpRequest& r, HttpServer::Respond respond) {
+                                               api_->handle(r, respond);
+                                             },
+                                             metrics_->registry(),
                                              metrics_->http_accept_errors(), inherited.get());
         inherited.release();
       }
@@ -296,25 +301,37 @@ class Daemon {
  private:
   // The drain API. With sync on, the drain lives in etcd and applies everywhere
   // from there; it is refused when etcd does not store it, and nothing changes.
-  health::Monitor::DrainResult set_drained(const std::string& cluster, bool drained, const std::string& requester) {
-    if (!sync_) return monitor_->set_drained(cluster, drained, requester);
+  // `done` runs on the control thread.
+  void set_drained(const std::string& cluster, bool drained, const std::string& requester, HttpRoutes::DrainDone done) {
+    if (!sync_) return done(monitor_->set_drained(cluster, drained, requester));
     std::vector<std::string> names;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       names = cluster_names(serving_->config);
     }
     using Outcome = health::Monitor::DrainResult::Outcome;
-    if (std::find(names.begin(), names.end(), cluster) == names.end()) return {Outcome::no_such_cluster, {}};
-    const std::string error = sync_->drain(cluster, drained, kDrainStoreWait);
-    const LogFields fields{cluster, {}, {}, drained ? "drained" : "undrained"};
-    if (!error.empty()) {
-      log_warning("sync: " + std::string(drained ? "drain" : "undrain") + " of cluster " + cluster +
-                      " refused, etcd did not store it: " + error + "; requested by " + requester, fields);
-      return {Outcome::not_stored, error};
-    }
-    log_info("sync: cluster " + cluster + (drained ? " drained" : " undrained") + " in etcd, for every instance; requested by " +
-                 requester, fields);
-    return {};
+    if (std::find(names.begin(), names.end(), cluster) == names.end()) return done({Outcome::no_such_cluster, {}});
+    // Kept here, not in the sync thread's callback: a request dropped when the Sync
+    // stops first is then freed on this thread with the connection it holds.
+    const uint64_t id = ++drain_seq_;
+    drains_waiting_.emplace(id, std::move(done));
+    sync_->drain(cluster, drained, kDrainStoreWait, [this, id, cluster, drained, requester](std::string error) {
+      asio::post(ctx_, [this, id, cluster, drained, requester, error = std::move(error)] {
+        const auto it = drains_waiting_.find(id);
+        if (it == drains_waiting_.end()) return;
+        const HttpRoutes::DrainDone d = std::move(it->second);
+        drains_waiting_.erase(it);
+        const LogFields fields{cluster, {}, {}, drained ? "drained" : "undrained"};
+        if (!error.empty()) {
+          log_warning("sync: " + std::string(drained ? "drain" : "undrain") + " of cluster " + cluster +
+                          " refused, etcd did not store it: " + error + "; requested by " + requester, fields);
+          return d({Outcome::not_stored, error});
+        }
+        log_info("sync: cluster " + cluster + (drained ? " drained" : " undrained") +
+                     " in etcd, for every instance; requested by " + requester, fields);
+        d({});
+      });
+    });
   }
 
   // SIGHUP and `gslbd ctl reload`. `done` (may be empty) gets the outcome of a
@@ -611,6 +628,8 @@ class Daemon {
   std::optional<sync::SyncConfig> sync_config_;  // as started: a reload may change down_when only
   // After monitor_: destroyed (its thread joined) before the Monitor it calls.
   std::unique_ptr<sync::Sync> sync_;
+  uint64_t drain_seq_ = 0;
+  std::map<uint64_t, HttpRoutes::DrainDone> drains_waiting_;  // drains sent to etcd, by sequence (control thread)
   std::mutex verdict_mutex_;  // orders local verdicts handed to sync_ (see run())
   Published<Snapshot> snapshot_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -191,12 +191,34 @@ std::optional<HttpResponse> HttpApi::refuse_change(const HttpRequest& r) {
   return out;
 }
 
-HttpResponse HttpApi::handle(const HttpRequest& r) {
+void HttpApi::handle(const HttpRequest& r, const HttpServer::Respond& respond) {
   HttpTarget t;
-  if (!parse_target(r.target, &t)) return http_error(400, "malformed request target");
+  if (!parse_target(r.target, &t)) return respond(http_error(400, "malformed request target"));
+  const std::vector<std::string>& s = t.segments;
+  if (s.size() == 3 && s[0] == "clusters" && (s[2] == "drain" || s[2] == "undrain")) {
+    if (r.method != "POST") return respond(not_allowed(kChange));
+    if (auto refused = refuse_change(r)) return respond(*refused);
+    const bool drain = s[2] == "drain";
+    const std::string cluster = s[1], verb = s[2];
+    // Whether a token came, never the token: the log is no place for a secret.
+    return routes_.set_drained(
+        cluster, drain, "HTTP client " + r.peer_text + (r.authorization.empty() ? " (no token)" : " (token presented)"),
+        [respond, cluster, verb, drain](const health::Monitor::DrainResult& result) {
+          using Outcome = health::Monitor::DrainResult::Outcome;
+          if (result.outcome == Outcome::no_such_cluster) return respond(http_error(404, "no cluster named " + cluster));
+          if (result.outcome == Outcome::not_saved)
+            return respond(http_error(500, "not " + verb + "ed: the drain state cannot be saved: " + result.error));
+          if (result.outcome == Outcome::not_stored)
+            return respond(http_error(503, "not " + verb + "ed: etcd did not store it: " + result.error));
+          respond(text(json_text({{"cluster", cluster}, {"drained", drain}}), "application/json"));
+        });
+  }
+  respond(read_route(r, t));
+}
+
+HttpResponse HttpApi::read_route(const HttpRequest& r, const HttpTarget& t) {
   const std::vector<std::string>& s = t.segments;
   const bool read = r.method == "GET" || r.method == "HEAD";
-  const bool change = r.method == "POST";
   if (s.size() == 1) {
     if (s[0] == "healthz") return read ? text("ok\n") : not_allowed(kRead);
     if (s[0] == "metrics") return read ? metrics_response(routes_.metrics(), r.accepts_gzip) : not_allowed(kRead);
@@ -208,21 +230,6 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
       if (name == t.query.end() || client == t.query.end()) return http_error(400, "need ?name=SERVICE&client=ADDRESS");
       return routes_.explain(name->second, client->second);
     }
-  }
-  if (s.size() == 3 && s[0] == "clusters" && (s[2] == "drain" || s[2] == "undrain")) {
-    if (!change) return not_allowed(kChange);
-    if (auto refused = refuse_change(r)) return *refused;
-    const bool drain = s[2] == "drain";
-    // Whether a token came, never the token: the log is no place for a secret.
-    const auto result = routes_.set_drained(
-        s[1], drain, "HTTP client " + r.peer_text + (r.authorization.empty() ? " (no token)" : " (token presented)"));
-    using Outcome = health::Monitor::DrainResult::Outcome;
-    if (result.outcome == Outcome::no_such_cluster) return http_error(404, "no cluster named " + s[1]);
-    if (result.outcome == Outcome::not_saved)
-      return http_error(500, "not " + s[2] + "ed: the drain state cannot be saved: " + result.error);
-    if (result.outcome == Outcome::not_stored)
-      return http_error(503, "not " + s[2] + "ed: etcd did not store it: " + result.error);
-    return text(json_text({{"cluster", s[1]}, {"drained", drain}}), "application/json");
   }
   return http_error(404, "not found");
 }

@@ -31,7 +31,9 @@ struct HttpRoutes {
   // 404 for no such cluster, 500 when the drain state cannot be saved, 503 when
   // etcd (sync on) did not store it. `requester`
   // names who asked, for the log line: "HTTP client 127.0.0.1:40312 (token presented)".
-  std::function<health::Monitor::DrainResult(const std::string& cluster, bool drained, const std::string& requester)>
+  // `done` gets the outcome on the control thread, at once or once etcd answered.
+  using DrainDone = std::function<void(const health::Monitor::DrainResult&)>;
+  std::function<void(const std::string& cluster, bool drained, const std::string& requester, DrainDone done)>
       set_drained;
 };
 
@@ -78,9 +80,11 @@ class HttpApi {
   // after each reload, so the current config's token is the one checked).
   void set_token(std::optional<std::string> token) { token_ = std::move(token); }
 
-  HttpResponse handle(const HttpRequest& request);
+  // Every route answers at once but drain and undrain, which may wait for etcd.
+  void handle(const HttpRequest& request, const HttpServer::Respond& respond);
 
  private:
+  HttpResponse read_route(const HttpRequest& request, const HttpTarget& target);
   std::optional<HttpResponse> refuse_change(const HttpRequest& request);
 
   HttpRoutes routes_;

@@ -150,7 +150,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       r.own_origin = own_origin_;
       r.peer = peer_;
       r.peer_text = peer_text_;
-      respond(server_->handler(r), req.keep_alive(), req.method() == http::verb::head);
+      server_->handler(r, [self = shared_from_this(), keep_alive = req.keep_alive(),
+                           head = req.method() == http::verb::head](HttpResponse out) {
+        if (!self->closed_) self->respond(std::move(out), keep_alive, head);
+      });
     }
 
     void respond(HttpResponse out, bool keep_alive, bool head) {

@@ -51,8 +51,12 @@ struct HttpLimits {
 class HttpServer {
  public:
   // HEAD is handed to the handler as such; the server sends its response without
-  // the body (Content-Length still says how long the body would be).
-  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // the body (Content-Length still says how long the body would be). The handler
+  // calls `respond` once, at once or later (a drain waiting for etcd), always on
+  // the control thread; meanwhile the connection reads nothing more and the server
+  // goes on serving the others. A connection closed meanwhile drops the response.
+  using Respond = std::function<void(HttpResponse)>;
+  using Handler = std::function<void(const HttpRequest&, Respond respond)>;
   // Throws std::runtime_error when it cannot listen. `registry` gets the
   // listener's counters; accept failures are counted in `accept_errors`.
   // `inherited`: the listener of the process this one replaces, used instead of binding.

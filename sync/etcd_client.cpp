@@ -159,12 +159,16 @@ void EtcdClient::cancel(uint64_t id) {
   }
 }
 
-void EtcdClient::cancel_all() {
-  for (auto& [easy, t] : transfers_) {
-    curl_multi_remove_handle(multi_, easy);
-    curl_easy_cleanup(easy);
+void EtcdClient::cancel_all(const std::set<uint64_t>& keep) {
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    if (keep.count(it->second->id) > 0) {
+      ++it;
+      continue;
+    }
+    curl_multi_remove_handle(multi_, it->first);
+    curl_easy_cleanup(it->first);
+    it = transfers_.erase(it);
   }
-  transfers_.clear();
 }
 
 void EtcdClient::next_endpoint() { current_ = (current_ + 1) % endpoints_.size(); }

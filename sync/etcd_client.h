@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -48,9 +49,9 @@ class EtcdClient {
   // POST /v3/watch with `request`; each object of the stream goes to `message`,
   // and `end` runs when the stream ends (always with an error: a watch never ends well).
   uint64_t watch(const nlohmann::json& request, Message message, Done end);
-  // Abandon a transfer (or every one) without calling back.
+  // Abandon a transfer (or every one but those in `keep`) without calling back.
   void cancel(uint64_t id);
-  void cancel_all();
+  void cancel_all(const std::set<uint64_t>& keep = {});
   // The next endpoint, for the next transfers (after a failure).
   void next_endpoint();
   const std::string& endpoint() const { return endpoints_[current_]; }

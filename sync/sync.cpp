@@ -26,7 +26,6 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -208,6 +207,7 @@ struct Sync::Impl {
   uint64_t watch_id = 0;
   int64_t claimed_at = 0;      // revision of the session's claim: older events of own keys are done with
   std::string superseded;      // who took the instance key over (a replacement): votes are its to write
+  std::set<uint64_t> drain_calls;  // drain() calls in flight: a session's end does not cancel them
   std::optional<Clock::time_point> keepalive_at, retry_at;
   Clock::time_point lease_renewed{};   // granted or last kept alive
   Millis backoff = kFirstRetry;
@@ -364,7 +364,7 @@ void Sync::Impl::end_session() {
   }
   connected_gauge.Set(0);
   ++session;
-  client.cancel_all();
+  client.cancel_all(drain_calls);
   watch_id = 0;
   lease = 0;
   keepalive_at.reset();
@@ -815,31 +815,26 @@ void Sync::local_verdict(Verdict verdict) {
 
 void Sync::replaces(int64_t pid) { impl_->predecessor = pid; }
 
-std::string Sync::drain(const std::string& cluster, bool drained, std::chrono::milliseconds timeout) {
-  // The etcd call ends (answered or timed out) before the caller stops waiting, so
-  // the caller always hears the outcome: an acknowledgement after a refusal would
-  // apply a drain the operator was told did not happen.
-  constexpr Millis kAnswerMargin{200};
-  const Clock::time_point deadline = Clock::now() + timeout - kAnswerMargin;
-  auto result = std::make_shared<std::promise<std::string>>();
-  auto outcome = result->get_future();
-  impl_->post([impl = impl_.get(), cluster, drained, result, deadline] {
+void Sync::drain(const std::string& cluster, bool drained, std::chrono::milliseconds timeout, DrainDone done) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  impl_->post([impl = impl_.get(), cluster, drained, deadline, done = std::move(done)] {
     if (!impl->connected) {
       if (!impl->conflict.empty())
-        return result->set_value("this instance has not joined: another gslbd holds its instance name (" +
-                                 impl->conflict + ")");
-      return result->set_value("etcd is not reachable; try again when it is");
+        return done("this instance has not joined: another gslbd holds its instance name (" + impl->conflict + ")");
+      return done("etcd is not reachable; try again when it is");
     }
     const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
-    if (left <= Millis(0)) return result->set_value("the etcd client was too busy to send it in time; try again");
+    if (left <= Millis(0)) return done("the etcd client was too busy to send it in time; try again");
     const std::string k = impl->key("drain/", cluster);
-    auto done = [impl, cluster, drained, result](EtcdClient::Reply r) {
+    auto id = std::make_shared<uint64_t>(0);
+    auto finished = [impl, cluster, drained, done, id](EtcdClient::Reply r) {
+      impl->drain_calls.erase(*id);
       if (!r.error.empty()) {
         impl->errors.Add({{"kind", "write"}}).Increment();
         // A request etcd applied whose answer was lost still takes effect everywhere.
-        return result->set_value("etcd: " + r.error +
-                                 " (should etcd have stored it nonetheless, every instance applies it: GET /status "
-                                 "shows the drains in effect)");
+        return done("etcd: " + r.error +
+                    " (should etcd have stored it nonetheless, every instance applies it: GET /status shows the "
+                    "drains in effect)");
       }
       // Applied here before the answer, so that this instance's next answer has it;
       // the watch brings the same change again, which changes nothing.
@@ -852,20 +847,17 @@ std::string Sync::drain(const std::string& cluster, bool drained, std::chrono::m
         }
       }
       impl->refresh();
-      result->set_value("");
+      done("");
     };
     impl->writes.Increment();
+    const Millis wait = std::min(impl->request_timeout(), left);
     if (drained) {
-      impl->client.call("/v3/kv/put", {{"key", b64(k)}, {"value", b64(R"({"drained":true})")}},
-                        std::min(impl->request_timeout(), left), done);
+      *id = impl->client.call("/v3/kv/put", {{"key", b64(k)}, {"value", b64(R"({"drained":true})")}}, wait, finished);
     } else {
-      impl->client.call("/v3/kv/deleterange", {{"key", b64(k)}}, std::min(impl->request_timeout(), left), done);
+      *id = impl->client.call("/v3/kv/deleterange", {{"key", b64(k)}}, wait, finished);
     }
+    impl->drain_calls.insert(*id);
   });
-  // Only when the etcd thread never ran the task (it is stopping): the call above
-  // has its own, shorter timeout.
-  if (outcome.wait_for(timeout) != std::future_status::ready) return "the etcd client is stopping; nothing changes";
-  return outcome.get();
 }
 
 Status Sync::status() const {

@@ -5,8 +5,8 @@
 //
 // Knows nothing of health checks, DNS or YAML: verdicts and drains come in and go
 // out as cluster names and booleans, and the daemon (dnsd/daemon.cpp) wires them to
-// the Monitor. etcd is never on the answering path: every call here returns at once
-// except drain(), which waits for etcd's acknowledgement (bounded).
+// the Monitor. etcd is never on the answering path: every call here returns at once;
+// drain() hands its outcome to a callback once etcd has answered.
 #pragma once
 
 #include <chrono>
@@ -130,11 +130,14 @@ class Sync {
   void start();
   void stop();
 
-  // Stores a drain (or removes it) in etcd and applies it here once etcd has it.
-  // Waits at most `timeout`, and the etcd call ends before that, so an error text
-  // (etcd did not acknowledge it) means nothing changed on this instance; only a
-  // request etcd stored while its answer was lost still comes back through the watch.
-  std::string drain(const std::string& cluster, bool drained, std::chrono::milliseconds timeout);
+  // Stores a drain (or removes it) in etcd and applies it here once etcd has it,
+  // then calls `done` on the sync thread with "" or what went wrong. The etcd call
+  // ends within `timeout`, so an error text (etcd did not acknowledge it) means
+  // nothing changed on this instance; only a request etcd stored while its answer
+  // was lost still comes back through the watch. `done` is dropped, never called,
+  // when the Sync stops first.
+  using DrainDone = std::function<void(std::string error)>;
+  void drain(const std::string& cluster, bool drained, std::chrono::milliseconds timeout, DrainDone done);
 
   Status status() const;
 

@@ -521,6 +521,54 @@ def test_second_gslbd_with_the_same_instance_name_is_refused(etcd, tmp_path):
             d.stop()
 
 
+def test_a_drain_waiting_on_a_stalled_etcd_blocks_no_other_request(etcd, tmp_path):
+    """etcd's members stopped (SIGSTOP): a drain waits for etcd's answer, up to its
+    bound, while /metrics and /status go on answering at once."""
+    x = HttpIngress("127.0.0.11").start()
+    y = HttpIngress("127.0.0.12").start()
+    checks = {"eu-west": "[" + CHECK.format(url=x.url()) + "]", "us-east": "[" + CHECK.format(url=y.url()) + "]"}
+    # lease_ttl 6s: etcd calls time out after 2 s, the longest a drain waits.
+    g = Gslbd(config(checks, clusters=("eu-west", "us-east")) +
+              sync_section(etcd.endpoints, "/gslbd-test/stalled/", "a", "majority", lease_ttl="6s"),
+              workdir=str(tmp_path), extra_files={"networks.yaml": NETWORKS})
+    stopped = []
+    try:
+        g.start()
+        wait_until(lambda: sync_of(g)["connected"], timeout=15, what="connected to etcd")
+        for pid in etcd.pids:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        outcome = {}
+
+        def drain():
+            t0 = time.monotonic()
+            outcome["code"], outcome["body"] = g.http_post("/clusters/eu-west/drain")
+            outcome["seconds"] = time.monotonic() - t0
+        waiter = threading.Thread(target=drain)
+        waiter.start()
+        answered = []
+        while waiter.is_alive() and len(answered) < 1000:
+            t0 = time.monotonic()
+            code, body = g.http_get("/metrics", timeout=5)
+            assert code == 200 and "gslb_sync_connected" in body
+            answered.append(time.monotonic() - t0)
+            time.sleep(0.05)  # pacing the scrapes, not synchronisation
+        waiter.join(timeout=10)
+        assert outcome["code"] == 503 and "etcd did not store it" in json.loads(outcome["body"])["error"], outcome
+        assert outcome["seconds"] < 2.5, outcome
+        assert len(answered) >= 5 and max(answered) < 0.5, answered
+        measured("drain on a stalled etcd -> 503", outcome["seconds"])
+        print(f"/metrics while the drain waited: {len(answered)} answers, slowest {max(answered) * 1000:.0f} ms")
+        assert a_records(g) == [FRA], "nothing drained"
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        g.stop()
+        x.stop()
+        y.stop()
+    wait_until(lambda: all(etcd.healthy(i) for i in range(3)), timeout=15, what="etcd healthy after SIGCONT")
+
+
 class Dnsperf:
     """dnsperf at `rate` queries/s to one instance for `seconds`."""
 
