@@ -236,9 +236,15 @@ class Reader {
     return o.str();
   }
 
+ // Records where the key at `path` was written (Config::key_positions).
+  void note_key(const std::string& path, const YAML::Node& key) const { key_positions_[path] = pos(key); }
+  std::map<std::string, SourcePos> take_key_positions() { return std::move(key_positions_); }
+
  private:
   std::string file_;
   std::vector<std::string> lines_;
+  // A record kept while reading, beside it: every reader sees the Reader const.
+  mutable std::map<std::string, SourcePos> key_positions_;
 };
 
 // The schema (after Knot's conf/schema.c): one Field per key of a section, giving
@@ -340,7 +346,10 @@ void read_fields(const Reader& r, const YAML::Node& n, const std::string& path, 
   if (!n.IsMap()) r.fail(n, path, "expected a mapping");
   for (const auto& kv : n) {
     const std::string key = kv.first.Scalar();
-    if (std::any_of(fields.begin(), fields.end(), [&](const Field<T>& f) { return f.key == key; })) continue;
+    if (std::any_of(fields.begin(), fields.end(), [&](const Field<T>& f) { return f.key == key; })) {
+      r.note_key(Reader::join(path, key), kv.first);
+      continue;
+    }
     std::string allowed;
     for (const Field<T>& f : fields) ((allowed += allowed.empty() ? "" : ", ") += f.key);
     r.fail(kv.first, Reader::join(path, key), "unknown key (expected one of: " + allowed + ")");
@@ -1057,10 +1066,11 @@ Config load_config(const std::string& path) {
   } catch (const YAML::Exception& e) {
     fail_at({path, e.mark.line + 1, e.mark.column + 1}, "", e.msg);
   }
-  const Reader r(path, std::move(lines));
+  Reader r(path, std::move(lines));
   if (!root.IsMap()) fail_at({path, 1, 1}, "", "expected a mapping with server, zones, services and clusters");
   refuse_duplicate_keys(r, root, "");
   r.expect_map(root, "", {"server", "geo", "latency", "zones", "services", "clusters", "sync"});
+  for (const auto& kv : root) r.note_key(kv.first.Scalar(), kv.first);
   read_server(r, r.required(root, "", "server"), &cfg.server, config_dir);
   if (const YAML::Node n = root["sync"]) {
     sync::SyncConfig sc;
@@ -1154,7 +1164,20 @@ Config load_config(const std::string& path) {
       r.fail(services, "services", std::to_string(cfg.services.size()) + " services, more than the " +
                                        std::to_string(kMaxIds) + " a service id can number");
   }
+  cfg.key_positions = r.take_key_positions();
   return cfg;
+}
+
+std::string restart_refusal(const Config& next, const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& key : keys) {
+    // "server.nsid (sync.etcd.instance defaults to it)" is written at server.nsid.
+    const auto at = next.key_positions.find(key.substr(0, key.find(' ')));
+    if (!out.empty()) out += "; ";
+    out += (at != next.key_positions.end() && at->second.line > 0 ? at->second.describe() : next.path) + ": " + key +
+           " cannot change without a restart";
+  }
+  return out;
 }
 
 }  // namespace gslb::dns

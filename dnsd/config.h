@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -158,6 +159,9 @@ struct Config {
   std::vector<ServiceConfig> services;
   std::vector<ClusterConfig> clusters;  // in file order: index = cluster id
   std::optional<sync::SyncConfig> sync; // left out: each instance decides alone
+  // Where each section and schema key was written ("sync", "server.workers"), for
+  // messages about a key as a whole (a reload refusing it).
+  std::map<std::string, SourcePos> key_positions;
 };
 
 Config load_config(const std::string& path);
@@ -184,6 +188,10 @@ std::vector<std::string> restart_only_changes(const ServerConfig& running, const
 // The same for the sync section: every key but down_when, and the section itself.
 std::vector<std::string> restart_only_changes(const std::optional<sync::SyncConfig>& running,
                                               const std::optional<sync::SyncConfig>& next);
+// A reload's refusal of `keys` (restart_only_changes of both), each where `next`
+// writes it: "file:line:column: server.workers cannot change without a restart",
+// or "file: key ..." for a key `next` leaves out.
+std::string restart_refusal(const Config& next, const std::vector<std::string>& keys);
 
 // Parses "127.0.0.1:53", "[::1]:53", or with default_port "127.0.0.1". False if bad.
 bool parse_endpoint(const std::string& text, uint16_t default_port, Endpoint* out);

@@ -535,13 +535,9 @@ class Daemon {
       Config config = load_config(options_.config_path);
       check_fd_budget(config, open_files_);
       const ServerConfig& now = server_config_;
-      std::string needs_restart;
-      for (const std::string& key : restart_only_changes(now, config.server))
-        needs_restart += (needs_restart.empty() ? "" : ", ") + key;
-      for (const std::string& key : restart_only_changes(sync_config_, config.sync))
-        needs_restart += (needs_restart.empty() ? "" : ", ") + key;
-      if (!needs_restart.empty())
-        throw ConfigError(options_.config_path + ": " + needs_restart + " cannot change without a restart");
+      std::vector<std::string> needs_restart = restart_only_changes(now, config.server);
+      for (std::string& key : restart_only_changes(sync_config_, config.sync)) needs_restart.push_back(std::move(key));
+      if (!needs_restart.empty()) throw ConfigError(restart_refusal(config, needs_restart));
       auto slots = std::make_shared<MetricNames>(slots_);
       long long build_ms = 0;
       std::shared_ptr<const ServingState> previous;

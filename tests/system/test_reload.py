@@ -154,8 +154,9 @@ def test_bad_reload_is_logged_and_old_answers_stay(g, case):
 def test_reload_that_needs_a_restart_is_refused(g, key, change):
     new = change(CONFIG).replace("192.0.2.80", "192.0.2.99")
     assert new != CONFIG
+    line, col = line_col(g.render(new), key.split(".")[1] + ":")
     out = g.reload(new)
-    assert "reload failed" in out and f"{key} cannot change without a restart" in out, out
+    assert "reload failed" in out and f"{g.config_path}:{line}:{col}: {key} cannot change without a restart" in out, out
     assert www(g) == ["192.0.2.80"]  # the rest of the new config is not applied either
     assert reloads(g) == {"success": 0, "failure": 1}
     assert g.proc.poll() is None

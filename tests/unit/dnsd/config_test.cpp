@@ -247,6 +247,18 @@ TEST_CASE("the schema says which server keys a reload cannot change") {
                           "sync.etcd.lease_ttl"});
 }
 
+TEST_CASE("a restart-only change is refused where the new config writes it") {
+  const std::string path = write_temp("restart.yaml", "server:\n  listen: [\"127.0.0.1:5300\"]\n  workers: 2\n" + kZone);
+  const dns::Config next = dns::load_config(path);
+  CHECK(dns::restart_refusal(next, {"server.workers"}) == path + ":3:3: server.workers cannot change without a restart");
+  // Each key where it is; one left out (back to its default) by the file alone.
+  CHECK(dns::restart_refusal(next, {"server.listen", "server.http"}) ==
+        path + ":2:3: server.listen cannot change without a restart; " + path +
+            ": server.http cannot change without a restart");
+  CHECK(dns::restart_refusal(next, {"server.nsid (sync.etcd.instance defaults to it)"}) ==
+        path + ": server.nsid (sync.etcd.instance defaults to it) cannot change without a restart");
+}
+
 TEST_CASE("a reload may change sync.down_when only") {
   const auto load = [](const std::string& sync) { return dns::load_config(write_temp("good.yaml", kServer + kZone + sync)).sync; };
   const std::string etcd = "sync:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\"]\n    prefix: /g/\n    instance: a\n";
