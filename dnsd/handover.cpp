@@ -49,8 +49,13 @@ std::optional<Takeover> request_takeover(const std::string& control_socket, std:
     for (size_t i = 0; i < fds.size(); ++i)
       t.sockets.add(sockets[i].at("kind").get<std::string>(), sockets[i].at("listen").get<std::string>(),
                     std::move(fds[i]));
-    for (const auto& c : doc.at("status").at("clusters"))
-      t.clusters.push_back({c.at("name").get<std::string>(), c.at("health").get<std::string>(), c.at("drained").get<bool>()});
+    for (const auto& c : doc.at("status").at("clusters")) {
+      Takeover::Cluster& cluster = t.clusters.emplace_back();
+      cluster.name = c.at("name").get<std::string>();
+      cluster.health = c.at("health").get<std::string>();
+      cluster.drained = c.at("drained").get<bool>();
+      for (const auto& check : c.at("checks")) cluster.checks[check.at("check").get<std::string>()] = check.at("state").get<std::string>();
+    }
   } catch (const std::exception& e) {
     *error = "the running gslbd on " + control_socket + " answered the takeover with something unexpected: " + e.what();
     return std::nullopt;
@@ -71,12 +76,24 @@ bool release_old(Takeover& t, std::string* error) {
   return true;
 }
 
+namespace {
+
+// "up" or "down" as the state to start in; nothing for "unknown".
+std::optional<health::InitialState> known(const std::string& health) {
+  if (health == "up") return health::InitialState::up;
+  if (health == "down") return health::InitialState::down;
+  return std::nullopt;
+}
+
+}  // namespace
+
 void seed_health(std::vector<health::ClusterSpec>& clusters, const Takeover& t) {
   for (health::ClusterSpec& spec : clusters) {
     for (const Takeover::Cluster& old : t.clusters) {
       if (old.name != spec.name) continue;
-      if (old.health == "up") spec.initial_state = health::InitialState::up;
-      if (old.health == "down") spec.initial_state = health::InitialState::down;
+      if (const auto state = known(old.health)) spec.initial_state = *state;
+      for (const auto& [identity, health] : old.checks)
+        if (const auto state = known(health)) spec.check_initial_states[identity] = *state;
     }
   }
 }

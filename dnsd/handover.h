@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ struct Takeover {
     std::string name;
     std::string health;  // "up", "down" or "unknown"
     bool drained = false;
+    std::map<std::string, std::string> checks;  // identity (CheckSpec::describe()) -> its state, as health
   };
   std::vector<Cluster> clusters;
 };
@@ -49,6 +51,9 @@ bool release_old(Takeover& t, std::string* error);
 
 // Each cluster the old process knew up or down starts so here, instead of unknown
 // until probed: the new process answers its first query with the old one's view.
+// Each check starts as the old process had it, so that a cluster down for one
+// failing check comes back when that check passes, not when all its checks have
+// passed `rise` times; checks the old one had no result for start as their cluster.
 void seed_health(std::vector<health::ClusterSpec>& clusters, const Takeover& t);
 
 }  // namespace gslb::dns

@@ -69,7 +69,11 @@ std::vector<ClusterDef> state_defs(const std::vector<ClusterSpec>& specs) {
     const std::vector<std::string> names = check_names(spec.checks);
     for (std::size_t k = 0; k < spec.checks.size(); ++k) {
       const CheckSpec& check = spec.checks[k];
-      def.checks.push_back({check.describe(), std::max(1u, check.rise), std::max(1u, check.fall), names[k]});
+      std::string identity = check.describe();
+      std::optional<InitialState> initial;
+      if (const auto seeded = spec.check_initial_states.find(identity); seeded != spec.check_initial_states.end())
+        initial = seeded->second;
+      def.checks.push_back({std::move(identity), std::max(1u, check.rise), std::max(1u, check.fall), names[k], initial});
     }
     defs.push_back(std::move(def));
   }

@@ -87,6 +87,9 @@ struct ClusterSpec {
   // Ingress given by name (a cloud load balancer's, say): resolved with c-ares
   // before DNS answers and again at the records' TTL; the addresses go in the view.
   std::vector<std::string> ingress_hosts;
+  // Per check, by CheckSpec::describe(): up or down to start in instead of
+  // initial_state (`gslbd --replace` starts each check as the replaced process had it).
+  std::map<std::string, InitialState> check_initial_states;
 };
 
 struct Ingress {

@@ -71,7 +71,7 @@ void HealthState::configure(std::vector<ClusterDef> defs, TimePoint now) {
         c.checks.push_back(old->checks[candidates.back()]);
         candidates.pop_back();
       } else {
-        c.checks.push_back(initial_check_state(def.initial_state, now));
+        c.checks.push_back(initial_check_state(check.initial.value_or(def.initial_state), now));
       }
     }
     c.def = std::move(def);

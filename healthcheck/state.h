@@ -24,6 +24,7 @@ struct CheckDef {
   unsigned rise = 2;
   unsigned fall = 3;
   std::string name;       // CheckSpec::name, the check's label in logs and metrics
+  std::optional<InitialState> initial;  // instead of its cluster's initial_state
 };
 
 struct ClusterDef {

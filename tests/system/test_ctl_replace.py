@@ -178,21 +178,30 @@ def test_replace_that_fails_to_start_is_refused_and_old_serves(world):
         busy.close()
 
 
+def check_states(g):
+    """Per cluster, the state of each of its checks, as `gslbd ctl status` gives them."""
+    return {c["name"]: [k["state"] for k in c["checks"]] for c in json.loads(ctl(g, "status").stdout)["clusters"]}
+
+
 def test_replacement_answers_at_once_with_the_old_processes_health(tmp_path):
     """No cluster is unknown to the replacement at its first answer, and it does not
     wait for its own first probes: here each takes 8.5 s (a slow health endpoint), a
     fresh start would wait for them, the replacement answers within 7 s (a loaded CI
     machine's margin) with the health the old process saw (us-east down,
-    ap-northeast up) and its drain."""
+    ap-northeast up) and its drain. Each check keeps its own state: us-east is down
+    for its TCP check alone, its HTTP check stays up (not its cluster's down)."""
     tyo = HttpIngress("127.0.0.13").start()
-    checks = {"us-east": f'[{{ tcp: {{ address: "127.0.0.12:{closed_port("127.0.0.12")}", interval: 300ms, timeout: 200ms, fall: 1 }} }}]',
-              "ap-northeast": f'[{{ http: {{ url: "{tyo.url()}", interval: 10s, timeout: 9s }} }}]'}
+    slow = f'{{ http: {{ url: "{tyo.url()}", interval: 10s, timeout: 9s }} }}'
+    checks = {"us-east": f'[{{ tcp: {{ address: "127.0.0.12:{closed_port("127.0.0.12")}", interval: 300ms, timeout: 200ms, fall: 1 }} }}, {slow}]',
+              "ap-northeast": f'[{slow}]'}
     g = Gslbd(config(checks, server_extra='  state_file: "drain.state"'), workdir=str(tmp_path),
               extra_files={"networks.yaml": NETWORKS})
     g.start()
     try:
         assert ctl(g, "drain", "eu-west").returncode == CTL_OK
         wait_until(lambda: answer(g)[0] == [TYO], what="only ap-northeast answered")
+        checks_before = check_states(g)
+        assert checks_before["us-east"] == ["down", "up"], checks_before
         tyo.delay = 8.5
         t0 = time.monotonic()
         r = ctl(g, "replace")
@@ -206,6 +215,7 @@ def test_replacement_answers_at_once_with_the_old_processes_health(tmp_path):
         status = {c["name"]: c for c in json.loads(ctl(g, "status").stdout)["clusters"]}
         assert status["eu-west"]["drained"] and status["us-east"]["health"] == "down", status
         assert status["ap-northeast"]["health"] == "up", status
+        assert check_states(g) == checks_before
         assert g.proc.wait(timeout=10) == 0
     finally:
         for pid in serving_pids(g):

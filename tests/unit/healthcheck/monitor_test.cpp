@@ -104,7 +104,7 @@ std::string numbered(std::string prefix, int i) {
   return prefix;
 }
 ClusterSpec cluster(std::string name, std::vector<CheckSpec> checks) {
-  return ClusterSpec{std::move(name), std::move(checks), false, InitialState::probe, {}};
+  return ClusterSpec{std::move(name), std::move(checks), false, InitialState::probe, {}, {}};
 }
 
 struct TempDir {

@@ -14,7 +14,7 @@ const std::string kTcp = "tcp 127.0.0.1:8443";
 ClusterDef cluster(std::string name, std::vector<std::string> checks,
                    InitialState initial = InitialState::probe, bool any = false) {
   ClusterDef def{std::move(name), {}, any, initial};
-  for (auto& id : checks) def.checks.push_back({std::move(id), 2, 3, {}});
+  for (auto& id : checks) def.checks.push_back({std::move(id), 2, 3, {}, {}});
   return def;
 }
 
@@ -99,6 +99,26 @@ TEST_CASE("a change carries its cluster, check and bounded reason as log fields"
   CHECK(drain.change->fields.check.empty());
   CHECK(drain.change->fields.reason == "drained");
   CHECK(state.set_drained("eu-west", false).change->fields.reason == "undrained");
+}
+
+TEST_CASE("a check's own initial state overrides its cluster's (a replacement's view)") {
+  Fixture f;
+  // As gslbd --replace seeds it: the cluster was down, its TCP check failing and
+  // its HTTP check passing; a check without a state of its own starts as the cluster.
+  ClusterDef def = cluster("eu-west", {kTcp, kHttp, "tcp 127.0.0.1:9"}, InitialState::down);
+  def.checks[0].initial = InitialState::down;
+  def.checks[1].initial = InitialState::up;
+  f.state.configure({def}, f.now);
+  CHECK(f.state.initial_done());
+  CHECK(f.state.health(0) == Status::down);
+  CHECK(f.state.check(0, 0).status == Status::down);
+  CHECK(f.state.check(0, 1).status == Status::up);
+  CHECK(f.state.check(0, 2).status == Status::down);
+  f.feed(0, 2, ok(), 2);
+  CHECK_FALSE(f.up(0));
+  // rise passes of the failing check bring it back; the passing one needs none.
+  f.feed(0, 0, ok(), 2);
+  CHECK(f.up(0));
 }
 
 TEST_CASE("a success between failures restarts the count") {
