@@ -55,6 +55,8 @@ TEST_CASE("every config error names file, line, key path and reason") {
   for (int i = 0; i < 4100; ++i) big_cluster += "      - 10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256) + "\n";
   std::string many_clusters = "clusters:\n";
   for (int i = 0; i < 65536; ++i) many_clusters += "  c" + std::to_string(i) + ": { ingress: [192.0.2.1] }\n";
+  std::string many_services = "services:\n";
+  for (int i = 0; i < 65536; ++i) many_services += "  - { name: s" + std::to_string(i) + ".example.test., clusters: [eu] }\n";
   const std::vector<Case> cases = {
       {"yaml syntax", kServer + "zones: [\n", "", "end of sequence flow not found"},
       {"unknown top-level key", kServer + kZone + "servces: []\n", "servces", "servces: unknown key (expected one of: server, geo"},
@@ -136,6 +138,7 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"answer past 65535 bytes", kServer + kZone + big_cluster + "services:\n  - name: app.example.test.\n    clusters: [big]\n", "name: app",
        "services[0]: an answer of 4100 IPv4 addresses cannot fit a 65,535-byte TCP message (at most 4060 fit): cluster big has 4100"},
       {"more clusters than ids", kServer + kZone + many_clusters, "  c0:", "clusters: 65536 clusters, more than the 65535 a cluster id can number"},
+      {"more services than ids", kServer + kZone + kCluster + many_services, "  - { name: s0.", "services: 65536 services, more than the 65535 a service id can number"},
       {"sync without etcd", kServer + kZone + "sync:\n  down_when: any\n", "down_when", "sync: missing required key 'etcd'"},
       {"sync unknown key", kServer + kZone + "sync:\n  etcd: { endpoints: [\"http://127.0.0.1:2379\"], prefix: /g/ }\n  quorum: 2\n",
        "quorum", "sync.quorum: unknown key (expected one of: etcd, down_when)"},
