@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "healthcheck/probe_sockets.h"
 
 namespace gslb::health {
@@ -12,20 +14,26 @@ namespace {
 
 bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
 
+// Two sockets from `sockets`: a budget of 2 spent.
+std::pair<int, int> spend(ProbeSockets& sockets) {
+  const int a = sockets.open(AF_INET, SOCK_STREAM, 0).fd;
+  const int b = sockets.open(AF_INET, SOCK_STREAM, 0).fd;
+  REQUIRE(a >= 0);
+  REQUIRE(b >= 0);
+  return {a, b};
+}
+
 TEST_CASE("ProbeSockets: the budget refuses, a close gives the room back") {
   ProbeSockets sockets(2);
-  const auto a = sockets.open(AF_INET, SOCK_STREAM, 0);
-  const auto b = sockets.open(AF_INET, SOCK_DGRAM, 0);
-  REQUIRE(a.fd >= 0);
-  REQUIRE(b.fd >= 0);
+  const auto [a, b] = spend(sockets);
   const auto refused = sockets.open(AF_INET, SOCK_STREAM, 0);
   CHECK(refused.fd == -1);
   CHECK(refused.error == LocalError::probe_budget);
-  sockets.close(a.fd);
+  sockets.close(a);
   CHECK(sockets.in_use() == 1);
   const auto c = sockets.open(AF_INET, SOCK_STREAM, 0);
   CHECK(c.fd >= 0);
-  sockets.close(b.fd);
+  sockets.close(b);
   sockets.close(c.fd);
   CHECK(sockets.in_use() == 0);
 }
@@ -34,22 +42,19 @@ TEST_CASE("ProbeSockets: the budget refuses, a close gives the room back") {
 // the close callback.
 TEST_CASE("ProbeSockets: a socket closed behind its back stops counting") {
   ProbeSockets sockets(2);
-  const auto a = sockets.open(AF_INET, SOCK_STREAM, 0);
-  const auto b = sockets.open(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(a.fd >= 0);
-  REQUIRE(b.fd >= 0);
+  const auto [a, b] = spend(sockets);
 
   SUBCASE("its number comes back to a probe") {
-    ::close(a.fd);
+    ::close(a);
     const auto c = sockets.open(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(c.fd == a.fd);   // the kernel's lowest free number
+    REQUIRE(c.fd == a);   // the kernel's lowest free number
     CHECK(sockets.in_use() == 2);
     sockets.close(c.fd);
   }
   SUBCASE("its number is taken by a socket that is not a probe's") {
-    ::close(a.fd);
+    ::close(a);
     const int other = ::socket(AF_INET, SOCK_DGRAM, 0);
-    REQUIRE(other == a.fd);
+    REQUIRE(other == a);
     const auto c = sockets.open(AF_INET, SOCK_STREAM, 0);
     REQUIRE(c.fd >= 0);
     CHECK(c.fd != other);
@@ -58,7 +63,7 @@ TEST_CASE("ProbeSockets: a socket closed behind its back stops counting") {
     sockets.close(c.fd);
     ::close(other);
   }
-  sockets.close(b.fd);
+  sockets.close(b);
   CHECK(sockets.in_use() == 0);
 }
 
