@@ -21,10 +21,11 @@ HOSTS = {"eu-west": "127.0.0.11", "us-east": "127.0.0.12", "ap-northeast": "127.
 IDLE = 1100
 WINDOW = 10.0
 QUERY_TIMEOUT = 1.0
-# Of one core, over the window. A busy accept loop takes a whole core; ASan's
-# instrumentation alone makes the idle bookkeeping cost about twice what it does
-# in Release (seen at 0.20 on a loaded machine), so the sanitized build gets more room.
-CPU_BOUND = 0.40 if os.environ.get("GSLBD_SANITIZED") == "1" else 0.20
+# Of one core, over the window. A busy accept loop takes a whole core; under ASan
+# the idle bookkeeping costs far more than in Release (0.014-0.020 there; 0.20 and
+# 0.41 seen sanitized on a loaded CI machine), so the sanitized build gets more room,
+# still well short of a spinning loop.
+CPU_BOUND = 0.60 if os.environ.get("GSLBD_SANITIZED") == "1" else 0.20
 
 
 def cpu_seconds(pid):
