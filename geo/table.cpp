@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 namespace gslb::geo {
@@ -35,24 +36,20 @@ std::string Table::explain_json(ServiceId sid, const ClientAddress& client) cons
   const ClientAddress& c = unmap(client, unmapped) ? unmapped : client;
   const int scope_offset = &c == &unmapped ? 96 : 0;
 
-  uint32_t location = 0;
+  const uint32_t location =
+      c.family == 4 ? detail4_.value(detail4_.find(load_v4(c))) : detail6_.value(detail6_.find(load_v6(c)));
   U128 lo = 0, hi = 0;
-  if (c.family == 4) {
-    const auto a = load_v4(c);
-    location = detail4_.value(detail4_.find(a));
-    const auto i = ranking4_.find(a);
-    lo = ranking4_.start(i);
-    hi = ranking4_.end(i);
+  if (!s.constant && s.input.policy != Policy::weighted) {
+    // The service's own run: the range its answer holds for.
+    const Split& split = splits_[s.split];
+    if (c.family == 4) {
+      std::tie(lo, hi) = run_bounds(ranking4_, split.v4, split.label.data(), ranking4_.find(load_v4(c)));
+    } else {
+      std::tie(lo, hi) = run_bounds(ranking6_, split.v6, split.label.data(), ranking6_.find(load_v6(c)));
+    }
   } else {
-    const auto a = load_v6(c);
-    location = detail6_.value(detail6_.find(a));
-    const auto i = ranking6_.find(a);
-    lo = ranking6_.start(i);
-    hi = ranking6_.end(i);
-  }
-  // The prefix the answer holds for is the scope's block when the answer does not
-  // come from the location table.
-  if (s.constant || s.input.policy == Policy::weighted) {
+    // The answer does not come from the location table: the prefix it holds for is
+    // the scope's block.
     const U128 addr = c.family == 4 ? U128(load_v4(c)) : load_v6(c);
     const int scope = std::max(0, route_now.scope - scope_offset);
     const U128 host = c.family == 4 ? U128(host_mask<uint32_t>(scope)) : host_mask<U128>(scope);

@@ -145,8 +145,9 @@ TEST_CASE_FIXTURE(Fixture, "latency: measured first by rtt, then by distance; un
   // Coordinates only, and a US client: the table says nothing, so nearest.
   checkRoute(w, *t, lat, "192.0.2.1", {"eu-central", "eu-west", "us-east", "ap-tokyo"}, 25);
   checkRoute(w, *t, lat, "203.0.113.1", {"us-east", "eu-west", "eu-central", "ap-tokyo"}, 24);
-  // The nearest service is not affected by the latency table.
-  checkRoute(w, *t, app, "198.51.100.1", {"eu-central", "eu-west", "us-east", "ap-tokyo"}, 25);
+  // The nearest service is not affected by the latency table, nor is its scope by
+  // the latency service's /25s.
+  checkRoute(w, *t, app, "198.51.100.1", {"eu-central", "eu-west", "us-east", "ap-tokyo"}, 24);
 }
 
 TEST_CASE_FIXTURE(Fixture, "weighted: deterministic per /24 and /48, split by weight") {
