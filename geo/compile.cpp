@@ -46,51 +46,57 @@ Place cluster_place(ClusterId id, const ClusterInput& c, const Countries& countr
   return {};
 }
 
-// Every split's run starts in one family's route table. A boundary between ranges
-// of ranking ids a and b starts a run of the splits that label a and b apart,
-// decided once per distinct (a, b) for all splits at once (`labels` holds ranking
-// r's label in every split at r * splits), so the work grows with the boundaries
-// and the splits, not with their product.
+// The run starts of a group of splits in one family's route table. A boundary
+// between ranges of ranking ids a and b starts a run of the splits that label a and
+// b apart, decided once per distinct {a, b} for the whole group (`labels` holds
+// ranking r's label in split k of the group at r * group.size() + k), so the work
+// grows with the boundaries and the splits, not with their product. The chunks'
+// rows of splits are turned into the splits' words 64 chunks at a time.
 template <class A>
 void fill_run_starts(const Partition<A>& ranks, const std::vector<uint32_t>& labels, int shift,
-                     std::vector<Split>& splits, RunStarts Split::*family) {
-  const size_t n_splits = splits.size(), words = (n_splits + 63) / 64;
+                     const std::vector<Split*>& group, RunStarts Split::*family) {
+  const size_t n_splits = group.size(), words = (n_splits + 63) / 64;
   const size_t chunks = ((ranks.size() - 1) >> shift) + 1;
-  for (auto& split : splits) {
-    (split.*family).shift = shift;
-    (split.*family).bits.assign((chunks + 63) / 64, 0);
+  for (auto* split : group) {
+    (split->*family).shift = shift;
+    (split->*family).bits.assign((chunks + 63) / 64, 0);
   }
   std::unordered_map<uint64_t, uint32_t> pair_ids;
   std::vector<uint64_t> apart;  // pair id p: the splits it starts a run of, `words` words from p * words
-  std::vector<uint64_t> chunk_starts(words, ~uint64_t(0));  // range 0 starts every split's run
-  std::vector<uint64_t> every(words, ~uint64_t(0));         // the splits each boundary starts a run of
+  std::vector<uint64_t> rows(64 * words);           // chunk c: the splits a run of starts in it, at (c % 64) * words
+  std::vector<uint64_t> every(words, ~uint64_t(0));  // the splits each boundary starts a run of
+  std::fill(rows.begin(), rows.begin() + ptrdiff_t(words), ~uint64_t(0));  // range 0 starts every run
   for (size_t j = 0; j < ranks.size(); ++j) {
+    const size_t chunk = j >> shift;
+    uint64_t* row = rows.data() + (chunk & 63) * words;
     if (j > 0) {
-      const uint32_t a = ranks.value(j - 1), b = ranks.value(j);
+      const uint32_t a = std::min(ranks.value(j - 1), ranks.value(j)), b = std::max(ranks.value(j - 1), ranks.value(j));
       const auto [it, fresh] = pair_ids.emplace(uint64_t(a) << 32 | b, uint32_t(pair_ids.size()));
       if (fresh) {
-        apart.resize(apart.size() + words, 0);
-        uint64_t* row = apart.data() + apart.size() - words;
-        for (size_t s = 0; s < n_splits; ++s)
-          if (labels[a * n_splits + s] != labels[b * n_splits + s]) row[s >> 6] |= uint64_t(1) << (s & 63);
+        apart.resize(apart.size() + words);
+        const uint32_t *la = labels.data() + a * n_splits, *lb = labels.data() + b * n_splits;
+        for (size_t w = 0; w < words; ++w) {
+          uint64_t m = 0;
+          for (size_t k = 0; k < 64 && w * 64 + k < n_splits; ++k) m |= uint64_t(la[w * 64 + k] != lb[w * 64 + k]) << k;
+          apart[apart.size() - words + w] = m;
+        }
       }
-      const uint64_t* row = apart.data() + size_t(it->second) * words;
+      const uint64_t* pair = apart.data() + size_t(it->second) * words;
       for (size_t w = 0; w < words; ++w) {
-        chunk_starts[w] |= row[w];
-        every[w] &= row[w];
+        row[w] |= pair[w];
+        every[w] &= pair[w];
       }
     }
-    const size_t chunk = j >> shift;
-    if (j + 1 != ranks.size() && (j + 1) >> shift == chunk) continue;
-    for (size_t w = 0; w < words; ++w)
-      for (uint64_t bits = chunk_starts[w]; bits; bits &= bits - 1) {
-        const size_t s = w * 64 + size_t(std::countr_zero(bits));
-        if (s < n_splits) (splits[s].*family).bits[chunk >> 6] |= uint64_t(1) << (chunk & 63);
-      }
-    std::fill(chunk_starts.begin(), chunk_starts.end(), 0);
+    if (j + 1 != ranks.size() && ((j + 1) >> shift) >> 6 == chunk >> 6) continue;
+    for (size_t s = 0; s < n_splits; ++s) {
+      uint64_t word = 0;
+      for (size_t c = 0; c <= (chunk & 63); ++c) word |= (rows[c * words + (s >> 6)] >> (s & 63) & 1) << c;
+      (group[s]->*family).bits[chunk >> 6] = word;
+    }
+    std::fill(rows.begin(), rows.end(), 0);
   }
   for (size_t s = 0; s < n_splits; ++s)
-    if (every[s >> 6] >> (s & 63) & 1) (splits[s].*family).bits = {};
+    if (every[s >> 6] >> (s & 63) & 1) (group[s]->*family).bits = {};
 }
 
 // The chunk of RunStarts for `splits` splits: the bits of all splits together stay
@@ -202,7 +208,10 @@ std::shared_ptr<const RoutingTable> compile(const Sources& sources, const std::v
   const size_t rankings = ranking_ids.size();
   std::map<std::pair<Policy, std::vector<ClusterId>>, size_t> ranked_as;  // services that rank alike
   std::map<std::vector<uint32_t>, uint32_t> split_ids;
+  std::vector<const std::vector<uint32_t>*> split_labels;  // keys of split_ids, by split
+  std::vector<size_t> split_classes;
   std::map<std::vector<ClusterId>, uint32_t> classes;
+  std::vector<ClusterId> order;
   std::vector<uint32_t> label(rankings);
   for (size_t sid = 0; sid < t->services_.size(); ++sid) {
     auto& svc = t->services_[sid];
@@ -228,9 +237,11 @@ std::shared_ptr<const RoutingTable> compile(const Sources& sources, const std::v
     }
     classes.clear();
     for (size_t r = 0; r < rankings; ++r) {
-      const auto order = t->orders_.begin() + ptrdiff_t(r * t->stride_ + svc.offset);
-      label[r] = classes.emplace(std::vector<ClusterId>(order, order + ptrdiff_t(n)), uint32_t(classes.size()))
-                     .first->second;
+      const auto first = t->orders_.begin() + ptrdiff_t(r * t->stride_ + svc.offset);
+      order.assign(first, first + ptrdiff_t(n));
+      auto it = classes.find(order);
+      if (it == classes.end()) it = classes.emplace(order, uint32_t(classes.size())).first;
+      label[r] = it->second;
     }
     svc.constant = classes.size() == 1;
     if (svc.constant) {
@@ -239,17 +250,35 @@ std::shared_ptr<const RoutingTable> compile(const Sources& sources, const std::v
     }
     svc.fixed = svc.input.clusters;
     const auto [it, fresh_split] = split_ids.emplace(label, uint32_t(split_ids.size()));
-    if (fresh_split) t->splits_.push_back({label, {}, {}});
+    if (fresh_split) {
+      t->splits_.emplace_back();
+      split_labels.push_back(&it->first);
+      split_classes.push_back(classes.size());
+    }
     svc.split = it->second;
   }
-  std::vector<uint32_t> labels(rankings * t->splits_.size());
-  for (size_t s = 0; s < t->splits_.size(); ++s)
-    for (size_t r = 0; r < rankings; ++r) labels[r * t->splits_.size() + s] = t->splits_[s].label[r];
-  const int shift = run_shift(t->splits_.size());
-  fill_run_starts(t->ranking4_, labels, shift, t->splits_, &Split::v4);
-  fill_run_starts(t->ranking6_, labels, shift, t->splits_, &Split::v6);
-  if (shift == 0)  // the bits are the starts: no label is read
-    for (auto& split : t->splits_) split.label = {};
+
+  // Splits with more orders than a byte numbers keep the exact starts, so that no
+  // label of theirs is read; the others share a chunk (see run_shift) and keep
+  // their labels, a byte each, for route() to find the starts within a chunk.
+  for (const bool wide : {false, true}) {
+    std::vector<Split*> group;
+    std::vector<const std::vector<uint32_t>*> group_labels;
+    for (size_t k = 0; k < t->splits_.size(); ++k)
+      if ((split_classes[k] > 256) == wide) {
+        group.push_back(&t->splits_[k]);
+        group_labels.push_back(split_labels[k]);
+      }
+    std::vector<uint32_t> by_ranking(rankings * group.size());
+    for (size_t k = 0; k < group.size(); ++k)
+      for (size_t r = 0; r < rankings; ++r) by_ranking[r * group.size() + k] = (*group_labels[k])[r];
+    const int shift = wide ? 0 : run_shift(group.size());
+    fill_run_starts(t->ranking4_, by_ranking, shift, group, &Split::v4);
+    fill_run_starts(t->ranking6_, by_ranking, shift, group, &Split::v6);
+    if (shift > 0)
+      for (size_t k = 0; k < group.size(); ++k)
+        for (const auto l : *group_labels[k]) group[k]->label.push_back(uint8_t(l));
+  }
   return t;
 }
 

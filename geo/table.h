@@ -70,7 +70,7 @@ struct RunStarts {
 // service's runs, and the scopes they give, are its own whatever other services
 // there are.
 struct Split {
-  std::vector<uint32_t> label;  // ranking id -> the service's order class
+  std::vector<uint8_t> label;  // ranking id -> the service's order class; empty when the bits are exact
   RunStarts v4, v6;
 };
 
@@ -96,7 +96,7 @@ inline size_t first_set_at_or_above(const std::vector<uint64_t>& bits, size_t c,
 // one range the bits are the starts; with longer chunks the bits find the chunks
 // and labels the start within them.
 template <class A>
-std::pair<A, A> run_bounds(const Partition<A>& ranks, const RunStarts& starts, const uint32_t* label,
+std::pair<A, A> run_bounds(const Partition<A>& ranks, const RunStarts& starts, const uint8_t* label,
                            size_t i) noexcept {
   const size_t n = ranks.size();
   if (starts.bits.empty()) return {ranks.start(i), ranks.end(i)};

@@ -198,3 +198,47 @@ TEST_CASE("services that rank alike share a split, however many there are") {
   checkRoute(w, *t, 1, "1.0.0.1", {"sydney", "tokyo", "virginia"}, 24);
   checkRoute(w, *t, 2, "1.0.0.1", {"fra", "virginia", "sydney", "tokyo"}, 0);
 }
+
+TEST_CASE("a split with more orders than a byte numbers, among many chunked ones") {
+  // 300 networks entries, each pinning its own permutation of six clusters: the
+  // service over the six has 300 orders and keeps exact starts; 300 others over
+  // random sets are chunked. Its answers and scopes are those it has alone.
+  TempDir dir;
+  World w;
+  w.clusters = {{"tokyo", at(35.68, 139.69)},   {"seoul", at(37.57, 126.98)},   {"fra", at(50.11, 8.68)},
+                {"dublin", at(53.35, -6.26)},   {"virginia", at(38.9, -77.04)}, {"saopaulo", at(-23.55, -46.63)}};
+  std::mt19937 rng(20261204);
+  std::vector<std::string> names;
+  for (const auto& c : w.clusters) names.push_back(c.name);
+  std::string networks;
+  for (int i = 0; i < 300; ++i) {
+    std::next_permutation(names.begin(), names.end());
+    std::string pinned;
+    for (const auto& n : names) pinned += (pinned.empty() ? "" : ", ") + n;
+    // Every other /24 of 10.0.0.0/15, so that neighbours differ and runs are short.
+    networks += "- { cidr: 10." + std::to_string(i * 2 / 256) + "." + std::to_string(i * 2 % 256) +
+                ".0/24, clusters: [" + pinned + "] }\n";
+  }
+  w.sources.countries = countries_csv();
+  w.sources.ranges = {dir.write("geoip", "167772160,167903231,JP\n")};  // 10.0.0.0/15
+  w.sources.networks = dir.write("networks.yaml", networks);
+  const std::vector<ServiceInput> alone{{"wide.", Policy::nearest, {0, 1, 2, 3, 4, 5}, {}}};
+  std::vector<ServiceInput> among = alone;
+  for (int i = 0; i < 300; ++i) among.push_back(random_service(w, rng, i));
+  const auto t_alone = compile(w.sources, w.clusters, alone);
+  const auto t_among = compile(w.sources, w.clusters, among);
+  const auto& table = dynamic_cast<const Table&>(*t_among);
+  REQUIRE(table.splits_[table.services_[0].split].v4.shift == 0);
+  REQUIRE(table.splits_[table.services_[0].split].label.empty());
+  REQUIRE(std::any_of(table.splits_.begin(), table.splits_.end(), [](const Split& s) { return s.v4.shift > 0; }));
+  for (int q = 0; q < 2000; ++q) {
+    ClientAddress c;
+    const uint32_t a = 0x09ff0000 + rng() % 0x40000;
+    for (int k = 0; k < 4; ++k) c.bytes[k] = uint8_t(a >> (24 - 8 * k));
+    const auto x = t_alone->route(0, c), y = t_among->route(0, c);
+    INFO(int(c.bytes[0]) << "." << int(c.bytes[1]) << "." << int(c.bytes[2]) << "." << int(c.bytes[3]));
+    REQUIRE(w.names(y.order) == w.names(x.order));
+    REQUIRE(int(y.scope) == int(x.scope));
+  }
+  checkRoute(w, *t_among, 0, "10.0.0.1", w.names(t_alone->route(0, addr("10.0.0.1")).order), 24);
+}
