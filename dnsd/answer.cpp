@@ -125,16 +125,17 @@ class Responder {
   }
 
   bool records(const RRset& set, const Owner& o) {
+    const auto fixups = set.fixups();
     size_t fixup = 0;
     for (size_t i = 0; i < set.count; ++i) {
       owner(o);
-      const size_t begin = set.rr_start[i];
-      const size_t end = i + 1 < set.count ? set.rr_start[i + 1] : set.body.size();
+      const size_t begin = set.rr_begin(i);
+      const size_t end = set.rr_end(i);
       const size_t base = w_.pos();
       w_.bytes(set.body.data() + begin, end - begin);
       if (w_.failed()) break;
-      for (; fixup < set.fixups.size() && set.fixups[fixup] < end; ++fixup)
-        w_.patch16(base + (set.fixups[fixup] - begin), origin_pointer_);
+      for (; fixup < fixups.size() && fixups[fixup] < end; ++fixup)
+        w_.patch16(base + (fixups[fixup] - begin), origin_pointer_);
     }
     return !w_.failed();
   }
@@ -171,32 +172,33 @@ class Responder {
     const RRset* cname = node.find(type::CNAME);
     if (cname && q_.qtype != type::CNAME && q_.qtype != type::ANY) {
       answer_rrset(*cname, o);
-      if (depth + 1 >= kMaxCnameChain) return;
-      // A loop (a -> b -> a) ends where it comes back to a name already answered
-      // (the query name or a target followed before): each CNAME once, never the
-      // same record twice in the answer section.
-      if (node.cname_target) {
-        if (node.cname_target_name == q_.qname.lower_view()) return;
+      if (depth + 1 >= kMaxCnameChain || !node.alias) return;  // no alias: the target leaves the zone
+      const NodeAlias& to = *node.alias;
+      if (to.cname_target) {
+        // A loop (a -> b -> a) ends where it comes back to a name already answered
+        // (the query name or a target followed before): each CNAME once, never the
+        // same record twice in the answer section.
+        if (to.cname_target_name == q_.qname.lower_view()) return;
         for (unsigned i = 0; i < depth; ++i)
-          if (chain_[i] == node.cname_target_name) return;
-        chain_[depth] = node.cname_target_name;
-        answer_node(*node.cname_target, Owner::zone_name(node.cname_target_name, zone_->origin.size()),
-                    node.cname_target_name, depth + 1);
-      } else if (node.cname_target_missing) {
+          if (chain_[i] == to.cname_target_name) return;
+        chain_[depth] = to.cname_target_name;
+        answer_node(*to.cname_target, Owner::zone_name(to.cname_target_name, zone_->origin.size()),
+                    to.cname_target_name, depth + 1);
+      } else if (to.cname_target_missing) {
         // RFC 6604: the rcode of the last name in the chain.
-        nxdomain(node.cname_target_name, closest_encloser(node.cname_target_name));
-      } else if (node.cname_target_cut) {
+        nxdomain(to.cname_target_name, closest_encloser(to.cname_target_name));
+      } else if (to.cname_target_cut) {
         // RFC 1034 4.3.2 step 3b: the chain goes on into the delegation. The CNAME is
         // ours (AA stays), the referral after it is not an answer.
-        at_cut(*node.cname_target_cut, node.cname_target_cut->name == node.cname_target_name,
-               Owner::zone_name(node.cname_target_name, zone_->origin.size()), node.cname_target_name, depth + 1);
-      } else if (node.cname_target_dname) {
+        at_cut(*to.cname_target_cut, to.cname_target_cut->name == to.cname_target_name,
+               Owner::zone_name(to.cname_target_name, zone_->origin.size()), to.cname_target_name, depth + 1);
+      } else if (to.cname_target_dname) {
         // Step 3a starts over with the target, whose lookup meets the DNAME (RFC 6672
         // section 3.2), as Knot and BIND chase it.
         ParsedName target;
-        std::memcpy(target.wire, node.cname_target_name.data(), node.cname_target_name.size());
-        index_name(&target, node.cname_target_name.size());
-        dname(*node.cname_target_dname, target, Owner::zone_name(node.cname_target_name, zone_->origin.size()),
+        std::memcpy(target.wire, to.cname_target_name.data(), to.cname_target_name.size());
+        index_name(&target, to.cname_target_name.size());
+        dname(*to.cname_target_dname, target, Owner::zone_name(to.cname_target_name, zone_->origin.size()),
               depth + 1);
       }
       return;
@@ -257,7 +259,7 @@ class Responder {
     answer_rrset(set, o.is_pointer ? Owner::at(o.offset + name.length - holder.name.size())
                                    : Owner::zone_name(holder.name, zone_->origin.size()));
     const size_t kept = name.length - holder.name.size();  // the labels replaced keep their case
-    const std::string_view target = holder.dname_target;
+    const std::string_view target = holder.alias->dname_target;
     if (kept + target.size() > kMaxNameLength) {
       rcode_ = rcode::YXDOMAIN;
       return;

@@ -7,6 +7,30 @@
 
 namespace gslb::dns {
 
+std::string_view NameArena::copy(std::string_view s) {
+  if (s.size() > left_) {
+    left_ = std::max(kBlockSize, s.size());
+    blocks_.push_back(std::make_unique_for_overwrite<char[]>(left_));
+    next_ = blocks_.back().get();
+  }
+  std::memcpy(next_, s.data(), s.size());
+  const std::string_view copied(next_, s.size());
+  next_ += s.size();
+  left_ -= s.size();
+  return copied;
+}
+
+Node& Zone::add_node(std::string_view name) {
+  auto it = nodes.find(name);
+  if (it == nodes.end()) {
+    const std::string_view key = names.copy(name);
+    it = nodes.try_emplace(key).first;
+    it->second.name = key;
+    it->second.prefix_length = static_cast<uint8_t>(name.size() - origin.size());
+  }
+  return it->second;
+}
+
 Resolution resolve(const Zone& zone, std::string_view name, const uint8_t* label_offset,
                    unsigned labels) noexcept {
   const unsigned origin_labels = zone.origin_labels;

@@ -318,7 +318,7 @@ void put_name(RRset* set, const std::string& wire, const std::string& origin, bo
     if (name_is_at_or_below(lower, origin)) {
       const size_t prefix = wire.size() - origin.size();
       set->body.insert(set->body.end(), wire.begin(), wire.begin() + static_cast<long>(prefix));
-      set->fixups.push_back(static_cast<uint16_t>(set->body.size()));
+      set->add_fixup();
       put16(&set->body, 0xC000);
       return;
     }
@@ -327,7 +327,7 @@ void put_name(RRset* set, const std::string& wire, const std::string& origin, bo
 }
 
 void encode(RRset* set, const RawRecord& rec, const std::string& origin) {
-  set->rr_start.push_back(static_cast<uint16_t>(set->body.size()));
+  set->start_rr();
   put16(&set->body, rec.type);
   put16(&set->body, kClassIN);
   put32(&set->body, set->ttl);
@@ -343,13 +343,12 @@ void encode(RRset* set, const RawRecord& rec, const std::string& origin) {
   const size_t rdlen = set->body.size() - rdlen_at - 2;
   set->body[rdlen_at] = static_cast<uint8_t>(rdlen >> 8);
   set->body[rdlen_at + 1] = static_cast<uint8_t>(rdlen);
-  ++set->count;
 }
 
 std::string text_of(std::string_view wire) { return name_to_text(wire); }
 
 // Label offsets of a lower-case wire name, for resolve().
-unsigned label_offsets(const std::string& name, uint8_t* offsets) {
+unsigned label_offsets(std::string_view name, uint8_t* offsets) {
   unsigned n = 0;
   for (size_t at = 0; at < name.size() && name[at] != 0; at += static_cast<uint8_t>(name[at]) + 1)
     offsets[n++] = static_cast<uint8_t>(at);
@@ -549,12 +548,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
   std::set<std::string> identities;  // of an RRset's records, RFC 2181 5: duplicates are one record
   for (const Run& run : runs) {
     const RawRecord& head = list_of(run, 0);
-    if (!node || node->name != head.owner) {
-      const auto it = zone->nodes.try_emplace(head.owner).first;
-      node = &it->second;
-      node->name = it->first;
-      node->prefix_length = static_cast<uint8_t>(head.owner.size() - origin.size());
-    }
+    if (!node || node->name != head.owner) node = &zone->add_node(head.owner);
     run_nodes.push_back(node);
     RRset set;
     set.type = head.type;
@@ -587,7 +581,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
       if (owner != origin && n.find(type::NS))
         fail_at(list_of(run, 0).pos(), "", text_of(owner) + " has a DNAME and NS records: below the apex the DNAME would be the child zone's");
       n.has_dname = true;
-      n.dname_target = list_of(run, 0).fields[0].bytes;
+      n.make_alias().dname_target = list_of(run, 0).fields[0].bytes;
       zone->has_dnames = true;
     }
     if (owner != origin && n.find(type::NS)) {
@@ -597,13 +591,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     if (owner.size() >= 2 && owner[0] == 1 && owner[1] == '*') zone->has_wildcards = true;
   }
 
-  for (const ServiceName& s : services) {
-    const auto it = zone->nodes.try_emplace(s.name).first;
-    Node& n = it->second;
-    n.name = it->first;
-    n.prefix_length = static_cast<uint8_t>(s.name.size() - origin.size());
-    n.service = s.index;
-  }
+  for (const ServiceName& s : services) zone->add_node(s.name).service = s.index;
 
   // Empty non-terminals: every ancestor of a name, up to the apex, exists. Walking
   // up stops at the first ancestor that does: its own ancestors are there already
@@ -615,10 +603,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     while (name.size() > origin.size()) {
       name.remove_prefix(static_cast<uint8_t>(name[0]) + 1u);
       if (zone->nodes.find(name) != zone->nodes.end()) break;
-      const auto it = zone->nodes.try_emplace(std::string(name)).first;
-      Node& n = it->second;
-      n.name = it->first;
-      n.prefix_length = static_cast<uint8_t>(name.size() - origin.size());
+      zone->add_node(name);
     }
   }
   zone->apex = zone->find(origin);
@@ -669,11 +654,12 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
       uint8_t offsets[kMaxLabels];
       const unsigned labels = label_offsets(target, offsets);
       const Resolution res = resolve(*zone, target, offsets, labels);
-      node->cname_target_name = target;
-      if (res.kind == Resolution::exact || res.kind == Resolution::wildcard) node->cname_target = res.node;
-      if (res.kind == Resolution::nxdomain) node->cname_target_missing = true;
-      if (res.kind == Resolution::referral) node->cname_target_cut = res.node;
-      if (res.kind == Resolution::dname) node->cname_target_dname = res.node;
+      NodeAlias& alias = node->make_alias();
+      alias.cname_target_name = target;
+      if (res.kind == Resolution::exact || res.kind == Resolution::wildcard) alias.cname_target = res.node;
+      if (res.kind == Resolution::nxdomain) alias.cname_target_missing = true;
+      if (res.kind == Resolution::referral) alias.cname_target_cut = res.node;
+      if (res.kind == Resolution::dname) alias.cname_target_dname = res.node;
       continue;
     }
     size_t name_field;

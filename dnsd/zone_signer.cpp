@@ -20,14 +20,13 @@ RRset plain_set(uint16_t type, uint32_t ttl, const std::vector<dnssec::Bytes>& r
   set.type = type;
   set.ttl = ttl;
   for (const dnssec::Bytes& rd : rdatas) {
-    set.rr_start.push_back(static_cast<uint16_t>(set.body.size()));
+    set.start_rr();
     put16(&set.body, type);
     put16(&set.body, kClassIN);
     put16(&set.body, static_cast<uint16_t>(ttl >> 16));
     put16(&set.body, static_cast<uint16_t>(ttl));
     put16(&set.body, static_cast<uint16_t>(rd.size()));
     set.body.insert(set.body.end(), rd.begin(), rd.end());
-    ++set.count;
   }
   return set;
 }
@@ -36,13 +35,14 @@ RRset plain_set(uint16_t type, uint32_t ttl, const std::vector<dnssec::Bytes>& r
 // signatures cover names uncompressed (RFC 4034 6.2).
 std::vector<dnssec::Bytes> uncompressed_rdata(const RRset& set, const std::string& origin) {
   std::vector<dnssec::Bytes> out;
+  const auto fixups = set.fixups();
   size_t fixup = 0;
   for (size_t i = 0; i < set.count; ++i) {
-    const size_t begin = set.rr_start[i] + 10u;  // past TYPE CLASS TTL RDLENGTH
-    const size_t end = i + 1 < set.count ? set.rr_start[i + 1] : set.body.size();
+    const size_t begin = set.rr_begin(i) + 10u;  // past TYPE CLASS TTL RDLENGTH
+    const size_t end = set.rr_end(i);
     dnssec::Bytes rd;
     for (size_t at = begin; at < end;) {
-      if (fixup < set.fixups.size() && set.fixups[fixup] == at) {
+      if (fixup < fixups.size() && fixups[fixup] == at) {
         rd.insert(rd.end(), origin.begin(), origin.end());
         at += 2;
         ++fixup;
