@@ -501,6 +501,13 @@ void read_log_level(const Reader& r, const YAML::Node& n, const std::string& pat
   *out = *level;
 }
 
+void read_health_metrics(const Reader& r, const YAML::Node& n, const std::string& path, const std::string&,
+                         health::MetricsDetail* out) {
+  const std::string name = r.string(n, path);
+  if (name != "full" && name != "compact") r.fail(n, path, "expected full or compact, got \"" + name + "\"");
+  *out = name == "full" ? health::MetricsDetail::full : health::MetricsDetail::compact;
+}
+
 const std::vector<Field<ServerConfig>>& server_fields() {
   using S = ServerConfig;
   constexpr Reload restart = Reload::needs_restart, applies = Reload::applies;
@@ -523,6 +530,8 @@ const std::vector<Field<ServerConfig>>& server_fields() {
       custom("cookies", &S::cookies, applies, "on, off or { secret_file: FILE }", read_cookies),
       custom("xdp", &S::xdp, restart, "{ interface: NAME, queues: all or [N, ...] }", read_xdp),
       custom("log_level", &S::log_level, applies, "error, warning, info or debug (default info)", read_log_level),
+      custom("health_metrics", &S::health_metrics, applies,
+             "full or compact (default full): compact leaves out per-check counters and durations", read_health_metrics),
   };
   return fields;
 }

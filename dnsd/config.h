@@ -92,6 +92,7 @@ struct ServerConfig {
   std::string control_socket;     // `gslbd ctl` and --replace; default: default_control_socket()
   std::string resolver;           // "ip[:port]" for ingress host names; default: /etc/resolv.conf
   LogLevel log_level = LogLevel::info;
+  health::MetricsDetail health_metrics = health::MetricsDetail::full;
   RateLimitConfig rrl;
   XdpConfig xdp;
 };

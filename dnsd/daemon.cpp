@@ -178,6 +178,7 @@ class Daemon {
     monitor_ = std::make_unique<health::Monitor>(
         std::move(monitor_options),
         [this](std::shared_ptr<const health::HealthView> view) { on_health(std::move(view)); }, metrics_->registry());
+    monitor_->set_metrics_detail(server_config_.health_metrics);
     std::vector<health::ClusterSpec> specs = health_specs(serving->config);
     if (takeover_) seed_health(specs, *takeover_);
     monitor_->configure(std::move(specs), serving->epoch);
@@ -214,7 +215,11 @@ class Daemon {
         xdp_->open(snapshot_, stats);
       }
       const HttpRoutes routes{
-          [this] { return metrics_->scrape(*snapshot_.get()); },
+          [this] {
+            std::string text = metrics_->scrape(*snapshot_.get());
+            monitor_->append_metrics(&text);
+            return text;
+          },
           [this] { return sync_ ? with_sync(monitor_->status_json(), sync_->status()) : monitor_->status_json(); },
           [this](const std::string& name, const std::string& client) {
             HttpResponse r = explain(*snapshot_.get(), name, client);
@@ -597,6 +602,7 @@ class Daemon {
     metrics_->update_names(slots_);
     metrics_->loaded(*serving);
     monitor_->set_files(serving->config.server.state_file, serving->config.server.resolver);
+    monitor_->set_metrics_detail(serving->config.server.health_metrics);
     monitor_->configure(health_specs(serving->config), serving->epoch);
     if (sync_) {
       sync_->set_clusters(cluster_names(serving->config));

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -126,6 +127,8 @@ struct Monitor::Impl {
 
   MonitorOptions options;
   Publish publish;
+
+  std::atomic<MetricsDetail> metrics_detail{MetricsDetail::full};   // read by scrapes, unlocked
 
   // Lock order: file_mu, then publish_mu, then mu.
   std::mutex file_mu;      // serializes drain-file writers so the last change is written last
@@ -625,6 +628,19 @@ std::string Monitor::status_json() const {
   }
   return nlohmann::ordered_json{{"clusters", std::move(clusters)}}.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
+
+void Monitor::append_metrics(std::string* out) const {
+  // Copied under the lock (a few bytes a check), written outside it: at 10,000
+  // checks the text takes tens of ms, which would hold the probe thread's results.
+  Metrics::Series series;
+  {
+    std::lock_guard lock(impl_->mu);
+    series = impl_->metrics.series();
+  }
+  Metrics::write_text(series, impl_->metrics_detail.load(), out);
+}
+
+void Monitor::set_metrics_detail(MetricsDetail detail) { impl_->metrics_detail = detail; }
 
 void Monitor::stop() {
   {

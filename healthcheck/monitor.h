@@ -132,6 +132,12 @@ struct LocalVerdict {
   double latency_ms = 0;   // that probe's latency
 };
 
+// server.health_metrics: every per-cluster and per-check series (full), or, for
+// /metrics at thousands of checks (compact), per check its up gauge alone, only in
+// clusters of several checks, and a cluster's change counters from their first
+// change on.
+enum class MetricsDetail : uint8_t { full, compact };
+
 struct MonitorOptions {
   std::string state_file;   // drain state, kept across restarts; empty: not kept
   std::string resolver;     // "ip[:port]" for ingress host names; empty: /etc/resolv.conf
@@ -213,6 +219,12 @@ class Monitor {
   // JSON for GET /status: every cluster, drained, up, each check's last result,
   // latency and reason.
   std::string status_json() const;
+
+  // Appends the per-cluster and per-check health families to a Prometheus text
+  // exposition (the others are on the registry), at the detail last set.
+  void append_metrics(std::string* out) const;
+  // From now on (at start and on a reload); full until set.
+  void set_metrics_detail(MetricsDetail detail);
 
   void stop();
 

@@ -301,6 +301,85 @@ def test_reloads_counted(world):
     assert metric_value(text, "gslb_checks_total", cluster="eu-west", result="success") > 0
 
 
+HEALTH_FAMILIES = ("gslb_cluster_up", "gslb_cluster_healthy", "gslb_cluster_drained", "gslb_cluster_state_changes_total",
+                   "gslb_check_up", "gslb_checks_total", "gslb_check_failures_total", "gslb_check_duration_seconds")
+MANY = 3000
+
+
+def health_lines(text):
+    """The samples of the per-cluster and per-check health families."""
+    return [line for line in text.splitlines() if line.split("{", 1)[0] in HEALTH_FAMILIES]
+
+
+def test_compact_health_metrics_at_thousands_of_checks(tmp_path):
+    """server.health_metrics: compact keeps /metrics under 2 MB at 10,000 checks (issue
+    11 item 6): measured at 3,000 clusters of one TCP check each (names as long as
+    bench/probe_bench.py's), every cluster has its three gauges and nothing else
+    until it changes, a cluster of two checks has their up gauges too; the aggregate
+    failure counter still counts by reason; a reload to full brings every per-check
+    series back, with the counts made meanwhile."""
+    up = HttpIngress(HOSTS["eu-west"]).start()
+    port = closed_port("127.0.0.1")
+    closed = f'{{ tcp: {{ address: "127.0.0.1:{port}", interval: 10s, timeout: 1s }} }}'
+    clusters = "".join(f"  p{i}:\n    ingress: [192.0.2.{1 + i % 250}]\n    initial_state: down\n"
+                       f"    checks: [{closed}{', ' + closed if i == 1 else ''}]\n" for i in range(1, MANY))
+    text = f"""
+server:
+  listen: [@LISTEN@]
+  http: @HTTP@
+  health_metrics: compact
+zones:
+  - origin: {ZONE}
+    soa: {{ mname: ns1.{ZONE}, rname: hostmaster.{ZONE}, minimum: 60 }}
+    ns: [ns1.{ZONE}]
+    records: |
+      ns1 3600 IN A 192.0.2.53
+services:
+  - {{ name: app.{ZONE}, policy: failover, clusters: [p0] }}
+clusters:
+  p0:
+    ingress: [192.0.2.1]
+    checks: [{{ http: {{ url: "{up.url()}", interval: 500ms, timeout: 300ms }} }}]
+{clusters}"""
+    g = Gslbd(text, workdir=str(tmp_path))
+    try:
+        g.start()
+        # every closed-port check has failed once
+        wait_until(lambda: metric_value(scrape(g), "gslb_probe_failures_total", kind="tcp", reason="refused") >= MANY,
+                   timeout=30, what="a refused probe of every TCP check")
+        metrics = scrape(g)
+        out = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.strip() == "" and out.stderr.strip() == "", out
+        lines = health_lines(metrics)
+        families = {line.split("{", 1)[0] for line in lines}
+        assert families == {"gslb_cluster_up", "gslb_cluster_healthy", "gslb_cluster_drained", "gslb_check_up",
+                            "gslb_cluster_state_changes_total"}, families
+        # p0's first probe made it up (one change); the others started down and stayed so
+        assert [line for line in lines if line.startswith("gslb_cluster_state_changes_total")] == [
+            'gslb_cluster_state_changes_total{cluster="p0",state="up"} 1']
+        assert metric_value(metrics, "gslb_cluster_up", cluster="p0") == 1
+        assert [line for line in lines if line.startswith("gslb_check_up")] == [
+            'gslb_check_up{check="tcp0",cluster="p1"} 0', 'gslb_check_up{check="tcp1",cluster="p1"} 0']
+        for i in range(MANY):
+            own = [line for line in lines if f'cluster="p{i}"' in line and line.startswith("gslb_cluster_")]
+            assert len(own) == (4 if i == 0 else 3), own
+        size = sum(len(line) + 1 for line in lines)
+        assert size * 10000 / MANY < 2e6, f"{size} bytes of health series for {MANY} clusters"
+
+        assert "reloaded" in g.reload(text.replace("health_metrics: compact", "health_metrics: full"))
+        metrics = scrape(g)
+        lines = health_lines(metrics)
+        assert {line.split("{", 1)[0] for line in lines} == set(HEALTH_FAMILIES)
+        assert metric_value(metrics, "gslb_check_failures_total", cluster="p2", check="tcp0", reason="refused") >= 1
+        assert metric_value(metrics, "gslb_checks_total", cluster="p0", check="http0", result="success") >= 1
+        assert metric_value(metrics, "gslb_cluster_state_changes_total", cluster="p2", state="down") == 0
+        # 3 gauges and 4 change counters a cluster; a TCP check's up, 2 results, 5 reasons, its duration
+        assert len([line for line in lines if 'cluster="p2"' in line]) == 7 + 9
+    finally:
+        g.stop()
+        up.stop()
+
+
 def prom_api(port, path, **params):
     url = f"http://127.0.0.1:{port}/api/v1/{path}?" + urllib.parse.urlencode(params)
     try:

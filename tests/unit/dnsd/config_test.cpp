@@ -68,6 +68,7 @@ TEST_CASE("every config error names file, line, key path and reason") {
       {"workers not an integer", kServer + "  workers: two\n" + kZone, "workers", "server.workers: expected an integer, got \"two\""},
       {"workers out of range", kServer + "  workers: 0\n" + kZone, "workers", "server.workers: expected an integer from 1 to 256, got 0"},
       {"http without port", kServer + "  http: \"127.0.0.1\"\n" + kZone, "http", "server.http: expected an address with a port"},
+      {"bad health_metrics", kServer + "  health_metrics: all\n" + kZone, "health_metrics", "server.health_metrics: expected full or compact, got \"all\""},
       {"bad duration", kServer + "  tcp_idle_timeout: 5\n" + kZone, "tcp_idle", "server.tcp_idle_timeout: expected a duration like \"5s\""},
       {"duration too short", kServer + "  tcp_idle_timeout: 5ms\n" + kZone, "tcp_idle", "server.tcp_idle_timeout: must be at least 100ms"},
       {"duration that overflows", kServer + "  tcp_idle_timeout: 307445734561826m\n" + kZone, "tcp_idle",

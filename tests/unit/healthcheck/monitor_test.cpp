@@ -131,7 +131,9 @@ struct Harness {
     return eventually([&] { return monitor.status_json().find(text) != std::string::npos; });
   }
   std::string metrics() {
-    return prometheus::TextSerializer().Serialize(registry.Collect());
+    std::string text = prometheus::TextSerializer().Serialize(registry.Collect());
+    monitor.append_metrics(&text);
+    return text;
   }
 };
 
