@@ -469,8 +469,7 @@ void read_listen(const Reader& r, const YAML::Node& listen, const std::string& p
     if (!parse_endpoint(r.string(listen[i], p), 53, &e))
       r.fail(listen[i], p, "expected an address like \"127.0.0.1:53\" or \"[::1]:53\", got \"" + listen[i].Scalar() + "\"");
     for (const Endpoint& other : *out)
-      if (other.port == e.port && other.v6 == e.v6 && std::equal(e.address, e.address + 16, other.address))
-        r.fail(listen[i], p, "listed twice");
+      if (other == e) r.fail(listen[i], p, "listed twice");
     out->push_back(e);
   }
 }

@@ -2,6 +2,7 @@
 // YAML or looks anything up by its name.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -37,7 +38,11 @@ struct Endpoint {
   bool v6 = false;
   uint8_t address[16] = {};
   uint16_t port = 0;
-  bool operator==(const Endpoint& o) const { return text == o.text; }
+  // The same socket address however written: "[::1]:53" is "[0:0::1]:53", so a
+  // reload that respells one is no listen change and --replace finds its socket.
+  bool operator==(const Endpoint& o) const {
+    return v6 == o.v6 && port == o.port && std::equal(address, address + 16, o.address);
+  }
 };
 
 struct Prefix {

@@ -231,7 +231,7 @@ class Daemon {
       if (server_config_.has_http) {
         api_ = std::make_unique<HttpApi>(routes, metrics_->registry());
         api_->set_token(http_token(server_config_));
-        UniqueFd inherited = takeover_ ? takeover_->sockets.take("http", server_config_.http.text) : UniqueFd();
+        UniqueFd inherited = takeover_ ? takeover_->sockets.take("http", server_config_.http) : UniqueFd();
         http_ = std::make_unique<HttpServer>(ctx_, server_config_.http, http_limits(server_config_),
                                              [this](const HttpRequest& r, HttpServer::Respond respond) {
                                                api_->handle(r, respond);

@@ -52,10 +52,20 @@ class InheritedSockets {
   void add(std::string kind, std::string listen, UniqueFd fd) {
     sockets_.push_back({std::move(kind), std::move(listen), std::move(fd)});
   }
-  // An invalid UniqueFd when none of that kind and address is left.
-  UniqueFd take(const std::string& kind, const std::string& listen) {
+  // An invalid UniqueFd when none of that kind and path is left.
+  UniqueFd take(const std::string& kind, const std::string& path) {
     for (auto& s : sockets_)
-      if (s.fd.get() >= 0 && s.kind == kind && s.listen == listen) return std::move(s.fd);
+      if (s.fd.get() >= 0 && s.kind == kind && s.listen == path) return std::move(s.fd);
+    return {};
+  }
+  // A listening address matches as an address, not as text: the replaced process's
+  // config may spell it otherwise ("[0::1]:53", or "127.0.0.1" for port 53 as
+  // server.listen allows).
+  UniqueFd take(const std::string& kind, const Endpoint& listen) {
+    for (auto& s : sockets_) {
+      Endpoint e;
+      if (s.fd.get() >= 0 && s.kind == kind && parse_endpoint(s.listen, 53, &e) && e == listen) return std::move(s.fd);
+    }
     return {};
   }
   // What no one took (the replacement has fewer workers): "udp 127.0.0.1:53" each.

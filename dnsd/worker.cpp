@@ -298,7 +298,7 @@ unsigned Worker::threads(const ServerConfig& config) { return 1 + static_cast<un
 Worker::Worker(const ServerConfig& config, const Published<Snapshot>& snapshot, const std::vector<WorkerStats*>& stats,
                InheritedSockets* inherited)
     : impl_(std::make_unique<Impl>(snapshot, *stats.at(0))) {
-  auto take = [&](const char* kind, const Endpoint& e) { return inherited ? inherited->take(kind, e.text) : UniqueFd(); };
+  auto take = [&](const char* kind, const Endpoint& e) { return inherited ? inherited->take(kind, e) : UniqueFd(); };
   for (size_t i = 0; i < config.listen.size(); ++i) {
     const auto same_family = std::count_if(config.listen.begin(), config.listen.end(),
                                            [&](const Endpoint& e) { return e.v6 == config.listen[i].v6; });

@@ -222,6 +222,10 @@ TEST_CASE("the schema says which server keys a reload cannot change") {
   CHECK(dns::restart_only_changes(base, base).empty());
   using V = std::vector<std::string>;
   CHECK(dns::restart_only_changes(base, load("  listen: [\"127.0.0.1:5301\"]\n  http: \"127.0.0.1:9100\"\n")) == V{"server.listen"});
+  // The same addresses written otherwise are no change.
+  const auto v6 = load("  listen: [\"[::1]:5300\"]\n  http: \"[::1]:9100\"\n");
+  CHECK(dns::restart_only_changes(v6, load("  listen: [\"[0:0::1]:5300\"]\n  http: \"[0::0:1]:9100\"\n")).empty());
+  CHECK(dns::restart_only_changes(v6, load("  listen: [\"[::2]:5300\"]\n  http: \"[::1]:9100\"\n")) == V{"server.listen"});
   CHECK(dns::restart_only_changes(base, load("  listen: [\"127.0.0.1:5300\"]\n")) == V{"server.http"});
   CHECK(dns::restart_only_changes(base, load("  listen: [\"127.0.0.1:5300\"]\n  http: \"127.0.0.1:9100\"\n  workers: 2\n")) ==
         V{"server.workers"});

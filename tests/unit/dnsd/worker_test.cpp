@@ -147,3 +147,22 @@ TEST_CASE("a replaced serving state is released without any query arriving") {
   const auto query = test::make_query("www.example.test.", LDNS_RR_TYPE_A);
   CHECK(answer_section(exchange(SOCK_DGRAM, r.port, query)) == kWww);
 }
+
+TEST_CASE("gslbd --replace finds a handed-over socket by its address, however either config spells it") {
+  dns::InheritedSockets sockets;
+  const int udp = socket(AF_INET6, SOCK_DGRAM, 0), tcp = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(udp >= 0);
+  REQUIRE(tcp >= 0);
+  sockets.add("udp", "[0:0::1]:5300", dns::UniqueFd(udp));
+  sockets.add("tcp", "127.0.0.1", dns::UniqueFd(tcp));  // port 53, as server.listen allows
+  const auto endpoint = [](const std::string& text) {
+    dns::Endpoint e;
+    REQUIRE(dns::parse_endpoint(text, 53, &e));
+    return e;
+  };
+  CHECK(sockets.take("udp", endpoint("[::1]:5301")).get() == -1);
+  CHECK(sockets.take("tcp", endpoint("[::1]:5300")).get() == -1);  // another kind
+  CHECK(sockets.take("udp", endpoint("[::1]:5300")).get() == udp);
+  CHECK(sockets.take("tcp", endpoint("127.0.0.1:53")).get() == tcp);
+  CHECK(sockets.left().empty());
+}
