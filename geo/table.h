@@ -92,14 +92,13 @@ inline size_t first_set_at_or_above(const std::vector<uint64_t>& bits, size_t c,
   return w * 64 + size_t(std::countr_zero(word));
 }
 
-// The bounds of the run of `split` that holds range i of `ranks`. With chunks of
-// one range the bits are the starts; with longer chunks the bits find the chunks
-// and labels the start within them.
+// The bounds of the run of a split with bits that holds range i of `ranks`. With
+// chunks of one range the bits are the starts; with longer chunks the bits find
+// the chunks and labels the start within them.
 template <class A>
-std::pair<A, A> run_bounds(const Partition<A>& ranks, const RunStarts& starts, const uint8_t* label,
+std::pair<A, A> search_run(const Partition<A>& ranks, const RunStarts& starts, const uint8_t* label,
                            size_t i) noexcept {
   const size_t n = ranks.size();
-  if (starts.bits.empty()) return {ranks.start(i), ranks.end(i)};
   if (starts.shift == 0) {
     const size_t next = first_set_at_or_above(starts.bits, i + 1, n);
     return {ranks.start(last_set_at_or_below(starts.bits, i)), ranks.end(next - 1)};
@@ -122,6 +121,15 @@ std::pair<A, A> run_bounds(const Partition<A>& ranks, const RunStarts& starts, c
     while (next < n && !starts_run(next)) ++next;
   }
   return {ranks.start(first), ranks.end(next - 1)};
+}
+
+// The bounds of the run of `split` that holds range i of `ranks`; the range itself
+// when every range starts a run, without a call.
+template <class A>
+std::pair<A, A> run_bounds(const Partition<A>& ranks, const RunStarts& starts, const uint8_t* label,
+                           size_t i) noexcept {
+  if (starts.bits.empty()) return {ranks.start(i), ranks.end(i)};
+  return search_run(ranks, starts, label, i);
 }
 
 // The compiled routing table. compile() fills the members on the control thread;
