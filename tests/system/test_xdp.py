@@ -63,7 +63,7 @@ NETWORKS = """
 def _skip_reason():
     if os.geteuid() != 0:
         return "needs root: network namespaces and XDP"
-    for tool in ("ip", "dig", "ping", "curl"):
+    for tool in ("ip", "dig", "ping", "curl", "ethtool"):
         if not shutil.which(tool):
             return f"{tool} is not installed"
     return None
@@ -75,10 +75,11 @@ pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason(
 class Net:
     """The two namespaces and the veth; removed by close() whatever happened."""
 
-    def __init__(self):
-        tag = str(os.getpid() % 100000)
+    def __init__(self, queues=1):
+        tag = str(os.getpid() % 100000) + ("" if queues == 1 else f"q{queues}")
         self.srv, self.cli = f"gslbx{tag}s", f"gslbx{tag}c"
         self.siface, self.ciface = f"gx{tag}s", f"gx{tag}c"
+        self.queues = queues
         self.created = []
 
     def sh(self, *args, check=True, timeout=30):
@@ -91,8 +92,9 @@ class Net:
         for ns in (self.srv, self.cli):
             self.sh("ip", "netns", "add", ns)
             self.created.append(ns)
-        self.sh("ip", "link", "add", self.siface, "netns", self.srv, "type", "veth", "peer", "name", self.ciface,
-                "netns", self.cli)
+        q = ("numtxqueues", str(self.queues), "numrxqueues", str(self.queues))
+        self.sh("ip", "link", "add", self.siface, "netns", self.srv, *q, "type", "veth", "peer", "name", self.ciface,
+                "netns", self.cli, *q)
         s, c = self.srv, self.cli
         for cmd in (
             [s, "addr", "add", f"{SERVER4}/30", "dev", self.siface],
@@ -118,6 +120,11 @@ class Net:
         v4 = int(lines[1][lines[0].index("InDatagrams")])
         v6 = int(re.search(r"^Udp6InDatagrams\s+(\d+)", snmp, re.M).group(1))
         return v4, v6
+
+    def xdp_redirected(self):
+        """Frames the server end's XDP program redirected to AF_XDP, per receive queue."""
+        stats = self.in_ns(self.srv, "ethtool", "-S", self.siface, check=True).stdout
+        return [int(n) for n in re.findall(r"rx_queue_\d+_xdp_redirect: (\d+)", stats)]
 
     def dig(self, *args, server=SERVER4):
         r = self.in_ns(self.cli, "dig", f"@{server}", "+norec", "+time=2", "+tries=2", *args)
@@ -432,3 +439,35 @@ def test_config_errors_point_at_the_key(tmp_path, xdp, message):
     path.write_text(text)
     r = check_config(str(path))
     assert r.returncode == 1 and message in r.stderr and "gslbd.yaml:7:" in r.stderr, r.stderr
+
+
+def test_every_queue_of_a_multi_queue_interface_answers():
+    """`queues: all` on a two-queue veth: one AF_XDP socket a queue, and queries that
+    the client's flows hash onto either queue are all answered there, none by the
+    kernel."""
+    net = Net(queues=2)
+    try:
+        net.build()
+        server = Server(net).start()
+        if server.proc.poll() is not None:
+            log = server.log_text()
+            server.stop()
+            if "attaching the XDP program" in log:
+                pytest.skip("the kernel refuses XDP on a two-queue veth here: " + log.strip())
+            raise AssertionError("gslbd did not start:\n" + log)
+        try:
+            assert "queue(s) 0,1" in server.log_text(), server.log_text()
+            kernel_before = net.udp_received()
+            # Each dig is a new flow (a new source port): the client end picks a
+            # transmit queue by flow hash, and a veth delivers into the peer's
+            # receive queue of the same number.
+            answers = [net.dig("www.example.test", "A", "+short").stdout.split() for _ in range(40)]
+            assert answers == [["192.0.2.80"]] * 40
+            redirected = net.xdp_redirected()
+            assert len(redirected) == 2 and all(n > 0 for n in redirected), redirected
+            assert sum(redirected) >= 40
+            assert net.udp_received() == kernel_before
+        finally:
+            assert server.stop() == 0, server.log_text()
+    finally:
+        net.close()
