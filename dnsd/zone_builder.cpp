@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <set>
+#include <span>
 
 #include "dnsd/dname.h"
 #include "dnsd/query.h"
@@ -17,28 +18,78 @@ namespace gslb::dns {
 
 namespace {
 
-// One record as read, before grouping into RRsets.
-struct RawRecord {
-  std::string owner;  // lower-case wire
-  uint16_t type = 0;
-  uint32_t ttl = 0;
-  // RDATA as fields: names kept apart so they can be compressed against the origin.
+// The records as read, before grouping into RRsets. Owners and RDATA live in one
+// byte store and the records refer to it by offset: a million records are a few
+// large blocks instead of millions of strings, and they are held beside the zone
+// being built (and, on a reload, beside the zone still serving).
+class RawRecords {
+ public:
+  // An RDATA field: names kept apart so they can be compressed against the origin.
   struct Field {
-    bool is_name = false;
-    std::string bytes;  // wire form (names: as written, uncompressed)
+    uint32_t at = 0;
+    uint16_t size = 0;
+    bool is_name = false;  // wire form as written, uncompressed
   };
-  std::vector<Field> fields;
-  // Where it was written: `line` of `source`'s file (the config's own position when
-  // 0). A million records share one SourcePos rather than a million file names.
-  const SourcePos* source = nullptr;
-  int line = 0;
+  struct Record {
+    uint32_t owner_at = 0;  // lower-case wire
+    uint8_t owner_size = 0;
+    uint16_t type = 0;
+    uint16_t field_count = 0;
+    uint32_t ttl = 0;
+    uint32_t first_field = 0;
+    // Where it was written: `line` of `source`'s file (the config's own position
+    // when 0). A million records share one SourcePos rather than a million names.
+    int line = 0;
+    const SourcePos* source = nullptr;
 
-  SourcePos pos() const {
-    SourcePos p = *source;
-    if (line) p.line = line;
-    return p;
+    SourcePos pos() const {
+      SourcePos p = *source;
+      if (line) p.line = line;
+      return p;
+    }
+  };
+
+  // Begins a record; add_field() appends its RDATA fields in order.
+  void add(std::string_view owner_lower, uint16_t type, uint32_t ttl, const SourcePos* source, int line) {
+    Record r;
+    // Zone files write a name's records together: consecutive owners share bytes.
+    if (!records_.empty() && owner(records_.back()) == owner_lower) {
+      r.owner_at = records_.back().owner_at;
+    } else {
+      r.owner_at = store(owner_lower);
+    }
+    r.owner_size = static_cast<uint8_t>(owner_lower.size());
+    r.type = type;
+    r.ttl = ttl;
+    r.first_field = static_cast<uint32_t>(fields_.size());
+    r.line = line;
+    r.source = source;
+    records_.push_back(r);
   }
+  void add_field(std::string_view bytes, bool is_name) {
+    fields_.push_back({store(bytes), static_cast<uint16_t>(bytes.size()), is_name});
+    ++records_.back().field_count;
+  }
+
+  size_t size() const noexcept { return records_.size(); }
+  const Record& operator[](size_t i) const noexcept { return records_[i]; }
+  std::string_view owner(const Record& r) const noexcept { return {bytes_.data() + r.owner_at, r.owner_size}; }
+  std::span<const Field> fields(const Record& r) const noexcept { return {fields_.data() + r.first_field, r.field_count}; }
+  std::string_view bytes(const Field& f) const noexcept { return {bytes_.data() + f.at, f.size}; }
+
+ private:
+  uint32_t store(std::string_view b) {
+    if (bytes_.size() + b.size() > UINT32_MAX) throw ConfigError("zone data exceeds 4 GiB");
+    const auto at = static_cast<uint32_t>(bytes_.size());
+    bytes_.append(b);
+    return at;
+  }
+
+  std::vector<Record> records_;
+  std::vector<Field> fields_;
+  std::string bytes_;
 };
+using RawRecord = RawRecords::Record;
 
 struct LdnsDeleter {
   void operator()(ldns_rr* rr) const { ldns_rr_free(rr); }
@@ -53,22 +104,16 @@ std::string lower_wire(const uint8_t* data, size_t size) {
   return s;
 }
 
-RawRecord from_ldns(const ldns_rr* rr, const SourcePos* source, int line) {
-  RawRecord rec;
+void add_from_ldns(RawRecords* out, const ldns_rr* rr, const SourcePos* source, int line) {
   const ldns_rdf* owner = ldns_rr_owner(rr);
-  rec.owner = lower_wire(ldns_rdf_data(owner), ldns_rdf_size(owner));
-  rec.type = static_cast<uint16_t>(ldns_rr_get_type(rr));
-  rec.ttl = ldns_rr_ttl(rr);
-  rec.source = source;
-  rec.line = line;
-  rec.fields.reserve(ldns_rr_rd_count(rr));
+  out->add(lower_wire(ldns_rdf_data(owner), ldns_rdf_size(owner)), static_cast<uint16_t>(ldns_rr_get_type(rr)),
+           ldns_rr_ttl(rr), source, line);
   for (size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
     // An rdf's data is its wire form (what ldns_rdf2buffer_wire copies).
     const ldns_rdf* rdf = ldns_rr_rdf(rr, i);
-    rec.fields.push_back({ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME,
-                          std::string(reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf))});
+    out->add_field({reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf)},
+                   ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME);
   }
-  return rec;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -244,7 +289,7 @@ void scan_master(const std::string& text, const std::function<SourcePos(int)>& a
 
 // Reads master-file text with ldns. `first` is where line 1 of the text is in the
 // user's file (the config's records block, or the zone file itself).
-void read_master(FILE* fp, const std::string& origin_text, const SourcePos& first, std::vector<RawRecord>* out) {
+void read_master(FILE* fp, const std::string& origin_text, const SourcePos& first, RawRecords* out) {
   // Every line of a YAML block scalar starts at the block's indentation, so the
   // column of line 1 is that of every line (1 for a zone file).
   auto at_line = [&](int l) {
@@ -291,7 +336,7 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
       cleanup();
       fail_at(at_line(record_line(before, line)), "", std::string("bad record: ") + ldns_get_errorstr_by_id(status));
     }
-    out->push_back(from_ldns(rr, &first, first.line + record_line(before, line) - 1));
+    add_from_ldns(out, rr, &first, first.line + record_line(before, line) - 1);
   }
   cleanup();
 }
@@ -312,7 +357,7 @@ void put32(std::vector<uint8_t>* b, uint32_t v) {
 
 // Appends a name: with compression, a name in the zone becomes its leading labels
 // and a pointer to the origin, patched per answer.
-void put_name(RRset* set, const std::string& wire, const std::string& origin, bool compress) {
+void put_name(RRset* set, std::string_view wire, const std::string& origin, bool compress) {
   if (compress) {
     const std::string lower = lower_wire(reinterpret_cast<const uint8_t*>(wire.data()), wire.size());
     if (name_is_at_or_below(lower, origin)) {
@@ -326,18 +371,19 @@ void put_name(RRset* set, const std::string& wire, const std::string& origin, bo
   set->body.insert(set->body.end(), wire.begin(), wire.end());
 }
 
-void encode(RRset* set, const RawRecord& rec, const std::string& origin) {
+void encode(RRset* set, const RawRecords& records, const RawRecord& rec, const std::string& origin) {
   set->start_rr();
   put16(&set->body, rec.type);
   put16(&set->body, kClassIN);
   put32(&set->body, set->ttl);
   const size_t rdlen_at = set->body.size();
   put16(&set->body, 0);
-  for (const RawRecord::Field& f : rec.fields) {
+  for (const RawRecords::Field& f : records.fields(rec)) {
+    const std::string_view bytes = records.bytes(f);
     if (f.is_name) {
-      put_name(set, f.bytes, origin, compressible(rec.type));
+      put_name(set, bytes, origin, compressible(rec.type));
     } else {
-      set->body.insert(set->body.end(), f.bytes.begin(), f.bytes.end());
+      set->body.insert(set->body.end(), bytes.begin(), bytes.end());
     }
   }
   const size_t rdlen = set->body.size() - rdlen_at - 2;
@@ -355,27 +401,15 @@ unsigned label_offsets(std::string_view name, uint8_t* offsets) {
   return n;
 }
 
-RawRecord make_record(const std::string& owner, uint16_t type, uint32_t ttl, const SourcePos& pos) {
-  RawRecord r;
-  r.owner = owner;
-  r.type = type;
-  r.ttl = ttl;
-  r.source = &pos;
-  return r;
-}
-
-void add_name_field(RawRecord* r, const std::string& text) {
+void add_name_field(RawRecords* r, const std::string& text) {
   std::string wire;
   name_from_text(text, &wire);
-  r->fields.push_back({true, wire});
+  r->add_field(wire, true);
 }
-void add_u32_field(RawRecord* r, uint32_t v) {
-  std::string s(4, '\0');
-  s[0] = static_cast<char>(v >> 24);
-  s[1] = static_cast<char>(v >> 16);
-  s[2] = static_cast<char>(v >> 8);
-  s[3] = static_cast<char>(v);
-  r->fields.push_back({false, s});
+void add_u32_field(RawRecords* r, uint32_t v) {
+  const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                         static_cast<char>(v)};
+  r->add_field({bytes, 4}, false);
 }
 
 // "zones[0].soa": the key path of a zone's setting, for messages.
@@ -385,15 +419,16 @@ std::string key_path(const ZoneConfig& config, const char* key) {
 
 // Every record outside the zone, up to a screenful, so that one run shows them all
 // (a zone pasted under the wrong origin has many).
-void outside_the_zone(const std::vector<RawRecord>& records, const Zone& zone) {
+void outside_the_zone(const RawRecords& records, const Zone& zone) {
   constexpr size_t kMaxReported = 20;
   std::string message;
   size_t count = 0;
-  for (const RawRecord& r : records) {
-    if (name_is_at_or_below(r.owner, zone.origin)) continue;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const RawRecord& r = records[i];
+    if (name_is_at_or_below(records.owner(r), zone.origin)) continue;
     if (++count > kMaxReported) continue;
     if (!message.empty()) message += "\n";
-    message.append(r.pos().describe()).append(": record for ").append(text_of(r.owner)).append(" is outside the zone ").append(zone.origin_text);
+    message.append(r.pos().describe()).append(": record for ").append(text_of(records.owner(r))).append(" is outside the zone ").append(zone.origin_text);
   }
   if (count > kMaxReported)
     message.append("\n").append(std::to_string(count - kMaxReported)).append(" more records are outside the zone ").append(zone.origin_text);
@@ -446,23 +481,21 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
   }
   const std::string& origin = zone->origin;
 
-  std::vector<RawRecord> records;
+  RawRecords records;
   if (config.soa.present) {
     const SoaConfig& s = config.soa;
-    RawRecord soa = make_record(origin, type::SOA, s.ttl, s.pos);
-    add_name_field(&soa, s.mname);
-    add_name_field(&soa, s.rname);
-    add_u32_field(&soa, s.serial ? s.serial : default_serial);
-    add_u32_field(&soa, s.refresh);
-    add_u32_field(&soa, s.retry);
-    add_u32_field(&soa, s.expire);
-    add_u32_field(&soa, s.minimum);
-    records.push_back(std::move(soa));
+    records.add(origin, type::SOA, s.ttl, &s.pos, 0);
+    add_name_field(&records, s.mname);
+    add_name_field(&records, s.rname);
+    add_u32_field(&records, s.serial ? s.serial : default_serial);
+    add_u32_field(&records, s.refresh);
+    add_u32_field(&records, s.retry);
+    add_u32_field(&records, s.expire);
+    add_u32_field(&records, s.minimum);
   }
   for (const std::string& ns : config.ns) {
-    RawRecord r = make_record(origin, type::NS, config.soa.present ? config.soa.ttl : 3600, config.ns_pos);
-    add_name_field(&r, ns);
-    records.push_back(std::move(r));
+    records.add(origin, type::NS, config.soa.present ? config.soa.ttl : 3600, &config.ns_pos, 0);
+    add_name_field(&records, ns);
   }
   if (!config.records.empty()) {
     FILE* fp = fmemopen(const_cast<char*>(config.records.data()), config.records.size(), "r");
@@ -495,11 +528,12 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
   std::vector<uint32_t> order(records.size());
   for (uint32_t i = 0; i < order.size(); ++i) {
     const RawRecord& r = records[i];
-    if (r.type == type::SOA && r.owner != origin) fail_at(r.pos(), "", "SOA record for " + text_of(r.owner) + " is not at the zone apex");
+    if (r.type == type::SOA && records.owner(r) != origin)
+      fail_at(r.pos(), "", "SOA record for " + text_of(records.owner(r)) + " is not at the zone apex");
     order[i] = i;
   }
   auto before = [&](uint32_t a, uint32_t b) {
-    const int c = records[a].owner.compare(records[b].owner);
+    const int c = records.owner(records[a]).compare(records.owner(records[b]));
     return c != 0 ? c < 0 : records[a].type < records[b].type;
   };
   std::stable_sort(order.begin(), order.end(), before);
@@ -517,10 +551,10 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
   auto find_run = [&](std::string_view owner, uint16_t rrtype) -> const Run* {
     auto it = std::lower_bound(runs.begin(), runs.end(), std::pair(owner, rrtype), [&](const Run& run, const auto& key) {
       const RawRecord& r = list_of(run, 0);
-      const int c = std::string_view(r.owner).compare(key.first);
+      const int c = records.owner(r).compare(key.first);
       return c != 0 ? c < 0 : r.type < key.second;
     });
-    if (it == runs.end() || list_of(*it, 0).owner != owner || list_of(*it, 0).type != rrtype) return nullptr;
+    if (it == runs.end() || records.owner(list_of(*it, 0)) != owner || list_of(*it, 0).type != rrtype) return nullptr;
     return &*it;
   };
   const Run* soa_run = find_run(origin, type::SOA);
@@ -548,7 +582,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
   std::set<std::string> identities;  // of an RRset's records, RFC 2181 5: duplicates are one record
   for (const Run& run : runs) {
     const RawRecord& head = list_of(run, 0);
-    if (!node || node->name != head.owner) node = &zone->add_node(head.owner);
+    if (!node || node->name != records.owner(head)) node = &zone->add_node(records.owner(head));
     run_nodes.push_back(node);
     RRset set;
     set.type = head.type;
@@ -559,13 +593,20 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
       const RawRecord& r = records[order[k]];
       if (run.end - run.begin > 1) {  // a single record has no duplicate: no set node for it
         std::string identity;
-        for (const auto& f : r.fields) identity += f.is_name ? lower_wire(reinterpret_cast<const uint8_t*>(f.bytes.data()), f.bytes.size()) : f.bytes;
+        for (const auto& f : records.fields(r)) {
+          const std::string_view bytes = records.bytes(f);
+          if (f.is_name) {
+            identity += lower_wire(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+          } else {
+            identity += bytes;
+          }
+        }
         if (!identities.insert(std::move(identity)).second) continue;
       }
-      encode(&set, r, origin);
+      encode(&set, records, r, origin);
       ++zone->record_count;
     }
-    if (set.body.size() > 65535) fail_at(head.pos(), "", "RRset " + text_of(head.owner) + " is larger than a DNS message");
+    if (set.body.size() > 65535) fail_at(head.pos(), "", "RRset " + text_of(records.owner(head)) + " is larger than a DNS message");
     node->rrsets.push_back(std::move(set));
   }
 
@@ -581,7 +622,8 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
       if (owner != origin && n.find(type::NS))
         fail_at(list_of(run, 0).pos(), "", text_of(owner) + " has a DNAME and NS records: below the apex the DNAME would be the child zone's");
       n.has_dname = true;
-      n.make_alias().dname_target = list_of(run, 0).fields[0].bytes;
+      const RawRecord& r = list_of(run, 0);
+      n.make_alias().dname_target = records.bytes(records.fields(r)[0]);
       zone->has_dnames = true;
     }
     if (owner != origin && n.find(type::NS)) {
@@ -649,7 +691,8 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     node = run_nodes[i];
     RRset& set = node->rrsets[set_index];
     if (set.type == type::CNAME) {
-      const std::string target = lower_wire(reinterpret_cast<const uint8_t*>(head.fields[0].bytes.data()), head.fields[0].bytes.size());
+      const std::string_view written = records.bytes(records.fields(head)[0]);
+      const std::string target = lower_wire(reinterpret_cast<const uint8_t*>(written.data()), written.size());
       if (!name_is_at_or_below(target, origin)) continue;
       uint8_t offsets[kMaxLabels];
       const unsigned labels = label_offsets(target, offsets);
@@ -674,8 +717,9 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
     }
     for (uint32_t k = run.begin; k < run.end; ++k) {
       const RawRecord& r = records[order[k]];
-      if (r.fields.size() <= name_field || !r.fields[name_field].is_name) continue;
-      const std::string& f = r.fields[name_field].bytes;
+      const auto fields = records.fields(r);
+      if (fields.size() <= name_field || !fields[name_field].is_name) continue;
+      const std::string_view f = records.bytes(fields[name_field]);
       const Node* host = zone->find(lower_wire(reinterpret_cast<const uint8_t*>(f.data()), f.size()));
       if (host && (host->find(type::A) || host->find(type::AAAA)) &&
           std::find(set.additional.begin(), set.additional.end(), host) == set.additional.end())
@@ -686,7 +730,7 @@ std::unique_ptr<Zone> build_zone(const ZoneConfig& config, uint32_t default_seri
   // RFC 2308 section 5: negative answers carry the SOA with TTL min(SOA TTL, MINIMUM).
   const RRset* soa = zone->apex->find(type::SOA);
   zone->negative_soa = *soa;
-  const std::string& min_field = list_of(*soa_run, 0).fields.back().bytes;
+  const std::string_view min_field = records.bytes(records.fields(list_of(*soa_run, 0)).back());
   const uint32_t minimum = (uint32_t(uint8_t(min_field[0])) << 24) | (uint32_t(uint8_t(min_field[1])) << 16) |
                            (uint32_t(uint8_t(min_field[2])) << 8) | uint8_t(min_field[3]);
   const uint32_t neg_ttl = std::min(soa->ttl, minimum);
