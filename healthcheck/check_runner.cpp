@@ -1,5 +1,7 @@
 #include "healthcheck/check_runner.h"
 
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
 
 namespace gslb::health {
@@ -22,14 +24,39 @@ std::vector<Millis> first_probe_delays(const std::vector<FirstProbe>& checks) {
   return delays;
 }
 
+void StartQueue::push(std::weak_ptr<void> alive, std::function<void()> start) {
+  due_.emplace_back(std::move(alive), std::move(start));
+  queue_turn();
+}
+
+void StartQueue::queue_turn() {
+  if (turn_queued_ || due_.empty()) return;
+  turn_queued_ = true;
+  boost::asio::post(io_, [this, alive = lifetime_.token()] {
+    if (!alive.expired()) turn();
+  });
+}
+
+void StartQueue::turn() {
+  turn_queued_ = false;
+  for (std::size_t n = 0; n < kStartsPerTurn && !due_.empty(); ++n) {
+    auto [alive, start] = std::move(due_.front());
+    due_.pop_front();
+    if (!alive.expired()) start();
+  }
+  queue_turn();
+}
+
 CheckRunner::CheckRunner(boost::asio::io_context& io, std::unique_ptr<Probe> probe, Millis interval,
-                         Millis timeout, Millis first_delay, std::mt19937& rng, LagMeter& lag, Report report)
+                         Millis timeout, Millis first_delay, std::mt19937& rng, LagMeter& lag, StartQueue& starts,
+                         Report report)
     : probe_(std::move(probe)),
       timer_(io),
       interval_(interval),
       timeout_(timeout),
       rng_(rng),
       lag_(lag),
+      starts_(starts),
       report_(std::move(report)) {
   schedule(std::chrono::steady_clock::now() + first_delay);
 }
@@ -38,7 +65,8 @@ void CheckRunner::schedule(std::chrono::steady_clock::time_point at) {
   due_ = at;
   timer_.expires_at(at);
   timer_.async_wait([this, alive = lifetime_.token()](const boost::system::error_code& ec) {
-    if (!ec && !alive.expired()) fire();
+    // A lambda of one pointer: std::function holds it without allocating.
+    if (!ec && !alive.expired()) starts_.push(alive, [this] { fire(); });
   });
 }
 

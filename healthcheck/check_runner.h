@@ -9,9 +9,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "healthcheck/lag.h"
@@ -36,12 +38,42 @@ struct FirstProbe {
 // everything at once.
 std::vector<Millis> first_probe_delays(const std::vector<FirstProbe>& checks);
 
+// Probes come due on their timers and start here, at most kStartsPerTurn at a
+// time, each turn queued behind the work already ready (the answers of probes in
+// flight among it). A burst of due probes started at once would queue ahead of
+// those answers when the engine is behind: read after their timeouts, they would
+// fail, lose their kept-alive connections and cost new ones the next time, and the
+// engine would fall further behind (measured at 10,000 HTTP checks: 183,000
+// connections and 17,000 requests in 30 s, 409 of 10,000 healthy clusters up).
+// Held back, probes start late instead, which the LagMeter reports, and every
+// probe started is read in time.
+class StartQueue {
+ public:
+  explicit StartQueue(boost::asio::io_context& io) : io_(io) {}
+  StartQueue(const StartQueue&) = delete;
+  StartQueue& operator=(const StartQueue&) = delete;
+
+  // Runs `start` in a later turn, unless `alive` has expired by then.
+  void push(std::weak_ptr<void> alive, std::function<void()> start);
+
+  static constexpr std::size_t kStartsPerTurn = 16;
+
+ private:
+  void queue_turn();
+  void turn();
+
+  boost::asio::io_context& io_;
+  std::deque<std::pair<std::weak_ptr<void>, std::function<void()>>> due_;
+  bool turn_queued_ = false;
+  Lifetime lifetime_;
+};
+
 class CheckRunner {
  public:
   using Report = std::function<void(const ProbeResult&)>;
 
   CheckRunner(boost::asio::io_context& io, std::unique_ptr<Probe> probe, Millis interval, Millis timeout,
-              Millis first_delay, std::mt19937& rng, LagMeter& lag, Report report);
+              Millis first_delay, std::mt19937& rng, LagMeter& lag, StartQueue& starts, Report report);
   CheckRunner(const CheckRunner&) = delete;
   CheckRunner& operator=(const CheckRunner&) = delete;
 
@@ -55,6 +87,7 @@ class CheckRunner {
   Millis timeout_;
   std::mt19937& rng_;
   LagMeter& lag_;
+  StartQueue& starts_;
   Report report_;
   std::chrono::steady_clock::time_point due_;       // when the timer was set to fire
   std::chrono::steady_clock::time_point started_;

@@ -162,6 +162,7 @@ struct Monitor::Impl {
   std::vector<std::unique_ptr<CurlMulti>> curls;   // HTTP check j uses curls[j / kChecksPerMulti]
   std::mt19937 rng{std::random_device{}()};
   LagMeter lag;
+  StartQueue starts{io};
   asio::steady_timer lag_timer{io};
   std::vector<std::unique_ptr<CheckRunner>> runners;
   std::vector<std::unique_ptr<IngressResolver>> resolvers;
@@ -243,7 +244,7 @@ void Monitor::Impl::rebuild_runners(uint64_t gen, const std::vector<ClusterSpec>
       const CheckSpec& spec = new_specs[c].checks[k];
       CurlMulti* multi = spec.kind == CheckSpec::Kind::http ? curls[http_index++ / kChecksPerMulti].get() : nullptr;
       runners.push_back(std::make_unique<CheckRunner>(
-          io, make_probe(spec, multi), first[i].interval, make_timeout(spec), delays[i], rng, lag,
+          io, make_probe(spec, multi), first[i].interval, make_timeout(spec), delays[i], rng, lag, starts,
           [this, gen, c, k](const ProbeResult& r) { on_result(gen, c, k, r); }));
     }
   }

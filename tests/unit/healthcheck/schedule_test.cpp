@@ -3,7 +3,11 @@
 // when the engine was stalled during the probe).
 #include <doctest/doctest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
+#include <string>
 
 #include "healthcheck/check_runner.h"
 #include "healthcheck/lag.h"
@@ -35,6 +39,25 @@ TEST_CASE("first probes: those start-up waits for at 5,000 a second, the others 
   delays = first_probe_delays(mixed);
   CHECK(delays[999] == 199ms);
   CHECK(std::vector<Millis>(delays.begin() + 1000, delays.end()) == std::vector<Millis>{0ms, 500ms, 1000ms, 1500ms});
+}
+
+TEST_CASE("due probes start 16 a turn, behind the work queued before each turn") {
+  boost::asio::io_context io;
+  StartQueue starts(io);
+  std::vector<std::string> ran;
+  auto alive = std::make_shared<int>(0), gone = std::make_shared<int>(0);
+  for (int i = 0; i < 40; ++i) starts.push(i == 3 ? gone : alive, [&ran, i] { ran.push_back(std::to_string(i)); });
+  // Ready work (an answer read, say) queued after the first turn: it runs before the
+  // second, not after all 40 starts.
+  boost::asio::post(io, [&ran] { ran.push_back("io"); });
+  gone.reset();   // a runner destroyed meanwhile is not started
+  io.run();
+  std::vector<std::string> expected;
+  for (int i = 0; i < 16; ++i)
+    if (i != 3) expected.push_back(std::to_string(i));
+  expected.push_back("io");
+  for (int i = 16; i < 40; ++i) expected.push_back(std::to_string(i));
+  CHECK(ran == expected);
 }
 
 TEST_CASE("on-time probes: no lag, no line, no stall") {
