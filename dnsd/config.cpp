@@ -622,6 +622,7 @@ void read_server(const Reader& r, const YAML::Node& n, ServerConfig* s, const st
   s->has_http = bool(n["http"]);
 }
 
+// The geo section; geo.networks is read once the clusters are known (read_networks).
 void read_geo(const Reader& r, const YAML::Node& n, geo::Sources* g, const std::string& config_dir) {
   r.expect_map(n, "geo", {"ranges", "mmdb", "networks", "countries"});
   if (n["ranges"]) {
@@ -635,7 +636,6 @@ void read_geo(const Reader& r, const YAML::Node& n, geo::Sources* g, const std::
     }
   }
   if (n["mmdb"]) g->mmdb = r.file_path(n["mmdb"], "geo.mmdb", config_dir);
-  if (n["networks"]) g->networks = r.file_path(n["networks"], "geo.networks", config_dir);
   if (n["countries"]) g->countries = r.file_path(n["countries"], "geo.countries", config_dir);
 }
 
@@ -1055,12 +1055,13 @@ std::vector<std::string> restart_only_changes(const std::optional<sync::SyncConf
   return changed;
 }
 
-Config load_config(const std::string& path) {
-  Config cfg;
-  cfg.path = path;
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open: " + std::strerror(errno));
-  const std::string config_dir = std::filesystem::absolute(path).parent_path().string();
+// A YAML file read whole: its tree (no key written twice), and a Reader on it.
+struct YamlFile {
+  YAML::Node root;
+  Reader reader;
+};
+
+YamlFile read_yaml_file(const std::string& path, std::ifstream& in) {
   std::vector<std::string> lines;
   std::string text;
   for (std::string line; std::getline(in, line);) {
@@ -1074,9 +1075,78 @@ Config load_config(const std::string& path) {
   } catch (const YAML::Exception& e) {
     fail_at({path, e.mark.line + 1, e.mark.column + 1}, "", e.msg);
   }
-  Reader r(path, std::move(lines));
+  YamlFile file{root, Reader(path, std::move(lines))};
+  refuse_duplicate_keys(file.reader, root, "");
+  return file;
+}
+
+// geo.networks (`key` in the config): a YAML list of {cidr, location | clusters},
+// read as strictly as the config itself. `location_pos` gets, per entry, where
+// its location's country (or the entry) is written, for errors found compiling.
+std::vector<geo::NetworkInput> read_networks(const Reader& config, const YAML::Node& key, const std::string& config_dir,
+                                             const std::vector<std::string>& cluster_names,
+                                             std::vector<SourcePos>* location_pos) {
+  const std::string path = config.file_path(key, "geo.networks", config_dir);
+  std::ifstream in(path);
+  std::error_code ec;
+  if (!in) config.fail(key, "geo.networks", "cannot open " + path + ": " + std::strerror(errno));
+  if (std::filesystem::is_directory(path, ec)) config.fail(key, "geo.networks", path + " is a directory");
+  const YamlFile file = read_yaml_file(path, in);
+  const Reader& r = file.reader;
+  std::vector<geo::NetworkInput> out;
+  if (file.root.IsNull()) return out;
+  if (!file.root.IsSequence()) r.fail(file.root, "", "expected a list of {cidr, location | clusters}");
+  std::map<std::tuple<bool, std::array<uint8_t, 16>, uint8_t>, SourcePos> seen;  // prefix -> where written
+  for (size_t i = 0; i < file.root.size(); ++i) {
+    const YAML::Node item = file.root[i];
+    const std::string at = Reader::index("", i);
+    r.expect_map(item, at, {"cidr", "location", "clusters"});
+    const YAML::Node cidr = r.required(item, at, "cidr");
+    const std::string text = r.string(cidr, at + ".cidr");
+    Prefix p;
+    if (!parse_prefix(text, &p))
+      r.fail(cidr, at + ".cidr", "expected a prefix with no host bits set, like 192.0.2.0/24 or 2001:db8::/32, got "" + text + """);
+    std::array<uint8_t, 16> bytes{};
+    std::copy(p.address, p.address + 16, bytes.begin());
+    if (auto [first, added] = seen.emplace(std::tuple{p.v6, bytes, p.length}, r.pos(cidr)); !added)
+      r.fail(cidr, at + ".cidr", "duplicate cidr " + text + " (first at " + first->second.describe() + ")");
+    if (bool(item["location"]) == bool(item["clusters"])) r.fail(item, at, "expected exactly one of location, clusters");
+    geo::NetworkInput n;
+    n.v6 = p.v6;
+    std::copy(p.address, p.address + 16, n.address);
+    n.length = p.length;
+    if (const YAML::Node l = item["location"]) {
+      n.location = read_location(r, l, at + ".location");
+      location_pos->push_back(r.pos(l["country"] ? l["country"] : l));
+    } else {
+      const YAML::Node list = item["clusters"];
+      if (!list.IsSequence() || list.size() == 0) r.fail(list, at + ".clusters", "expected a non-empty list of cluster names");
+      for (size_t k = 0; k < list.size(); ++k) {
+        const std::string kpath = Reader::index(at + ".clusters", k);
+        const std::string name = r.string(list[k], kpath);
+        const auto found = std::find(cluster_names.begin(), cluster_names.end(), name);
+        if (found == cluster_names.end()) r.fail(list[k], kpath, "no cluster named \"" + name + "\" in clusters");
+        const auto id = static_cast<geo::ClusterId>(found - cluster_names.begin());
+        if (std::find(n.clusters.begin(), n.clusters.end(), id) != n.clusters.end()) r.fail(list[k], kpath, "listed twice");
+        n.clusters.push_back(id);
+      }
+      location_pos->push_back(r.pos(item));
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+Config load_config(const std::string& path) {
+  Config cfg;
+  cfg.path = path;
+  std::ifstream in(path);
+  if (!in) throw ConfigError(path + ": cannot open: " + std::strerror(errno));
+  const std::string config_dir = std::filesystem::absolute(path).parent_path().string();
+  YamlFile file = read_yaml_file(path, in);
+  const YAML::Node root = file.root;
+  Reader& r = file.reader;
   if (!root.IsMap()) fail_at({path, 1, 1}, "", "expected a mapping with server, zones, services and clusters");
-  refuse_duplicate_keys(r, root, "");
   r.expect_map(root, "", {"server", "geo", "latency", "zones", "services", "clusters", "sync"});
   for (const auto& kv : root) r.note_key(kv.first.Scalar(), kv.first);
   read_server(r, r.required(root, "", "server"), &cfg.server, config_dir);
@@ -1131,6 +1201,8 @@ Config load_config(const std::string& path) {
       r.fail(clusters, "clusters", std::to_string(cfg.clusters.size()) + " clusters, more than the " +
                                        std::to_string(kMaxIds) + " a cluster id can number");
   }
+  if (root["geo"] && root["geo"]["networks"])
+    cfg.geo.networks = read_networks(r, root["geo"]["networks"], config_dir, cluster_names, &cfg.network_location_pos);
 
   if (root["services"]) {
     const YAML::Node services = root["services"];

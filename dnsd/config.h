@@ -164,6 +164,8 @@ struct Config {
   std::vector<ZoneConfig> zones;
   std::vector<ServiceConfig> services;
   std::vector<ClusterConfig> clusters;  // in file order: index = cluster id
+  // Per geo.networks entry: where its location's country (or the entry) is written.
+  std::vector<SourcePos> network_location_pos;
   std::optional<sync::SyncConfig> sync; // left out: each instance decides alone
   // Where each section and schema key was written ("sync", "server.workers"), for
   // messages about a key as a whole (a reload refusing it).

@@ -222,6 +222,8 @@ std::shared_ptr<const ServingState> build_serving_state(Config config, uint64_t 
   } catch (const geo::ClusterLocationError& e) {
     const ClusterConfig& c = config.clusters[e.cluster];
     fail_at(c.location_pos, "clusters." + c.name + ".location" + (c.location.country.empty() ? "" : ".country"), e.what());
+  } catch (const geo::NetworkLocationError& e) {
+    fail_at(config.network_location_pos[e.entry], "[" + std::to_string(e.entry) + "].location.country", e.what());
   }
   state->geo_build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
   state->config = std::move(config);

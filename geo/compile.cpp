@@ -1,7 +1,7 @@
 // compile(): from source files to the Table DNS workers search. Per family:
 //   1. locating sources as partitions (address -> client entry, 0 = unknown),
 //      overlaid least specific first: ranges files in order, the mmdb, then the
-//      networks file (longest prefix wins among its own entries);
+//      networks entries the config loader read (longest prefix wins among them);
 //   2. the latency table's CIDRs as a partition (address -> latency key);
 //   3. both combined: address -> location id, a distinct (entry, key) pair; kept
 //      for explain_json;
@@ -28,22 +28,6 @@ uint64_t fnv1a(std::string_view s) noexcept {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
   return h;
-}
-
-Place cluster_place(ClusterId id, const ClusterInput& c, const Countries& countries) {
-  const auto& l = c.location;
-  if (l.lat && l.lon) {
-    Place p;
-    p.coords = Coords{*l.lat, *l.lon};
-    return p;
-  }
-  if (!l.country.empty()) {
-    if (!countries.contains(to_upper(l.country)))
-      throw ClusterLocationError(id, "unknown country code \"" + l.country + "\" (not in the countries table)");
-    return countries.country(to_upper(l.country));
-  }
-  if (!l.region.empty()) return Countries::region(l.region);
-  return {};
 }
 
 // The run starts of a group of splits in one family's route table. A boundary
@@ -129,7 +113,11 @@ std::shared_ptr<const RoutingTable> compile(const Sources& sources, const std::v
   ClusterIds cluster_ids;
   for (size_t i = 0; i < clusters.size(); ++i) {
     cluster_ids.emplace(clusters[i].name, ClusterId(i));
-    t->places_.push_back(cluster_place(ClusterId(i), clusters[i], countries));
+    const auto place = place_of(clusters[i].location, countries);
+    if (!place)
+      throw ClusterLocationError(ClusterId(i), "unknown country code \"" + clusters[i].location.country +
+                                                   "\" (not in the countries table)");
+    t->places_.push_back(*place);
   }
   for (const auto& s : services) {
     for (const auto id : s.clusters)
@@ -151,7 +139,7 @@ std::shared_ptr<const RoutingTable> compile(const Sources& sources, const std::v
     layer(loc6, iv.v6);
   }
   if (!sources.networks.empty()) {
-    const auto nets = flatten(load_networks(sources.networks, countries, cluster_ids, t->entries_));
+    const auto nets = flatten(networks_prefixes(sources.networks, countries, t->entries_));
     loc4 = Partition<uint32_t>::overlay(loc4, nets.v4);
     loc6 = Partition<U128>::overlay(loc6, nets.v6);
   }

@@ -41,11 +41,22 @@ struct ServiceInput {
   std::vector<uint32_t> weights;    // policy weighted: one per cluster, else empty
 };
 
-// Files to compile. Empty strings / vectors mean "not configured".
+// An entry of the operators' networks file (geo.networks) as the config loader
+// read it: clients in the prefix are at `location`, or, with `clusters`, get those
+// clusters first, in that order, whatever the service's policy. Longest prefix wins.
+struct NetworkInput {
+  bool v6 = false;
+  uint8_t address[16] = {};         // network byte order, host bits zero; IPv4 in [0..3]
+  uint8_t length = 0;
+  Location location;                // when `clusters` is empty
+  std::vector<ClusterId> clusters;
+};
+
+// What to compile. Empty strings / vectors mean "not configured".
 struct Sources {
   std::vector<std::string> ranges;  // tor-geoipdb format (IPv4 integer ranges or IPv6 ranges)
   std::string mmdb;                 // MaxMind DB (City or Country)
-  std::string networks;             // YAML list of {cidr, location | clusters}
+  std::vector<NetworkInput> networks;  // unique prefixes
   std::string latency_table;        // CSV: client,cluster,rtt_ms
   std::string countries;            // CSV: country code -> representative lat,lon (conf/countries.csv)
 };
@@ -59,6 +70,11 @@ struct LoadError : std::runtime_error {
 struct ClusterLocationError : LoadError {
   ClusterLocationError(ClusterId id, const std::string& reason) : LoadError(reason), cluster(id) {}
   ClusterId cluster;
+};
+// The same for Sources::networks[entry].
+struct NetworkLocationError : LoadError {
+  NetworkLocationError(size_t i, const std::string& reason) : LoadError(reason), entry(i) {}
+  size_t entry;
 };
 
 // The client as the DNS layer sees it: ECS subnet if present, else the source address.

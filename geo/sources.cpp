@@ -1,7 +1,5 @@
 #include "geo/sources.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -91,108 +89,42 @@ FamilyIntervals load_ranges(const std::string& path, const Countries& countries,
   return out;
 }
 
-namespace {
-
-// Errors in YAML point at the node: "path:line:column: reason".
-[[noreturn]] void fail_at(const std::string& path, const YAML::Mark& mark, const std::string& reason) {
-  if (mark.is_null()) throw LoadError(path + ": " + reason);
-  throw LoadError(path + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": " + reason);
-}
-
-double yaml_number(const std::string& path, const YAML::Node& node, const char* what, double min, double max) {
-  if (!node.IsScalar()) fail_at(path, node.Mark(), std::string(what) + ": expected a number");
-  const auto& text = node.Scalar();
-  double v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
-    fail_at(path, node.Mark(), std::string(what) + ": expected a number, got \"" + text + "\"");
-  if (v < min || v > max)
-    fail_at(path, node.Mark(), std::string(what) + ": " + text + " is out of range");
-  return v;
-}
-
-std::string yaml_string(const std::string& path, const YAML::Node& node, const char* what) {
-  if (!node.IsScalar() || node.Scalar().empty())
-    fail_at(path, node.Mark(), std::string(what) + ": expected a string");
-  return node.Scalar();
-}
-
-Place networks_location(const std::string& path, const YAML::Node& loc, const Countries& countries) {
-  if (!loc.IsMap()) fail_at(path, loc.Mark(), "location: expected a map of lat/lon, country or region");
-  for (const auto& kv : loc) {
-    const auto key = kv.first.Scalar();
-    if (key != "lat" && key != "lon" && key != "country" && key != "region")
-      fail_at(path, kv.first.Mark(), "location: unknown key \"" + key + "\"");
-  }
-  const bool coords = loc["lat"] || loc["lon"];
-  if (int(coords) + int(bool(loc["country"])) + int(bool(loc["region"])) != 1)
-    fail_at(path, loc.Mark(), "location: expected exactly one of lat/lon, country, region");
-  if (coords) {
-    if (!loc["lat"] || !loc["lon"]) fail_at(path, loc.Mark(), "location: lat and lon go together");
+std::optional<Place> place_of(const Location& l, const Countries& countries) {
+  if (l.lat && l.lon) {
     Place p;
-    p.coords = Coords{yaml_number(path, loc["lat"], "lat", -90, 90), yaml_number(path, loc["lon"], "lon", -180, 180)};
+    p.coords = Coords{*l.lat, *l.lon};
     return p;
   }
-  if (loc["country"]) {
-    const auto code = to_upper(yaml_string(path, loc["country"], "country"));
-    if (!countries.contains(code))
-      fail_at(path, loc["country"].Mark(), "country: unknown country code \"" + code + "\" (not in the countries table)");
-    return countries.country(code);
+  if (!l.country.empty()) {
+    if (!countries.contains(to_upper(l.country))) return std::nullopt;
+    return countries.country(to_upper(l.country));
   }
-  return Countries::region(yaml_string(path, loc["region"], "region"));
+  if (!l.region.empty()) return Countries::region(l.region);
+  return Place{};
 }
 
-}  // namespace
-
-std::vector<CidrEntry> load_networks(const std::string& path, const Countries& countries,
-                                     const ClusterIds& cluster_ids, ClientEntries& entries) {
-  check_readable(path);
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    fail_at(path, e.mark, e.msg);
-  }
+std::vector<CidrEntry> networks_prefixes(const std::vector<NetworkInput>& networks, const Countries& countries,
+                                         ClientEntries& entries) {
   std::vector<CidrEntry> out;
-  if (root.IsNull()) return out;
-  if (!root.IsSequence()) fail_at(path, root.Mark(), "expected a list of {cidr, location | clusters}");
-  std::map<std::tuple<uint8_t, U128, uint8_t>, int> seen;  // prefix -> line, for duplicates
-  for (const auto& item : root) {
-    if (!item.IsMap()) fail_at(path, item.Mark(), "expected a map {cidr, location | clusters}");
-    for (const auto& kv : item) {
-      const auto key = kv.first.Scalar();
-      if (key != "cidr" && key != "location" && key != "clusters")
-        fail_at(path, kv.first.Mark(), "unknown key \"" + key + "\" (expected cidr, location, clusters)");
-    }
-    if (!item["cidr"]) fail_at(path, item.Mark(), "missing cidr");
-    std::string why;
-    const auto cidr = parse_cidr(yaml_string(path, item["cidr"], "cidr"), why);
-    if (!cidr) fail_at(path, item["cidr"].Mark(), "cidr: " + why);
-    const auto [it, fresh] = seen.emplace(std::tuple{cidr->family, cidr->lo, cidr->len}, item.Mark().line + 1);
-    if (!fresh)
-      fail_at(path, item["cidr"].Mark(), "duplicate cidr " + item["cidr"].Scalar() + " (first at line " +
-                                             std::to_string(it->second) + ")");
-    if (bool(item["location"]) == bool(item["clusters"]))
-      fail_at(path, item.Mark(), "expected exactly one of location, clusters");
+  out.reserve(networks.size());
+  for (size_t i = 0; i < networks.size(); ++i) {
+    const NetworkInput& n = networks[i];
+    Cidr cidr;
+    cidr.family = n.v6 ? 6 : 4;
+    cidr.len = n.length;
+    for (int b = 0; b < (n.v6 ? 16 : 4); ++b) cidr.lo = (cidr.lo << 8) | n.address[b];
+    cidr.hi = n.v6 ? cidr.lo | host_mask<U128>(n.length) : U128(uint32_t(cidr.lo) | host_mask<uint32_t>(n.length));
     ClientEntry e;
     e.source = SourceKind::networks;
-    if (item["location"]) {
-      e.place = networks_location(path, item["location"], countries);
+    if (n.clusters.empty()) {
+      const auto place = place_of(n.location, countries);
+      if (!place) throw NetworkLocationError(i, "unknown country code \"" + n.location.country + "\" (not in the countries table)");
+      e.place = *place;
     } else {
-      const auto& list = item["clusters"];
-      if (!list.IsSequence() || list.size() == 0)
-        fail_at(path, list.Mark(), "clusters: expected a non-empty list of cluster names");
       e.has_pinned = true;
-      for (const auto& name_node : list) {
-        const auto name = yaml_string(path, name_node, "clusters");
-        const auto found = cluster_ids.find(name);
-        if (found == cluster_ids.end()) fail_at(path, name_node.Mark(), "clusters: unknown cluster \"" + name + "\"");
-        if (std::find(e.pinned.begin(), e.pinned.end(), found->second) != e.pinned.end())
-          fail_at(path, name_node.Mark(), "clusters: \"" + name + "\" listed twice");
-        e.pinned.push_back(found->second);
-      }
+      e.pinned = n.clusters;
     }
-    out.push_back({*cidr, entries.add(std::move(e))});
+    out.push_back({cidr, entries.add(std::move(e))});
   }
   return out;
 }

@@ -3,6 +3,7 @@
 // Control thread only; nothing here outlives compile() except what it copies.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -56,9 +57,14 @@ FamilyIntervals load_ranges(const std::string& path, const Countries& countries,
 // MaxMind DB, City or Country: the whole search tree, enumerated.
 FamilyIntervals load_mmdb(const std::string& path, const Countries& countries, ClientEntries& entries);
 
-// The operators' networks file (YAML list of {cidr, location | clusters}).
-std::vector<CidrEntry> load_networks(const std::string& path, const Countries& countries,
-                                     const ClusterIds& cluster_ids, ClientEntries& entries);
+// A location as written (a cluster's, a networks entry's) against the countries
+// table; nullopt for a country the table lacks.
+std::optional<Place> place_of(const Location& l, const Countries& countries);
+
+// The networks entries as prefixes over new client entries; throws
+// NetworkLocationError for a country the table lacks.
+std::vector<CidrEntry> networks_prefixes(const std::vector<NetworkInput>& networks, const Countries& countries,
+                                         ClientEntries& entries);
 
 struct LatencyRow {
   ClusterId cluster;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -334,4 +335,43 @@ TEST_CASE("README's server key table is the schema's") {
   std::ifstream in(std::string(GSLB_SOURCE_DIR) + "/README.md");
   const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK_MESSAGE(readme.find(table) != std::string::npos, "README.md lacks this table:\n" << table);
+}
+
+TEST_CASE("the geo.networks file is read as strictly as the config: file, line, column, entry and reason") {
+  const std::string config = "server:\n  listen: [\"127.0.0.1:5300\"]\ngeo:\n  networks: networks.yaml\n" + kZone +
+                             "clusters:\n  eu-west: { ingress: [192.0.2.1] }\n  us-east: { ingress: [192.0.2.2] }\n";
+  const auto error = [&](const std::string& networks) {
+    write_temp("networks.yaml", networks);
+    return error_of(config);
+  };
+  const std::string file = write_temp("networks.yaml", "");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"- { cidr: 192.0.2.0/24, location: { lat: 1, lon: 2 }\n", ":2:1: end of map flow not found"},
+      {"cidr: 192.0.2.0/24\n", ":1:1: expected a list of {cidr, location | clusters}"},
+      {"- { cidr: 192.0.2.0/24, location: { country: DE } }\n- { cidr: 192.0.3.0/24, colour: red }\n",
+       ":2:25: [1].colour: unknown key (expected one of: cidr, location, clusters)"},
+      {"- cidr: 192.0.2.0/24\n  location:\n    latitude: 50\n", ":3:5: [0].location.latitude: unknown key"},
+      {"- { location: { country: DE } }\n", ":1:3: [0]: missing required key 'cidr'"},
+      {"- { cidr: 192.0.2.1/24, location: { country: DE } }\n",
+       ":1:11: [0].cidr: expected a prefix with no host bits set"},
+      {"- { cidr: 192.0.2.0/24, location: { country: DE } }\n- { cidr: 192.0.2.0/24, location: { country: FR } }\n",
+       ":2:11: [1].cidr: duplicate cidr 192.0.2.0/24 (first at " + file + ":1:11)"},
+      {"- { cidr: 192.0.2.0/24, location: { country: DE }, clusters: [eu-west] }\n",
+       ":1:3: [0]: expected exactly one of location, clusters"},
+      {"- { cidr: 10.0.0.0/8, clusters: [eu-west, mars-1] }\n", ":1:43: [0].clusters[1]: no cluster named \"mars-1\" in clusters"},
+      {"- { cidr: 10.0.0.0/8, clusters: [eu-west, eu-west] }\n", ":1:43: [0].clusters[1]: listed twice"},
+      {"- { cidr: 10.0.0.0/8, location: { country: XQ } }\n",
+       ":1:44: [0].location.country: unknown country code \"XQ\" (not in the countries table)"},
+      {"- { cidr: 10.0.0.0/8, location: { country: DE, region: eu } }\n", ":1:33: [0].location: expected exactly one of"},
+      {"- { cidr: 10.0.0.0/8, location: { lat: 91, lon: 0 } }\n", ":1:40: [0].location.lat:"},
+      {"- { cidr: 10.0.0.0/8, location: { country: DE }, location: { country: FR } }\n",
+       ":1:50: [0].location: duplicate key (first written at " + file + ":1:23)"},
+  };
+  for (const auto& [networks, expect] : cases) {
+    const std::string e = error(networks);
+    CHECK_MESSAGE(e.find(file + expect) == 0, networks << "gave: " << e);
+  }
+  CHECK(error("- { cidr: 10.0.0.0/8, location: { country: DE } }\n- { cidr: \"2001:db8::/32\", clusters: [us-east] }\n") == "");
+  std::filesystem::remove(file);
+  CHECK(error_of(config).find(":4:13: geo.networks: cannot open " + file + ": No such file or directory") != std::string::npos);
 }

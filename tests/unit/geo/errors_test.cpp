@@ -15,7 +15,6 @@ struct Errors {
     w.sources.countries = countries_csv();
     w.service("app.", Policy::nearest, {"eu-west", "us-east"});
   }
-  void networks(const std::string& yaml) { w.sources.networks = dir.write("networks.yaml", yaml); }
   void latency(const std::string& csv) { w.sources.latency_table = dir.write("latency.csv", csv); }
   void ranges(const std::string& text) { w.sources.ranges = {dir.write("geoip", text)}; }
   std::string at(const std::string& file, const std::string& rest) const { return dir.path(file) + ":" + rest; }
@@ -24,9 +23,6 @@ struct Errors {
 }  // namespace
 
 TEST_CASE_FIXTURE(Errors, "a missing file is named") {
-  w.sources.networks = dir.path("nope.yaml");
-  checkLoadError(w, dir.path("nope.yaml") + ": cannot open: No such file or directory");
-  w.sources.networks.clear();
   w.sources.ranges = {dir.path("nope")};
   checkLoadError(w, dir.path("nope") + ": cannot open: No such file or directory");
   w.sources.ranges.clear();
@@ -44,64 +40,16 @@ TEST_CASE_FIXTURE(Errors, "an empty table lacks its header") {
   checkLoadError(w, dir.path("latency.csv") + ": empty file: expected header \"client,cluster,rtt_ms\"");
 }
 
-TEST_CASE_FIXTURE(Errors, "networks: YAML syntax error") {
-  networks("- { cidr: 192.0.2.0/24, location: { lat: 1, lon: 2 }\n");
-  checkLoadError(w, at("networks.yaml", "2:1: end of map flow not found"));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: not a list") {
-  networks("cidr: 192.0.2.0/24\n");
-  checkLoadError(w, at("networks.yaml", "1:1: expected a list of {cidr, location | clusters}"));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: unknown key") {
-  networks("- { cidr: 192.0.2.0/24, location: { country: DE } }\n- { cidr: 192.0.3.0/24, colour: red }\n");
-  checkLoadError(w, at("networks.yaml", "2:25: unknown key \"colour\" (expected cidr, location, clusters)"));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: unknown location key") {
-  networks("- cidr: 192.0.2.0/24\n  location:\n    latitude: 50\n");
-  checkLoadError(w, at("networks.yaml", "3:5: location: unknown key \"latitude\""));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: missing cidr") {
-  networks("- { location: { country: DE } }\n");
-  checkLoadError(w, at("networks.yaml", "1:3: missing cidr"));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: cidr with host bits") {
-  networks("- { cidr: 192.0.2.1/24, location: { country: DE } }\n");
-  checkLoadError(w, at("networks.yaml", "1:11: cidr: host bits set in \"192.0.2.1/24\""));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: duplicate cidr") {
-  networks("- { cidr: 192.0.2.0/24, location: { country: DE } }\n- { cidr: 192.0.2.0/24, location: { country: FR } }\n");
-  checkLoadError(w, at("networks.yaml", "2:11: duplicate cidr 192.0.2.0/24 (first at line 1)"));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: both location and clusters") {
-  networks("- { cidr: 192.0.2.0/24, location: { country: DE }, clusters: [eu-west] }\n");
-  checkLoadError(w, at("networks.yaml", "1:3: expected exactly one of location, clusters"));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: unknown cluster") {
-  networks("- { cidr: 10.0.0.0/8, clusters: [eu-west, mars-1] }\n");
-  checkLoadError(w, at("networks.yaml", "1:43: clusters: unknown cluster \"mars-1\""));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: unknown country") {
-  networks("- { cidr: 10.0.0.0/8, location: { country: XQ } }\n");
-  checkLoadError(w, at("networks.yaml", "1:44: country: unknown country code \"XQ\" (not in the countries table)"));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: two location forms") {
-  networks("- { cidr: 10.0.0.0/8, location: { country: DE, region: eu } }\n");
-  checkLoadError(w, at("networks.yaml", "1:33: location: expected exactly one of lat/lon, country, region"));
-}
-
-TEST_CASE_FIXTURE(Errors, "networks: latitude out of range") {
-  networks("- { cidr: 10.0.0.0/8, location: { lat: 91, lon: 0 } }\n");
-  checkLoadError(w, at("networks.yaml", "1:40: lat: 91 is out of range"));
+TEST_CASE_FIXTURE(Errors, "a networks entry in an unknown country") {
+  w.network("10.0.0.0/8", in_country("DE"));
+  w.network("10.1.0.0/16", in_country("XQ"));
+  try {
+    w.compile();
+    FAIL("compile() accepted it");
+  } catch (const NetworkLocationError& e) {
+    CHECK(e.entry == 1);
+    CHECK(std::string(e.what()) == "unknown country code \"XQ\" (not in the countries table)");
+  }
 }
 
 TEST_CASE_FIXTURE(Errors, "latency: wrong header") {

@@ -48,7 +48,7 @@ TEST_CASE_FIXTURE(MmdbFixture, "mmdb: city coordinates, else country, else conti
 }
 
 TEST_CASE_FIXTURE(MmdbFixture, "networks override the mmdb, the mmdb overrides ranges") {
-  w.sources.networks = dir.write("networks.yaml", "- { cidr: 192.0.2.64/26, location: { country: US } }\n");
+  w.network("192.0.2.64/26", in_country("US"));
   // The ranges file claims 192.0.2.0/23 is Germany; the mmdb knows better for the /24.
   w.sources.ranges = {dir.write("geoip", "3221225984,3221226495,DE\n")};
   const auto t = w.compile();

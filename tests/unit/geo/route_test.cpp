@@ -20,14 +20,6 @@ constexpr const char* kRanges4 =
     "3405803776,3405804031,US\n";
 constexpr const char* kRanges6 = "2400:cb00::,2400:cb00:ffff:ffff:ffff:ffff:ffff:ffff,JP\n";
 
-constexpr const char* kNetworks =
-    "# the lower half of the JP /24 is really in Frankfurt\n"
-    "- { cidr: 192.0.2.0/25, location: { lat: 50.1, lon: 8.7 } }\n"
-    "- { cidr: 10.20.0.0/16, clusters: [us-east, eu-west] }\n"
-    "- { cidr: 10.1.0.0/25, location: { country: JP } }\n"
-    "- { cidr: 10.1.0.128/25, location: { country: jp } }\n"
-    "- { cidr: 2001:db8::/32, location: { country: US } }\n"
-    "- { cidr: 2001:db8:ab::/48, location: { region: eu } }\n";
 
 struct Fixture {
   TempDir dir;
@@ -36,7 +28,12 @@ struct Fixture {
   Fixture() {
     w.sources.countries = countries_csv();
     w.sources.ranges = {dir.write("geoip", kRanges4), dir.write("geoip6", kRanges6)};
-    w.sources.networks = dir.write("networks.yaml", kNetworks);
+    w.network("192.0.2.0/25", at(50.1, 8.7));  // the lower half of the JP /24 is really in Frankfurt
+    w.network("10.20.0.0/16", {"us-east", "eu-west"});
+    w.network("10.1.0.0/25", in_country("JP"));
+    w.network("10.1.0.128/25", in_country("jp"));
+    w.network("2001:db8::/32", in_country("US"));
+    w.network("2001:db8:ab::/48", in_region("eu"));
     app = w.service("app.", Policy::nearest, {"eu-west", "eu-central", "us-east", "ap-tokyo"});
     fo = w.service("fo.", Policy::failover, {"us-east", "eu-west"});
     lat = w.service("lat.", Policy::latency, {"eu-west", "eu-central", "us-east", "ap-tokyo"});
@@ -188,7 +185,7 @@ TEST_CASE("regions: declared service areas rank first, continents by their point
                 {"tokyo", at(35.68, 139.69)}, {"dublin", in_country("IE")}};
   w.sources.countries = countries_csv();
   w.sources.ranges = {dir.write("geoip", kRanges4)};
-  w.sources.networks = dir.write("networks.yaml", "- { cidr: 10.9.0.0/16, location: { region: LAB-1 } }\n");
+  w.network("10.9.0.0/16", in_region("LAB-1"));
   const auto s = w.service("s.", Policy::nearest, {"tokyo", "lab", "dublin", "amer", "emea"});
   const auto t = w.compile();
   // DE: the EU-region cluster first, then by distance (Dublin, North America's
@@ -245,19 +242,17 @@ TEST_CASE("randomized: lookups agree with a brute-force longest match, scopes st
     std::string cc;
   };
   std::vector<Net> nets;
-  std::string yaml;
   for (int i = 0; i < 300; ++i) {
     const int len = 16 + int(rng() % 13);
     const uint32_t host = ~0u >> len, lo = (base | (rng() & 0xffff)) & ~host;
     if (std::any_of(nets.begin(), nets.end(), [&](const Net& n) { return n.lo == lo && n.len == len; })) continue;
     nets.push_back({lo, lo | host, len, countries[rng() % countries.size()]});
-    yaml += "- { cidr: " + std::to_string(lo >> 24) + "." + std::to_string(lo >> 16 & 255) + "." +
-            std::to_string(lo >> 8 & 255) + "." + std::to_string(lo & 255) + "/" + std::to_string(len) +
-            ", location: { country: " + nets.back().cc + " } }\n";
+    w.network(std::to_string(lo >> 24) + "." + std::to_string(lo >> 16 & 255) + "." + std::to_string(lo >> 8 & 255) +
+                  "." + std::to_string(lo & 255) + "/" + std::to_string(len),
+              in_country(nets.back().cc));
   }
   // One /32 per country far away, to read each country's order from.
-  for (size_t k = 0; k < countries.size(); ++k)
-    yaml += "- { cidr: 240.0.0." + std::to_string(k) + "/32, location: { country: " + countries[k] + " } }\n";
+  for (size_t k = 0; k < countries.size(); ++k) w.network("240.0.0." + std::to_string(k) + "/32", in_country(countries[k]));
   std::vector<Net> ranges;
   std::string ranges_text;
   for (uint32_t at_addr = base; at_addr < base + 0x10000;) {
@@ -267,7 +262,6 @@ TEST_CASE("randomized: lookups agree with a brute-force longest match, scopes st
     ranges_text += std::to_string(lo) + "," + std::to_string(hi) + "," + ranges.back().cc + "\n";
     at_addr = hi + 1;
   }
-  w.sources.networks = dir.write("networks.yaml", yaml);
   w.sources.ranges = {dir.write("geoip", ranges_text)};
   const auto t = w.compile();
 

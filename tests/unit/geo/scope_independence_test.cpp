@@ -36,7 +36,7 @@ void random_sources(World& w, const TempDir& dir, std::mt19937& rng) {
       const std::string p = "2001:db8:" + std::to_string(block) + ":";
       ranges6 += p + ":," + p + "ffff:ffff:ffff:ffff:ffff," + kCountries[rng() % kCountries.size()] + "\n";
     }
-  std::string networks, latency = "client,cluster,rtt_ms\n";
+  std::string latency = "client,cluster,rtt_ms\n";
   std::vector<std::pair<uint32_t, int>> cidrs;
   for (int i = 0; i < 40; ++i) {
     const int len = 18 + int(rng() % 11);
@@ -45,11 +45,11 @@ void random_sources(World& w, const TempDir& dir, std::mt19937& rng) {
     cidrs.emplace_back(lo, len);
     const std::string cidr = dotted(lo) + "/" + std::to_string(len);
     if (i % 5 == 0) {
-      networks += "- { cidr: " + cidr + ", clusters: [" + w.clusters[rng() % w.clusters.size()].name + "] }\n";
+      w.network(cidr, std::vector<std::string>{w.clusters[rng() % w.clusters.size()].name});
     } else if (i % 5 == 1) {
       latency += cidr + "," + w.clusters[rng() % w.clusters.size()].name + "," + std::to_string(1 + rng() % 200) + "\n";
     } else {
-      networks += "- { cidr: " + cidr + ", location: { country: " + kCountries[rng() % kCountries.size()] + " } }\n";
+      w.network(cidr, in_country(kCountries[rng() % kCountries.size()]));
     }
   }
   for (const auto& cc : kCountries)
@@ -57,7 +57,6 @@ void random_sources(World& w, const TempDir& dir, std::mt19937& rng) {
       if (rng() % 3 == 0) latency += cc + "," + c.name + "," + std::to_string(1 + rng() % 300) + "\n";
   w.sources.countries = countries_csv();
   w.sources.ranges = {dir.write("geoip", ranges), dir.write("geoip6", ranges6)};
-  w.sources.networks = dir.write("networks.yaml", networks);
   w.sources.latency_table = dir.write("latency.csv", latency);
 }
 
@@ -158,7 +157,7 @@ TEST_CASE("services that rank alike share one split; the example of issue 10") {
   w.clusters = {{"tokyo", at(35.68, 139.69)}, {"seoul", at(37.57, 126.98)}, {"fra", at(50.11, 8.68)}};
   w.sources.countries = countries_csv();
   w.sources.ranges = {dir.write("geoip", "3221225984,3221226239,JP\n3221226240,3221226495,KR\n")};
-  w.sources.networks = dir.write("networks.yaml", "- { cidr: 192.0.2.128/25, location: { country: KR } }\n");
+  w.network("192.0.2.128/25", in_country("KR"));
   const auto a = w.service("a.", Policy::nearest, {"fra", "tokyo"});
   const auto alone = w.compile();
   checkRoute(w, *alone, a, "192.0.2.1", {"tokyo", "fra"}, 23);
@@ -210,18 +209,13 @@ TEST_CASE("a split with more orders than a byte numbers, among many chunked ones
   std::mt19937 rng(20261204);
   std::vector<std::string> names;
   for (const auto& c : w.clusters) names.push_back(c.name);
-  std::string networks;
   for (int i = 0; i < 300; ++i) {
     std::next_permutation(names.begin(), names.end());
-    std::string pinned;
-    for (const auto& n : names) pinned += (pinned.empty() ? "" : ", ") + n;
     // Every other /24 of 10.0.0.0/15, so that neighbours differ and runs are short.
-    networks += "- { cidr: 10." + std::to_string(i * 2 / 256) + "." + std::to_string(i * 2 % 256) +
-                ".0/24, clusters: [" + pinned + "] }\n";
+    w.network("10." + std::to_string(i * 2 / 256) + "." + std::to_string(i * 2 % 256) + ".0/24", names);
   }
   w.sources.countries = countries_csv();
   w.sources.ranges = {dir.write("geoip", "167772160,167903231,JP\n")};  // 10.0.0.0/15
-  w.sources.networks = dir.write("networks.yaml", networks);
   const std::vector<ServiceInput> alone{{"wide.", Policy::nearest, {0, 1, 2, 3, 4, 5}, {}}};
   std::vector<ServiceInput> among = alone;
   for (int i = 0; i < 300; ++i) among.push_back(random_service(w, rng, i));

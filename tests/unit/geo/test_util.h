@@ -98,6 +98,22 @@ struct World {
     services.push_back(std::move(s));
     return ServiceId(services.size() - 1);
   }
+  // A geo.networks entry as the config loader hands it over: "192.0.2.0/25" at a
+  // location, or with clusters pinned by name.
+  void network(const std::string& cidr, Location where) { sources.networks.emplace_back(prefix(cidr)).location = where; }
+  void network(const std::string& cidr, const std::vector<std::string>& pinned) {
+    auto& n = sources.networks.emplace_back(prefix(cidr));
+    for (const auto& name : pinned) n.clusters.push_back(id(name));
+  }
+  static NetworkInput prefix(const std::string& cidr) {
+    const auto slash = cidr.find('/');
+    REQUIRE(slash != std::string::npos);
+    NetworkInput n;
+    n.v6 = cidr.find(':') != std::string::npos;
+    REQUIRE(inet_pton(n.v6 ? AF_INET6 : AF_INET, cidr.substr(0, slash).c_str(), n.address) == 1);
+    n.length = uint8_t(std::stoi(cidr.substr(slash + 1)));
+    return n;
+  }
   std::shared_ptr<const RoutingTable> compile() const { return gslb::geo::compile(sources, clusters, services); }
   std::vector<std::string> names(std::span<const ClusterId> order) const {
     std::vector<std::string> out;
