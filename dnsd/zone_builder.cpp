@@ -336,6 +336,17 @@ void read_master(FILE* fp, const std::string& origin_text, const SourcePos& firs
       cleanup();
       fail_at(at_line(record_line(before, line)), "", std::string("bad record: ") + ldns_get_errorstr_by_id(status));
     }
+    // ldns takes RFC 3597 generic RDATA for a known type without holding it to the
+    // type's fields: "CNAME \# 0" parses to no field, which would then be served, or
+    // read past (a CNAME's target, an SOA's MINIMUM) while the zone is built.
+    const ldns_rr_descriptor* type = ldns_rr_descript(ldns_rr_get_type(rr));
+    if (const size_t needs = ldns_rr_descriptor_minimum(type); ldns_rr_rd_count(rr) < needs) {
+      cleanup();
+      fail_at(at_line(record_line(before, line)), "",
+              "bad record: " + std::string(type->_name) + " RDATA needs at least " + std::to_string(needs) +
+                  (needs == 1 ? " field" : " fields") + ", got " + std::to_string(ldns_rr_rd_count(rr)) +
+                  " from the generic (\\#) form");
+    }
     add_from_ldns(out, rr, &first, first.line + record_line(before, line) - 1);
   }
   cleanup();

@@ -125,6 +125,12 @@ CASES = {
         S + Z + rec("txt IN TXT \"short\" (", '  "' + "x" * 250 + "\\06512345" + '" )'), '  "xxx',
         "bad record: a character-string is 256 octets, at most 255 fit (split it into several quoted strings)"),
     "bad record name": (S + Z + rec("www IN A 192.0.2.1", "a..b IN A 192.0.2.1"), "a..b", None),
+    # ldns takes these without checking them against the type: a CNAME with no
+    # target crashed the build, an A with no address went out as a malformed answer.
+    "generic RDATA short of a CNAME's target": (S + Z + rec("www IN A 192.0.2.1", "alias IN CNAME \\# 0"), "alias",
+                                                "bad record: CNAME RDATA needs at least 1 field, got 0 from the generic (\\#) form"),
+    "generic RDATA short of an address": (S + Z + rec("www IN A \\# 0"), "www",
+                                          "bad record: A RDATA needs at least 1 field, got 0 from the generic (\\#) form"),
     "unclosed parenthesis": (S + Z + rec("multi IN TXT ( \"a\"", "  \"b\"", "www IN A 192.0.2.1"), "multi",
                              'bad record: "(" is never closed'),
     "stray closing parenthesis": (S + Z + rec("www IN A 192.0.2.1 )"), "www", 'bad record: ")" without "("'),
@@ -312,6 +318,16 @@ def test_check_config_error(workdir, case):
         assert lines[0] == prefix + message.replace("@DIR@", workdir)
     else:
         assert len(lines[0]) > len(prefix) + 5
+
+
+def test_an_soa_in_generic_form_short_of_its_fields_is_refused(workdir):
+    # Read past its end for the negative TTL (the MINIMUM field) before.
+    write(workdir, "$TTL 300\n$ORIGIN example.test.\n@ IN SOA \\# 2 0000\n  IN NS ns1\n", "example.test.zone")
+    path = write(workdir, S + "zones:\n  - origin: example.test.\n    zonefile: example.test.zone\n")
+    p = check_config(path)
+    assert p.returncode == 1
+    assert p.stderr.strip() == (f"{os.path.join(workdir, 'example.test.zone')}:3:1: "
+                                "bad record: SOA RDATA needs at least 7 fields, got 2 from the generic (\\#) form")
 
 
 def test_check_config_error_in_a_zonefile_names_the_zonefile(workdir):
