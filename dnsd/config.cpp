@@ -53,6 +53,9 @@ bool parse_endpoint(const std::string& text, uint16_t default_port, Endpoint* ou
     host = text.substr(0, text.find(':'));
     port = text.substr(text.find(':') + 1);
   }
+  // Whole, so that an IPv4 address reparsed into an Endpoint that held an IPv6 one
+  // leaves no bytes of it behind: equality compares all 16.
+  *out = Endpoint{};
   out->text = text;
   if (inet_pton(AF_INET, host.c_str(), out->address) == 1) {
     out->v6 = false;

@@ -215,6 +215,14 @@ TEST_CASE("durations take ms, s, m, h and d") {
   CHECK(load("  tcp_idle_timeout: 3m\n").tcp_idle_timeout == std::chrono::minutes(3));
 }
 
+TEST_CASE("an endpoint parsed again is the address it now holds, whatever it held before") {
+  dns::Endpoint fresh, reused;
+  REQUIRE(dns::parse_endpoint("127.0.0.1:53", 0, &fresh));
+  REQUIRE(dns::parse_endpoint("[2001:db8::1]:53", 0, &reused));
+  REQUIRE(dns::parse_endpoint("127.0.0.1:53", 0, &reused));
+  CHECK(reused == fresh);
+}
+
 TEST_CASE("the schema says which server keys a reload cannot change") {
   const auto load = [](const std::string& server) {
     return dns::load_config(write_temp("good.yaml", "server:\n" + server + kZone)).server;
