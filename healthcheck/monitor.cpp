@@ -631,8 +631,9 @@ std::string Monitor::status_json() const {
 }
 
 void Monitor::append_metrics(std::string* out) const {
-  // Copied under the lock (a few bytes a check), written outside it: at 10,000
-  // checks the text takes tens of ms, which would hold the probe thread's results.
+  // Copied under the lock (~130 bytes a check, ~1.3 MB at 10,000 checks), written
+  // outside it: at 10,000 checks the text takes tens of ms, which would hold the
+  // probe thread's results.
   Metrics::Series series;
   {
     std::lock_guard lock(impl_->mu);
