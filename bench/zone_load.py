@@ -268,7 +268,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gslbd", required=True, help="path of the gslbd binary")
     ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--port", type=int, default=5340)
+    ap.add_argument("--port", type=int, default=5350, help="gslbd answers here, Knot one above (probe_bench.py has 5340)")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--zonefile", help="reuse (or write) the generated zone here")
     args = ap.parse_args()
