@@ -114,9 +114,7 @@ std::shared_ptr<const RoutingTable> compile(const Sources& sources, const std::v
   for (size_t i = 0; i < clusters.size(); ++i) {
     cluster_ids.emplace(clusters[i].name, ClusterId(i));
     const auto place = place_of(clusters[i].location, countries);
-    if (!place)
-      throw ClusterLocationError(ClusterId(i), "unknown country code \"" + clusters[i].location.country +
-                                                   "\" (not in the countries table)");
+    if (!place) throw ClusterLocationError(ClusterId(i), unknown_country(clusters[i].location));
     t->places_.push_back(*place);
   }
   for (const auto& s : services) {

@@ -103,6 +103,10 @@ std::optional<Place> place_of(const Location& l, const Countries& countries) {
   return Place{};
 }
 
+std::string unknown_country(const Location& l) {
+  return "unknown country code \"" + l.country + "\" (not in the countries table)";
+}
+
 std::vector<CidrEntry> networks_prefixes(const std::vector<NetworkInput>& networks, const Countries& countries,
                                          ClientEntries& entries) {
   std::vector<CidrEntry> out;
@@ -118,7 +122,7 @@ std::vector<CidrEntry> networks_prefixes(const std::vector<NetworkInput>& networ
     e.source = SourceKind::networks;
     if (n.clusters.empty()) {
       const auto place = place_of(n.location, countries);
-      if (!place) throw NetworkLocationError(i, "unknown country code \"" + n.location.country + "\" (not in the countries table)");
+      if (!place) throw NetworkLocationError(i, unknown_country(n.location));
       e.place = *place;
     } else {
       e.has_pinned = true;

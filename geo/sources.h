@@ -60,6 +60,8 @@ FamilyIntervals load_mmdb(const std::string& path, const Countries& countries, C
 // A location as written (a cluster's, a networks entry's) against the countries
 // table; nullopt for a country the table lacks.
 std::optional<Place> place_of(const Location& l, const Countries& countries);
+// Why place_of() gave nullopt for `l`.
+std::string unknown_country(const Location& l);
 
 // The networks entries as prefixes over new client entries; throws
 // NetworkLocationError for a country the table lacks.
